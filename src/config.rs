@@ -1,0 +1,91 @@
+//! Every tunable with a named default. The command line and the builder both
+//! fill a [`Config`]; tests shrink the timers to milliseconds.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default port, as the original.
+pub const DEFAULT_PORT: u16 = 3000;
+/// Default host, as the original.
+pub const DEFAULT_HOST: &str = "localhost";
+
+/// Server settings. Construct with `Config::default()` and override fields.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Serve this directory instead of the built-in frontend.
+    pub static_dir: Option<PathBuf>,
+    /// Send mock chat and presence to sessions joined on mock data.
+    pub mock_traffic: bool,
+    /// Period of mock chat per session.
+    pub mock_chat_every: Duration,
+    /// Period of mock presence changes per session.
+    pub mock_presence_every: Duration,
+    /// How long a provider callback may take before its safe default is used.
+    pub provider_timeout: Duration,
+    /// Server ping period.
+    pub heartbeat_interval: Duration,
+    /// A client silent for this long is closed.
+    pub client_timeout: Duration,
+    /// Largest inbound message (after reassembly of fragments); bigger closes with 1009.
+    pub max_frame_bytes: usize,
+    /// Outbound backlog per session, in bytes, before the session is closed.
+    pub max_backlog_bytes: usize,
+    /// Outbound backlog per session, in frames, before the session is closed.
+    pub max_backlog_frames: usize,
+    /// The kernel aborts a connection whose peer has not taken data for this
+    /// long (TCP_USER_TIMEOUT): the last resort against a reader that stalls.
+    pub write_timeout: Duration,
+    /// Inbound frames a session may send in a burst.
+    pub rate_burst: u32,
+    /// Inbound frames per second a session may sustain.
+    pub rate_per_sec: u32,
+    /// WebSocket sessions in total.
+    pub max_connections: usize,
+    /// WebSocket sessions per client IP.
+    pub max_connections_per_ip: usize,
+    /// An HTTP request (and so a WebSocket upgrade) must arrive within this.
+    pub handshake_timeout: Duration,
+    /// Refused authentication attempts allowed per IP and per session in `auth_window`.
+    pub auth_attempts: u32,
+    pub auth_window: Duration,
+    /// How long a successful Discord validation is remembered.
+    pub auth_cache_ttl: Duration,
+    /// Origins allowed to open a WebSocket; empty means any, as the original.
+    pub allowed_origins: Vec<String>,
+    /// Bearer token for `POST /api/broadcast`; `None` disables the endpoint.
+    pub publish_token: Option<String>,
+    /// On SIGINT/SIGTERM sessions get 1001 and the process exits within this.
+    pub shutdown_grace: Duration,
+    /// Handle SIGINT/SIGTERM (off when embedded in a program that owns signals).
+    pub handle_signals: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            static_dir: None,
+            mock_traffic: true,
+            mock_chat_every: Duration::from_secs(5),
+            mock_presence_every: Duration::from_secs(4),
+            provider_timeout: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(5),
+            client_timeout: Duration::from_secs(15),
+            max_frame_bytes: 64 * 1024,
+            max_backlog_bytes: 1024 * 1024,
+            max_backlog_frames: 4096,
+            write_timeout: Duration::from_secs(20),
+            rate_burst: 60,
+            rate_per_sec: 10,
+            max_connections: 50_000,
+            max_connections_per_ip: 256,
+            handshake_timeout: Duration::from_secs(5),
+            auth_attempts: 5,
+            auth_window: Duration::from_secs(60),
+            auth_cache_ttl: Duration::from_secs(300),
+            allowed_origins: Vec::new(),
+            publish_token: None,
+            shutdown_grace: Duration::from_secs(10),
+            handle_signals: true,
+        }
+    }
+}

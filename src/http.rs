@@ -1,0 +1,260 @@
+//! Everything that arrives on the port: WebSocket upgrades on any path, the
+//! version and broadcast endpoints, the static-request provider, then files.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use actix_files::NamedFile;
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::files::{content_type, Found};
+use crate::hub::Broadcast;
+use crate::limits::Refusal;
+use crate::model::{Presence, RoleColor};
+use crate::providers::{StaticRequest, StaticResponse};
+use crate::session::{Meter, Metered, Session};
+
+/// Largest body `POST /api/broadcast` reads.
+const MAX_PUBLISH_BODY: usize = 64 * 1024;
+
+/// The single route: dispatches by what the request is.
+pub(crate) async fn entry(
+    req: HttpRequest,
+    payload: web::Payload,
+    app: web::Data<AppState>,
+) -> HttpResponse {
+    let app = app.into_inner();
+    if is_upgrade(&req) {
+        return upgrade(req, payload, app);
+    }
+    let path = req.path().to_string();
+    match (req.method(), path.as_str()) {
+        (&Method::POST, "/api/broadcast") => publish(req, payload, &app).await,
+        (&Method::GET | &Method::HEAD, "/api/version") => {
+            HttpResponse::Ok().json(json!({ "version": env!("CARGO_PKG_VERSION") }))
+        }
+        (&Method::GET | &Method::HEAD, _) => serve_static(req, path, &app).await,
+        _ => HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "GET, HEAD"))
+            .finish(),
+    }
+}
+
+fn is_upgrade(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+fn peer_ip(req: &HttpRequest) -> IpAddr {
+    req.peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+fn upgrade(req: HttpRequest, payload: web::Payload, app: Arc<AppState>) -> HttpResponse {
+    let ip = peer_ip(&req);
+    if !app.config.allowed_origins.is_empty() {
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        if !origin.is_some_and(|o| app.config.allowed_origins.iter().any(|a| a == o)) {
+            if app.connections.should_log_refusal(ip) {
+                log::info!("{ip}: refused WebSocket from origin {origin:?}");
+            }
+            return HttpResponse::Forbidden().body("origin not allowed");
+        }
+    }
+    let slot = match app.connections.acquire(ip) {
+        Ok(slot) => slot,
+        Err(why) => {
+            if app.connections.should_log_refusal(ip) {
+                let what = match why {
+                    Refusal::Total => "the server is at its connection limit",
+                    Refusal::PerIp => "this address is at its connection limit",
+                };
+                log::warn!("{ip}: refused WebSocket: {what}");
+            }
+            return HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, "10"))
+                .body("too many connections");
+        }
+    };
+    let mut response = match ws::handshake(&req) {
+        Ok(r) => r,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
+    let meter = Arc::new(Meter::default());
+    let codec = actix_http::ws::Codec::new().max_size(app.config.max_frame_bytes);
+    let session = Session::new(app, ip, slot, meter.clone());
+    let inner = Box::pin(ws::WebsocketContext::with_codec(session, payload, codec));
+    response.streaming(Metered { inner, meter })
+}
+
+async fn serve_static(req: HttpRequest, path: String, app: &AppState) -> HttpResponse {
+    if let Ok(Some(answer)) = app.providers.send(StaticRequest(path.clone())).await {
+        return match answer {
+            StaticResponse::Body { content_type, body } => {
+                HttpResponse::Ok().content_type(content_type).body(body)
+            }
+            StaticResponse::File(file) => match NamedFile::open_async(&file).await {
+                Ok(f) => f.into_response(&req),
+                Err(e) => {
+                    log::warn!("static provider named {} for {path}: {e}", file.display());
+                    HttpResponse::NotFound().finish()
+                }
+            },
+        };
+    }
+    match app.files.find(&path) {
+        Some(Found::Embedded(body, name)) => HttpResponse::Ok()
+            .content_type(content_type(name))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .body(body),
+        Some(Found::File(file)) => match NamedFile::open_async(&file).await {
+            Ok(f) => {
+                let ct = content_type(&file.to_string_lossy());
+                f.set_content_type(
+                    ct.parse()
+                        .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM),
+                )
+                .into_response(&req)
+            }
+            Err(_) => HttpResponse::NotFound().finish(),
+        },
+        None => HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("not found"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+enum Publish {
+    #[serde(rename = "message")]
+    Message { server: String, data: MessageIn },
+    #[serde(rename = "presence")]
+    Presence { server: String, data: PresenceIn },
+    #[serde(rename = "update-clientid")]
+    ClientId { server: String, data: ClientIdIn },
+}
+
+#[derive(Deserialize)]
+struct MessageIn {
+    uid: String,
+    message: String,
+    channel: String,
+}
+
+#[derive(Deserialize)]
+struct PresenceIn {
+    uid: String,
+    status: String,
+    username: Option<String>,
+    #[serde(rename = "roleColor")]
+    role_color: Option<String>,
+    #[serde(default)]
+    delete: bool,
+}
+
+#[derive(Deserialize)]
+struct ClientIdIn {
+    #[serde(rename = "clientId")]
+    client_id: String,
+}
+
+impl Publish {
+    fn into_broadcast(self) -> Result<Broadcast, String> {
+        let nonempty = |what: &str, s: &str| {
+            if s.is_empty() {
+                Err(format!("{what} must not be empty"))
+            } else {
+                Ok(())
+            }
+        };
+        let b = match self {
+            Publish::Message { server, data } => {
+                nonempty("uid", &data.uid)?;
+                Broadcast::Message {
+                    server,
+                    uid: data.uid,
+                    message: data.message,
+                    channel: data.channel,
+                }
+            }
+            Publish::Presence { server, data } => {
+                nonempty("uid", &data.uid)?;
+                Broadcast::Presence(Presence {
+                    server,
+                    uid: data.uid,
+                    status: data.status.parse().map_err(|e| format!("{e}"))?,
+                    username: data.username,
+                    role_color: data
+                        .role_color
+                        .map(|c| RoleColor::parse(&c))
+                        .transpose()
+                        .map_err(|e| format!("{e}"))?,
+                    delete: data.delete,
+                })
+            }
+            Publish::ClientId { server, data } => Broadcast::ClientId {
+                server,
+                client_id: data.client_id,
+            },
+        };
+        nonempty("server", b.server())?;
+        Ok(b)
+    }
+}
+
+fn bad_request(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": message }))
+}
+
+/// `POST /api/broadcast`: the bot side for bots in other languages. Body:
+/// one broadcast frame exactly as clients receive it. Off unless a token is
+/// configured.
+async fn publish(req: HttpRequest, mut payload: web::Payload, app: &AppState) -> HttpResponse {
+    let Some(token) = app.config.publish_token.as_deref() else {
+        return HttpResponse::NotFound().finish();
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !crate::session::same_secret(given, token) {
+        return bad_request(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return bad_request(StatusCode::BAD_REQUEST, "could not read the body");
+        };
+        if body.len() + chunk.len() > MAX_PUBLISH_BODY {
+            return bad_request(StatusCode::PAYLOAD_TOO_LARGE, "body over 64 KiB");
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let broadcast = match serde_json::from_slice::<Publish>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(Publish::into_broadcast)
+    {
+        Ok(b) => b,
+        Err(e) => return bad_request(StatusCode::BAD_REQUEST, &e),
+    };
+    let delivered = match app.registry.hub_of(broadcast.server()) {
+        Some(hub) => hub.send(broadcast).await.unwrap_or(0),
+        None => 0,
+    };
+    HttpResponse::Accepted().json(json!({ "delivered": delivered }))
+}

@@ -1,0 +1,307 @@
+//! One `Hub` actor per Discord server, and the `Registry` that finds or
+//! creates it.
+//!
+//! A hub holds the sessions joined to its guild. A broadcast reaches it as a
+//! [`Broadcast`]; it encodes the frame once and hands the same shared bytes
+//! to every member with `try_send`, so fan-out never blocks and a member
+//! whose mailbox is full is evicted instead of slowing the rest.
+//!
+//! Hubs are spread over a small pool of arbiters (threads) so that several
+//! busy guilds do not share one thread. The registry counts members under a
+//! lock, which makes "last one out stops the hub" race-free: a hub is stopped
+//! only when no session holds, or is about to send, a join for it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use crate::model::Presence;
+use crate::protocol;
+
+/// Process-unique session number, used as the hub's key for a member.
+pub type SessionId = u64;
+
+/// One encoded frame for a session to write. Cloning it is a refcount bump.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Deliver(pub ByteString);
+
+/// Tells a session its hub dropped it (mailbox full or closed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Evict;
+
+/// Tells a session the server is going away (close with 1001).
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct GoingAway;
+
+/// A broadcast from the bot side, before encoding.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "usize")]
+pub enum Broadcast {
+    Message {
+        server: String,
+        uid: String,
+        message: String,
+        channel: String,
+    },
+    Presence(Presence),
+    ClientId {
+        server: String,
+        client_id: String,
+    },
+}
+
+impl Broadcast {
+    /// The guild snowflake this broadcast is for.
+    pub fn server(&self) -> &str {
+        match self {
+            Broadcast::Message { server, .. } | Broadcast::ClientId { server, .. } => server,
+            Broadcast::Presence(p) => &p.server,
+        }
+    }
+
+    fn encode(&self) -> String {
+        match self {
+            Broadcast::Message {
+                server,
+                uid,
+                message,
+                channel,
+            } => protocol::message(server, uid, message, channel),
+            Broadcast::Presence(p) => protocol::presence(p),
+            Broadcast::ClientId { server, client_id } => {
+                protocol::update_client_id(server, client_id)
+            }
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Join {
+    id: SessionId,
+    deliver: Recipient<Deliver>,
+    evict: Recipient<Evict>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Leave(SessionId);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct StopHub;
+
+struct Member {
+    id: SessionId,
+    deliver: Recipient<Deliver>,
+    evict: Recipient<Evict>,
+}
+
+/// The sessions of one guild.
+pub struct Hub {
+    /// Guild snowflake, for logs.
+    guild: Arc<str>,
+    /// A vector, not a map: fan-out walks it every broadcast; joins and
+    /// leaves are rare by comparison.
+    members: Vec<Member>,
+}
+
+impl Actor for Hub {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // The bot side may burst; joins must never be refused.
+        ctx.set_mailbox_capacity(usize::MAX);
+        log::debug!("hub {} started", self.guild);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        log::debug!("hub {} stopped", self.guild);
+    }
+}
+
+impl Handler<Join> for Hub {
+    type Result = ();
+    fn handle(&mut self, msg: Join, _: &mut Context<Self>) {
+        self.members.push(Member {
+            id: msg.id,
+            deliver: msg.deliver,
+            evict: msg.evict,
+        });
+    }
+}
+
+impl Handler<Leave> for Hub {
+    type Result = ();
+    fn handle(&mut self, Leave(id): Leave, _: &mut Context<Self>) {
+        // Idempotent: an evicted member is already gone.
+        if let Some(i) = self.members.iter().position(|m| m.id == id) {
+            self.members.swap_remove(i);
+        }
+    }
+}
+
+impl Handler<StopHub> for Hub {
+    type Result = ();
+    fn handle(&mut self, _: StopHub, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Broadcast> for Hub {
+    type Result = usize;
+
+    fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) -> usize {
+        let frame = Deliver(ByteString::from(msg.encode()));
+        let mut delivered = 0;
+        let guild = &self.guild;
+        self.members
+            .retain(|m| match m.deliver.try_send(frame.clone()) {
+                Ok(()) => {
+                    delivered += 1;
+                    true
+                }
+                Err(SendError::Full(_)) => {
+                    log::warn!(
+                        "hub {guild}: session {} is not keeping up; evicting it",
+                        m.id
+                    );
+                    // `do_send` ignores the full mailbox; sent once, as the
+                    // member is removed here.
+                    m.evict.do_send(Evict);
+                    false
+                }
+                Err(SendError::Closed(_)) => false,
+            });
+        delivered
+    }
+}
+
+struct Entry {
+    hub: Addr<Hub>,
+    /// Sessions that joined and have not yet left, counted under the lock.
+    members: usize,
+}
+
+/// Finds or creates the hub of a guild; the bot-side handle and sessions
+/// both go through it.
+pub struct Registry {
+    hubs: Mutex<HashMap<Arc<str>, Entry>>,
+    /// Threads hubs run on, chosen round-robin.
+    arbiters: Vec<Arbiter>,
+    next: AtomicUsize,
+    /// Sessions joined to some hub.
+    joined: AtomicUsize,
+    /// Every open session, for the shutdown close.
+    sessions: Mutex<HashMap<SessionId, Recipient<GoingAway>>>,
+}
+
+impl Registry {
+    pub fn new(threads: usize) -> Arc<Registry> {
+        Arc::new(Registry {
+            hubs: Mutex::new(HashMap::new()),
+            arbiters: (0..threads.max(1)).map(|_| Arbiter::new()).collect(),
+            next: AtomicUsize::new(0),
+            joined: AtomicUsize::new(0),
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn hubs(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Entry>> {
+        // A panic while holding this lock cannot leave the map inconsistent
+        // (every update is a single insert/remove), so poisoning is ignored.
+        self.hubs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a session to the guild's hub, starting the hub if needed.
+    pub fn join(
+        &self,
+        guild: &Arc<str>,
+        id: SessionId,
+        deliver: Recipient<Deliver>,
+        evict: Recipient<Evict>,
+    ) {
+        let mut hubs = self.hubs();
+        let entry = hubs.entry(guild.clone()).or_insert_with(|| {
+            let i = self.next.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
+            let g = guild.clone();
+            let hub = Hub::start_in_arbiter(&self.arbiters[i].handle(), move |_| Hub {
+                guild: g,
+                members: Vec::new(),
+            });
+            Entry { hub, members: 0 }
+        });
+        entry.members += 1;
+        entry.hub.do_send(Join { id, deliver, evict });
+        self.joined.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Removes a session from the guild's hub; the last one out stops it.
+    /// Call exactly once per successful `join`.
+    pub fn leave(&self, guild: &Arc<str>, id: SessionId) {
+        let mut hubs = self.hubs();
+        let Some(entry) = hubs.get_mut(guild) else {
+            log::error!("leave for guild {guild} without a hub (session {id})");
+            return;
+        };
+        entry.hub.do_send(Leave(id));
+        entry.members -= 1;
+        if entry.members == 0 {
+            if let Some(entry) = hubs.remove(guild) {
+                entry.hub.do_send(StopHub);
+            }
+        }
+        self.joined.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Sends a broadcast to its guild's hub, if anyone is watching it.
+    pub fn hub_of(&self, guild: &str) -> Option<Addr<Hub>> {
+        self.hubs().get(guild).map(|e| e.hub.clone())
+    }
+
+    /// Sessions joined to some hub.
+    pub fn joined(&self) -> usize {
+        self.joined.load(Ordering::Relaxed)
+    }
+
+    /// Hubs alive.
+    pub fn hub_count(&self) -> usize {
+        self.hubs().len()
+    }
+
+    pub(crate) fn session_opened(&self, id: SessionId, r: Recipient<GoingAway>) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, r);
+    }
+
+    pub(crate) fn session_closed(&self, id: SessionId) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
+    /// Open sessions, joined or not.
+    pub fn open_sessions(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Asks every open session to close with 1001.
+    pub(crate) fn going_away(&self) {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        for r in sessions.values() {
+            r.do_send(GoingAway);
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! What one client may take: connection slots, inbound frame rate, and
+//! authentication attempts, plus the cache that spares the Discord API.
+//!
+//! All state here is small, bounded, and pruned as it is touched, so an
+//! attacker rotating addresses cannot grow it without limit.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+
+/// Entries kept per map before a prune sweeps out stale ones.
+const PRUNE_AT: usize = 4096;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here is a plain map update; a poisoned lock
+    // still holds consistent data.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Counts open WebSocket sessions, in total and per IP.
+pub struct Connections {
+    max_total: usize,
+    max_per_ip: usize,
+    state: Mutex<ConnState>,
+}
+
+#[derive(Default)]
+struct ConnState {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+    /// When a refusal for an IP was last logged, so floods log once a minute.
+    refusal_logged: HashMap<IpAddr, Instant>,
+}
+
+/// Why an upgrade was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Total,
+    PerIp,
+}
+
+impl Connections {
+    pub fn new(config: &Config) -> Arc<Self> {
+        Arc::new(Connections {
+            max_total: config.max_connections,
+            max_per_ip: config.max_connections_per_ip,
+            state: Mutex::default(),
+        })
+    }
+
+    /// Takes a slot for `ip`, released when the returned guard drops.
+    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+        let mut st = lock(&self.state);
+        if st.total >= self.max_total {
+            return Err(Refusal::Total);
+        }
+        let n = st.per_ip.entry(ip).or_insert(0);
+        if *n >= self.max_per_ip {
+            return Err(Refusal::PerIp);
+        }
+        *n += 1;
+        st.total += 1;
+        Ok(Slot {
+            owner: self.clone(),
+            ip,
+        })
+    }
+
+    /// True when this refusal should be logged (once per IP per minute).
+    pub fn should_log_refusal(&self, ip: IpAddr) -> bool {
+        let mut st = lock(&self.state);
+        let now = Instant::now();
+        if st.refusal_logged.len() > PRUNE_AT {
+            st.refusal_logged
+                .retain(|_, t| now.duration_since(*t) < Duration::from_secs(60));
+        }
+        match st.refusal_logged.get(&ip) {
+            Some(t) if now.duration_since(*t) < Duration::from_secs(60) => false,
+            _ => {
+                st.refusal_logged.insert(ip, now);
+                true
+            }
+        }
+    }
+
+    /// Open sessions in total.
+    pub fn total(&self) -> usize {
+        lock(&self.state).total
+    }
+}
+
+/// One connection slot; dropping it gives the slot back.
+pub struct Slot {
+    owner: Arc<Connections>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut st = lock(&self.owner.state);
+        st.total -= 1;
+        if let Some(n) = st.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                st.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Inbound frame budget of one session: a bucket of `burst` tokens refilled
+/// at `per_sec`.
+pub struct RateLimit {
+    tokens: f64,
+    burst: f64,
+    per_sec: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    pub fn new(burst: u32, per_sec: u32) -> Self {
+        RateLimit {
+            tokens: burst as f64,
+            burst: burst as f64,
+            per_sec: per_sec as f64,
+            last: Instant::now(),
+        }
+    }
+
+    /// Spends one token; false when the bucket is empty.
+    pub fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.per_sec;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Failed-attempt times within a sliding window.
+#[derive(Default)]
+pub struct Attempts(VecDeque<Instant>);
+
+impl Attempts {
+    fn prune(&mut self, window: Duration, now: Instant) {
+        while self
+            .0
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            self.0.pop_front();
+        }
+    }
+
+    /// True when `limit` failures already happened within `window`.
+    pub fn exhausted(&mut self, limit: u32, window: Duration) -> bool {
+        self.prune(window, Instant::now());
+        self.0.len() >= limit as usize
+    }
+
+    pub fn record(&mut self, window: Duration) {
+        let now = Instant::now();
+        self.prune(window, now);
+        self.0.push_back(now);
+    }
+}
+
+/// Per-IP refused-credential counts and the cache of accepted validations.
+pub struct AuthGuard {
+    limit: u32,
+    window: Duration,
+    ttl: Duration,
+    per_ip: Mutex<HashMap<IpAddr, Attempts>>,
+    /// Keyed by a keyed hash of (token, user id, guild): tokens themselves
+    /// are never stored.
+    accepted: Mutex<HashMap<u64, Instant>>,
+    hasher: RandomState,
+}
+
+impl AuthGuard {
+    pub fn new(config: &Config) -> Arc<Self> {
+        Arc::new(AuthGuard {
+            limit: config.auth_attempts,
+            window: config.auth_window,
+            ttl: config.auth_cache_ttl,
+            per_ip: Mutex::default(),
+            accepted: Mutex::default(),
+            hasher: RandomState::new(),
+        })
+    }
+
+    pub fn limit(&self) -> (u32, Duration) {
+        (self.limit, self.window)
+    }
+
+    pub fn ip_exhausted(&self, ip: IpAddr) -> bool {
+        let mut m = lock(&self.per_ip);
+        m.get_mut(&ip)
+            .is_some_and(|a| a.exhausted(self.limit, self.window))
+    }
+
+    pub fn record_failure(&self, ip: IpAddr) {
+        let mut m = lock(&self.per_ip);
+        if m.len() > PRUNE_AT {
+            let (window, now) = (self.window, Instant::now());
+            m.retain(|_, a| {
+                a.prune(window, now);
+                !a.0.is_empty()
+            });
+        }
+        m.entry(ip).or_default().record(self.window);
+    }
+
+    fn key(&self, token: &str, user_id: &str, guild: &str) -> u64 {
+        self.hasher.hash_one((token, user_id, guild))
+    }
+
+    /// A validation accepted within the TTL.
+    pub fn cached(&self, token: &str, user_id: &str, guild: &str) -> bool {
+        let key = self.key(token, user_id, guild);
+        let m = lock(&self.accepted);
+        m.get(&key).is_some_and(|t| *t > Instant::now())
+    }
+
+    pub fn remember(&self, token: &str, user_id: &str, guild: &str) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let key = self.key(token, user_id, guild);
+        let mut m = lock(&self.accepted);
+        let now = Instant::now();
+        if m.len() > PRUNE_AT {
+            m.retain(|_, t| *t > now);
+        }
+        m.insert(key, now + self.ttl);
+    }
+}

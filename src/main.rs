@@ -1,0 +1,128 @@
+//! The `d-back` command: parse options, start logging, serve.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use d_back::{Config, DBack};
+
+/// The d-zone WebSocket server: serves the frontend and live Discord events.
+#[derive(Parser, Debug)]
+#[command(name = "d-back", version, about)]
+struct Options {
+    /// Address to listen on.
+    #[arg(long, env = "D_BACK_HOST", default_value = d_back::config::DEFAULT_HOST)]
+    host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "D_BACK_PORT", default_value_t = d_back::config::DEFAULT_PORT)]
+    port: u16,
+    /// Serve this directory instead of the built-in frontend (e.g. a d-zone build).
+    #[arg(long, env = "D_BACK_STATIC_DIR")]
+    static_dir: Option<PathBuf>,
+    /// Allow WebSocket connections only from this Origin (repeatable; default any).
+    #[arg(
+        long = "allowed-origin",
+        env = "D_BACK_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
+    /// Enables POST /api/broadcast for bots in other languages, with this bearer token.
+    #[arg(long, env = "D_BACK_PUBLISH_TOKEN", hide_env_values = true)]
+    publish_token: Option<String>,
+    /// Maximum WebSocket sessions in total.
+    #[arg(long, env = "D_BACK_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
+    max_connections: usize,
+    /// Maximum WebSocket sessions per client IP.
+    #[arg(long, env = "D_BACK_MAX_CONNECTIONS_PER_IP", default_value_t = Config::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+    /// Largest inbound WebSocket message in bytes (bigger closes with 1009).
+    #[arg(long, env = "D_BACK_MAX_FRAME_BYTES", default_value_t = Config::default().max_frame_bytes)]
+    max_frame_bytes: usize,
+    /// Outbound bytes queued for one client before it is closed as too slow.
+    #[arg(long, env = "D_BACK_MAX_BACKLOG_BYTES", default_value_t = Config::default().max_backlog_bytes)]
+    max_backlog_bytes: usize,
+    /// Server ping interval, in seconds.
+    #[arg(long, env = "D_BACK_HEARTBEAT_SECS", default_value_t = 5.0)]
+    heartbeat_secs: f64,
+    /// A client silent this long (seconds) is closed.
+    #[arg(long, env = "D_BACK_CLIENT_TIMEOUT_SECS", default_value_t = 15.0)]
+    client_timeout_secs: f64,
+    /// Seconds a provider callback may take before its safe default answers.
+    #[arg(long, env = "D_BACK_PROVIDER_TIMEOUT_SECS", default_value_t = 5.0)]
+    provider_timeout_secs: f64,
+    /// Seconds to drain connections on SIGINT/SIGTERM.
+    #[arg(long, env = "D_BACK_SHUTDOWN_GRACE_SECS", default_value_t = 10.0)]
+    shutdown_grace_secs: f64,
+    /// Do not send mock chat and presence to sessions on mock data.
+    #[arg(long, env = "D_BACK_NO_MOCK_TRAFFIC")]
+    no_mock_traffic: bool,
+}
+
+fn seconds(what: &str, s: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| format!("--{what} must be a non-negative number of seconds"))
+}
+
+fn config(o: &Options) -> Result<Config, String> {
+    Ok(Config {
+        static_dir: o.static_dir.clone(),
+        allowed_origins: o.allowed_origins.clone(),
+        publish_token: o.publish_token.clone().filter(|t| !t.is_empty()),
+        max_connections: o.max_connections,
+        max_connections_per_ip: o.max_connections_per_ip,
+        max_frame_bytes: o.max_frame_bytes,
+        max_backlog_bytes: o.max_backlog_bytes,
+        heartbeat_interval: seconds("heartbeat-secs", o.heartbeat_secs)?,
+        client_timeout: seconds("client-timeout-secs", o.client_timeout_secs)?,
+        provider_timeout: seconds("provider-timeout-secs", o.provider_timeout_secs)?,
+        shutdown_grace: seconds("shutdown-grace-secs", o.shutdown_grace_secs)?,
+        mock_traffic: !o.no_mock_traffic,
+        ..Config::default()
+    })
+}
+
+fn main() -> ExitCode {
+    let options = Options::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let config = match config(&options) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("d-back: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = &config.static_dir {
+        if !dir.is_dir() {
+            eprintln!(
+                "d-back: the static directory {} does not exist or is not a directory.",
+                dir.display()
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let result = actix_web::rt::System::new().block_on(async move {
+        let server = DBack::builder()
+            .bind((options.host.as_str(), options.port))
+            .config(config)
+            .build()?;
+        for addr in server.local_addrs() {
+            // One line on stdout per address, for scripts (and our browser
+            // tests) that start us on port 0.
+            println!("d-back listening on http://{addr}");
+        }
+        server.run().await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (is another server using that port?)"
+            } else {
+                ""
+            };
+            eprintln!("d-back: {e}{hint}");
+            ExitCode::FAILURE
+        }
+    }
+}

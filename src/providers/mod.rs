@@ -1,0 +1,322 @@
+//! The `Providers` actor: the original's five callbacks behind typed messages.
+//!
+//! Sessions and the HTTP layer never call user code directly. They send
+//! [`GetServers`], [`GetUsers`], [`ValidateUser`], [`GetClientId`] or
+//! [`StaticRequest`] here; each handler runs the callback as a spawned
+//! future guarded by a timeout and a panic catcher, so a slow, failing or
+//! panicking callback costs one log line and a safe default, never a session
+//! or the server. Unset callbacks answer from [`mock`].
+
+pub mod mock;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::FutureExt;
+
+use crate::model::{DiscordUser, IntoServers, IntoUsers, ServerInfo, User};
+
+/// Any error a callback wants to report; it is logged, never sent to clients.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+type LocalFut<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>>>>;
+
+pub(crate) type ServersFn = Rc<dyn Fn() -> LocalFut<Vec<ServerInfo>>>;
+pub(crate) type UsersFn = Rc<dyn Fn(String) -> LocalFut<Vec<User>>>;
+pub(crate) type ValidateFn = Rc<dyn Fn(String, DiscordUser, String) -> LocalFut<bool>>;
+pub(crate) type ClientIdFn = Rc<dyn Fn(String) -> LocalFut<Option<String>>>;
+pub(crate) type StaticFn = Rc<dyn Fn(String) -> LocalFut<Option<StaticResponse>>>;
+
+/// What a static-request callback answers for a path it handles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaticResponse {
+    /// Serve this body with this content type.
+    Body { content_type: String, body: Vec<u8> },
+    /// Serve this file (trusted: it comes from your code, not the client).
+    File(PathBuf),
+}
+
+impl StaticResponse {
+    /// The original's `(content_type, content)` tuple.
+    pub fn body(content_type: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
+        StaticResponse::Body {
+            content_type: content_type.into(),
+            body: body.into(),
+        }
+    }
+}
+
+/// The callbacks a builder collected. `Send` only as factories: the actor
+/// builds its `Rc` closures on its own thread.
+#[derive(Default)]
+pub(crate) struct Callbacks {
+    pub servers: Option<Box<dyn FnOnce() -> ServersFn + Send>>,
+    pub users: Option<Box<dyn FnOnce() -> UsersFn + Send>>,
+    pub validate: Option<Box<dyn FnOnce() -> ValidateFn + Send>>,
+    pub client_id: Option<Box<dyn FnOnce() -> ClientIdFn + Send>>,
+    pub static_request: Option<Box<dyn FnOnce() -> StaticFn + Send>>,
+}
+
+impl Callbacks {
+    pub fn set_servers<F, Fut, R>(&mut self, f: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, BoxError>> + 'static,
+        R: IntoServers,
+    {
+        self.servers = Some(Box::new(move || {
+            Rc::new(move || {
+                let fut = f();
+                Box::pin(async move { fut.await.map(IntoServers::into_servers) }) as LocalFut<_>
+            })
+        }));
+    }
+
+    pub fn set_users<F, Fut, R>(&mut self, f: F)
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, BoxError>> + 'static,
+        R: IntoUsers,
+    {
+        self.users = Some(Box::new(move || {
+            Rc::new(move |server| {
+                let fut = f(server);
+                Box::pin(async move { fut.await.map(IntoUsers::into_users) }) as LocalFut<_>
+            })
+        }));
+    }
+
+    pub fn set_validate<F, Fut>(&mut self, f: F)
+    where
+        F: Fn(String, DiscordUser, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool, BoxError>> + 'static,
+    {
+        self.validate = Some(Box::new(move || {
+            Rc::new(move |t, u, s| Box::pin(f(t, u, s)) as LocalFut<_>)
+        }));
+    }
+
+    pub fn set_client_id<F, Fut>(&mut self, f: F)
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<String>, BoxError>> + 'static,
+    {
+        self.client_id = Some(Box::new(move || {
+            Rc::new(move |s| Box::pin(f(s)) as LocalFut<_>)
+        }));
+    }
+
+    pub fn set_static<F, Fut>(&mut self, f: F)
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<StaticResponse>, BoxError>> + 'static,
+    {
+        self.static_request = Some(Box::new(move || {
+            Rc::new(move |p| Box::pin(f(p)) as LocalFut<_>)
+        }));
+    }
+}
+
+/// Answers the typed provider messages.
+pub struct Providers {
+    servers: Option<ServersFn>,
+    users: Option<UsersFn>,
+    validate: Option<ValidateFn>,
+    client_id: Option<ClientIdFn>,
+    static_request: Option<StaticFn>,
+    /// Per-call deadline; past it the safe default answers.
+    timeout: Duration,
+}
+
+impl Providers {
+    /// Starts the actor on the current arbiter. `Rc` closures are made here,
+    /// on the thread that will run them.
+    pub(crate) fn start(callbacks: Callbacks, timeout: Duration) -> Addr<Providers> {
+        Providers {
+            servers: callbacks.servers.map(|f| f()),
+            users: callbacks.users.map(|f| f()),
+            validate: callbacks.validate.map(|f| f()),
+            client_id: callbacks.client_id.map(|f| f()),
+            static_request: callbacks.static_request.map(|f| f()),
+            timeout,
+        }
+        .start()
+    }
+}
+
+impl Actor for Providers {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Every session asks here; a deep mailbox keeps bursts of joins from
+        // being refused by back-pressure.
+        ctx.set_mailbox_capacity(usize::MAX);
+    }
+}
+
+/// Runs one callback: panics (while building or polling the future), errors
+/// and timeouts all become `fallback` plus one warning naming the callback.
+fn guarded<T: 'static>(
+    name: &'static str,
+    timeout: Duration,
+    call: impl FnOnce() -> LocalFut<T>,
+    fallback: T,
+) -> Pin<Box<dyn Future<Output = T>>> {
+    let fut = match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(fut) => fut,
+        Err(_) => {
+            log::warn!("provider {name} panicked; using its safe default");
+            return Box::pin(std::future::ready(fallback));
+        }
+    };
+    Box::pin(async move {
+        match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
+            Ok(Ok(Ok(value))) => value,
+            Ok(Ok(Err(e))) => {
+                log::warn!("provider {name} failed: {e}; using its safe default");
+                fallback
+            }
+            Ok(Err(_)) => {
+                log::warn!("provider {name} panicked; using its safe default");
+                fallback
+            }
+            Err(_) => {
+                log::warn!("provider {name} took longer than {timeout:?}; using its safe default");
+                fallback
+            }
+        }
+    })
+}
+
+/// The server list.
+#[derive(Message)]
+#[rtype(result = "Vec<ServerInfo>")]
+pub struct GetServers;
+
+/// The users of one server (by snowflake).
+#[derive(Message)]
+#[rtype(result = "Vec<User>")]
+pub struct GetUsers(pub String);
+
+/// Is this Discord user, proven by this token, allowed into this server?
+#[derive(Message)]
+#[rtype(result = "Validation")]
+pub struct ValidateUser {
+    pub token: String,
+    pub user: DiscordUser,
+    pub server: String,
+}
+
+/// A validator's verdict, with why it could not be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validation {
+    Accepted,
+    Rejected,
+    /// Real data and no validator: protected servers fail closed.
+    NoValidator,
+}
+
+/// The OAuth client id of one server.
+#[derive(Message)]
+#[rtype(result = "Option<String>")]
+pub struct GetClientId(pub String);
+
+/// A custom answer for an HTTP path, or `None` to fall through.
+#[derive(Message)]
+#[rtype(result = "Option<StaticResponse>")]
+pub struct StaticRequest(pub String);
+
+/// Whether the session should run the mock chat and presence.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct UsesMockUsers;
+
+impl Handler<GetServers> for Providers {
+    type Result = ResponseFuture<Vec<ServerInfo>>;
+
+    fn handle(&mut self, _: GetServers, _: &mut Context<Self>) -> Self::Result {
+        match self.servers.clone() {
+            Some(f) => guarded("on_get_server_data", self.timeout, move || f(), Vec::new()),
+            None => Box::pin(std::future::ready(mock::servers())),
+        }
+    }
+}
+
+impl Handler<GetUsers> for Providers {
+    type Result = ResponseFuture<Vec<User>>;
+
+    fn handle(&mut self, msg: GetUsers, _: &mut Context<Self>) -> Self::Result {
+        match self.users.clone() {
+            Some(f) => guarded(
+                "on_get_user_data",
+                self.timeout,
+                move || f(msg.0),
+                Vec::new(),
+            ),
+            None => Box::pin(std::future::ready(mock::users(&msg.0))),
+        }
+    }
+}
+
+impl Handler<ValidateUser> for Providers {
+    type Result = ResponseFuture<Validation>;
+
+    fn handle(&mut self, msg: ValidateUser, _: &mut Context<Self>) -> Self::Result {
+        match (self.validate.clone(), self.servers.is_some()) {
+            (Some(f), _) => {
+                let verdict = guarded(
+                    "on_validate_discord_user",
+                    self.timeout,
+                    move || f(msg.token, msg.user, msg.server),
+                    false,
+                );
+                Box::pin(async move {
+                    if verdict.await {
+                        Validation::Accepted
+                    } else {
+                        Validation::Rejected
+                    }
+                })
+            }
+            // Mock data: any well-formed token, so the login flow can be tried.
+            (None, false) => Box::pin(std::future::ready(Validation::Accepted)),
+            (None, true) => Box::pin(std::future::ready(Validation::NoValidator)),
+        }
+    }
+}
+
+impl Handler<GetClientId> for Providers {
+    type Result = ResponseFuture<Option<String>>;
+
+    fn handle(&mut self, msg: GetClientId, _: &mut Context<Self>) -> Self::Result {
+        match self.client_id.clone() {
+            Some(f) => guarded("on_get_client_id", self.timeout, move || f(msg.0), None),
+            None if self.servers.is_none() => Box::pin(std::future::ready(mock::client_id(&msg.0))),
+            None => Box::pin(std::future::ready(None)),
+        }
+    }
+}
+
+impl Handler<StaticRequest> for Providers {
+    type Result = ResponseFuture<Option<StaticResponse>>;
+
+    fn handle(&mut self, msg: StaticRequest, _: &mut Context<Self>) -> Self::Result {
+        match self.static_request.clone() {
+            Some(f) => guarded("on_static_request", self.timeout, move || f(msg.0), None),
+            None => Box::pin(std::future::ready(None)),
+        }
+    }
+}
+
+impl Handler<UsesMockUsers> for Providers {
+    type Result = bool;
+
+    fn handle(&mut self, _: UsesMockUsers, _: &mut Context<Self>) -> bool {
+        self.users.is_none()
+    }
+}
