@@ -1,0 +1,111 @@
+// Boot: wires the socket, the game and the DOM together, and keeps the
+// chosen server in ?s=, localStorage and the browser history.
+
+import { Connection, socketURL } from './net.js';
+import { Game } from './game.js';
+import { UI } from './ui.js';
+import { credentials } from './auth.js';
+
+const STORED_SERVER = 'dzone.server';
+
+const ui = new UI({ onSwitch: (id) => choose(id, true) });
+const game = new Game(document.getElementById('scene'), ui);
+ui.game = game;
+window.game = game;
+
+const conn = new Connection(socketURL(location), {
+  onOpen() {
+    ui.connection(true);
+  },
+  onClose(attempt, delay) {
+    ui.connection(false, delay);
+  },
+  onMessage(msg) {
+    const first = msg.type === 'server-list' && !game.servers;
+    game.handle(msg);
+    if (msg.type !== 'server-list') return;
+    if (first || !game.server) {
+      const id = fromURL() || localStorage.getItem(STORED_SERVER) || game.defaultServer();
+      history.replaceState({ s: id }, '');
+      choose(id, false);
+    } else {
+      join(); // a reconnect: back to the same server
+    }
+  },
+});
+
+function fromURL() {
+  return new URLSearchParams(location.search).get('s');
+}
+
+/** Shows server `id` and joins it; `push` adds a history entry (a user's click). */
+function choose(id, push) {
+  if (push) {
+    if (id === game.server) return;
+    const url = new URL(location.href);
+    url.searchParams.set('s', id);
+    history.pushState({ s: id }, '', url);
+  }
+  try {
+    localStorage.setItem(STORED_SERVER, id);
+  } catch {
+    // Private mode may refuse storage; the URL still remembers.
+  }
+  game.request(id, join);
+  ui.switching();
+}
+
+function join() {
+  const data = { server: game.server };
+  const entry = game.lookup(game.server);
+  const creds = credentials();
+  // Credentials go only to servers that ask for them.
+  if (creds && entry && entry[1].passworded) {
+    data.discordToken = creds.token;
+    data.discordUser = creds.user;
+  }
+  conn.send({ type: 'connect', data });
+}
+
+window.addEventListener('popstate', (e) => {
+  const id = fromURL() || (e.state && e.state.s) || game.defaultServer();
+  if (id && id !== game.server) choose(id, false);
+});
+
+window.addEventListener('resize', () => game.layout());
+
+const canvas = game.canvas;
+canvas.addEventListener('pointermove', (e) => game.setPointer(e.clientX, e.clientY));
+canvas.addEventListener('pointerleave', () => game.setPointer(null));
+canvas.addEventListener('wheel', (e) => {
+  e.preventDefault();
+  game.zoom = Math.max(-8, Math.min(8, game.zoom + (e.deltaY < 0 ? 1 : -1)));
+  game.layout();
+}, { passive: false });
+
+let drag = null;
+canvas.addEventListener('pointerdown', (e) => {
+  drag = { x: e.clientX, y: e.clientY, pan: [...game.pan] };
+});
+window.addEventListener('pointerup', () => {
+  drag = null;
+});
+window.addEventListener('pointermove', (e) => {
+  if (!drag) return;
+  const dpr = window.devicePixelRatio || 1;
+  game.pan = [
+    drag.pan[0] + Math.round(((e.clientX - drag.x) * dpr) / game.scale),
+    drag.pan[1] + Math.round(((e.clientY - drag.y) * dpr) / game.scale),
+  ];
+});
+canvas.addEventListener('dblclick', () => {
+  game.pan = [0, 0];
+  game.zoom = 0;
+  game.layout();
+});
+
+game.layout();
+game.start();
+ui.connection(false, 0);
+document.getElementById('reconnecting').hidden = true; // first connect is not a reconnect
+conn.connect();
