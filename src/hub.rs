@@ -117,7 +117,7 @@ impl Actor for Hub {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         // The bot side may burst; joins must never be refused.
-        ctx.set_mailbox_capacity(usize::MAX);
+        ctx.set_mailbox_capacity(65_536);
         log::debug!("hub {} started", self.guild);
     }
 

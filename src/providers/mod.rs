@@ -155,7 +155,7 @@ impl Actor for Providers {
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Every session asks here; a deep mailbox keeps bursts of joins from
         // being refused by back-pressure.
-        ctx.set_mailbox_capacity(usize::MAX);
+        ctx.set_mailbox_capacity(65_536);
     }
 }
 
