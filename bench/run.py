@@ -261,7 +261,7 @@ def main():
     ap.add_argument("--servers", default="ours,python", help="ours,python (default both)")
     ap.add_argument("--quick", action="store_true", help="1/10 of the clients, 3 s phases")
     ap.add_argument("--duration", type=float, default=10.0, help="broadcast seconds per run")
-    ap.add_argument("--long-duration", type=float, default=20.0,
+    ap.add_argument("--long-duration", type=float, default=30.0,
                     help="broadcast seconds of the stalled run and its baseline")
     ap.add_argument("--grace", type=float, default=15.0, help="seconds to wait for late deliveries")
     ap.add_argument("--ramp", type=int, default=200, help="connects in flight")

@@ -131,6 +131,9 @@ async fn main() -> std::io::Result<()> {
         .bind(("127.0.0.1", args.port))
         .config(d_back::Config {
             mock_traffic: args.mock_traffic,
+            // Every bench client comes from 127.0.0.1; the per-IP cap is
+            // for the open internet, not for this.
+            max_connections_per_ip: usize::MAX,
             ..Default::default()
         })
         .build()?;
