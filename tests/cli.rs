@@ -1,0 +1,150 @@
+//! The `d-back` command: options, environment, failures, and signals.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_d-back"));
+    c.env_remove("D_BACK_PORT")
+        .env_remove("D_BACK_HOST")
+        .env_remove("D_BACK_STATIC_DIR");
+    c
+}
+
+/// Starts the binary and reads the address it prints.
+fn spawn(cmd: &mut Command) -> (Child, SocketAddr) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("d-back listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(start.elapsed() < within, "did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `--version` and `--help` answer and exit 0.
+#[test]
+fn version_and_help() {
+    let out = bin().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("d-back {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for opt in [
+        "--host",
+        "--port",
+        "--static-dir",
+        "--version",
+        "D_BACK_PORT",
+        "--allowed-origin",
+    ] {
+        assert!(help.contains(opt), "help lacks {opt}");
+    }
+}
+
+/// A static directory that does not exist: non-zero exit and one sentence.
+#[test]
+fn missing_static_dir() {
+    let out = bin()
+        .args(["--port", "0", "--static-dir", "/definitely/not/here"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("/definitely/not/here") && err.contains("does not exist"),
+        "{err}"
+    );
+}
+
+/// A port in use: non-zero exit and one clear sentence.
+#[test]
+fn port_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = bin()
+        .args(["--host", "127.0.0.1", "--port", &port])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&port) && err.contains("in use"), "{err}");
+}
+
+/// The environment variables set host, port and static dir.
+#[tokio::test]
+async fn environment_variables() {
+    let dir = std::env::temp_dir().join(format!("d-back-cli-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "from env dir").unwrap();
+    let (mut child, addr) = spawn(
+        bin()
+            .env("D_BACK_HOST", "127.0.0.1")
+            .env("D_BACK_PORT", "0")
+            .env("D_BACK_STATIC_DIR", &dir),
+    );
+    assert!(addr.ip().is_loopback());
+    let (status, _, body) = common::http_get(addr, "/").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, b"from env dir");
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+/// SIGTERM and SIGINT: sessions get 1001 and the process exits promptly.
+#[tokio::test]
+async fn signals_close_sessions_with_going_away() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let (mut child, addr) = spawn(bin().args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--shutdown-grace-secs",
+            "3",
+        ]));
+        let url = format!("ws://{addr}/ws");
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut c = common::Client { ws };
+        let _ = c.recv_json().await;
+        let _ = c.join("dworld").await;
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let close = c.recv_close().await.expect("a close frame");
+        assert_eq!(close.code, CloseCode::Away);
+        let status = wait_exit(&mut child, Duration::from_secs(5));
+        assert!(status.success(), "{status:?}");
+    }
+}

@@ -1,0 +1,213 @@
+//! HTTP on the WebSocket port: version, static files, the static-request
+//! provider, traversal attempts, the broadcast endpoint.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use d_back::{Config, StaticResponse};
+use serde_json::json;
+
+/// `/api/version` answers the crate version as JSON.
+#[tokio::test]
+async fn version() {
+    let srv = start();
+    let (status, headers, body) = http_get(srv.addr, "/api/version").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    assert_eq!(
+        body,
+        format!(r#"{{"version":"{}"}}"#, env!("CARGO_PKG_VERSION")).as_bytes()
+    );
+}
+
+/// The built-in frontend: `/` is index.html, types by extension, 404 otherwise.
+#[tokio::test]
+async fn built_in_frontend() {
+    let srv = start();
+    let (status, headers, body) = http_get(srv.addr, "/").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let index = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/static/index.html")).unwrap();
+    assert_eq!(body, index);
+    let (status, _, _) = http_get(srv.addr, "/index.html").await;
+    assert_eq!(status, 200);
+    let (status, _, _) = http_get(srv.addr, "/no/such/file.js").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = http_get(srv.addr, "/?s=repos").await;
+    assert_eq!(status, 200);
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("d-back-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `--static-dir`: content types, index, 404, and no way out of the root.
+#[tokio::test]
+async fn static_dir_types_and_traversal() {
+    let root = temp_dir("static");
+    let outside = temp_dir("outside");
+    std::fs::write(outside.join("secret.txt"), "TOP SECRET").unwrap();
+    let site = root.join("site");
+    std::fs::create_dir_all(site.join("js")).unwrap();
+    std::fs::write(site.join("index.html"), "<h1>hi</h1>").unwrap();
+    std::fs::write(site.join("js/app.js"), "let a = 1;").unwrap();
+    std::fs::write(site.join("style.css"), "body{}").unwrap();
+    std::fs::write(site.join("logo.svg"), "<svg/>").unwrap();
+    std::fs::write(site.join("data.json"), "{}").unwrap();
+    std::fs::write(site.join("pic.png"), [137u8, 80, 78, 71]).unwrap();
+    std::fs::write(site.join(".env"), "KEY=1").unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.txt"), site.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(&outside, site.join("linkdir")).unwrap();
+    let dir = site.clone();
+    let srv = start_with(move |b| {
+        b.config(Config {
+            static_dir: Some(dir),
+            ..quiet()
+        })
+    });
+    for (path, ct) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/js/app.js", "text/javascript; charset=utf-8"),
+        ("/style.css", "text/css; charset=utf-8"),
+        ("/logo.svg", "image/svg+xml"),
+        ("/data.json", "application/json; charset=utf-8"),
+        ("/pic.png", "image/png"),
+    ] {
+        let (status, headers, _) = http_get(srv.addr, path).await;
+        assert_eq!(status, 200, "{path}");
+        let got = header(&headers, "content-type").unwrap_or_default();
+        // Servers disagree on the JavaScript type; both are correct.
+        let ok =
+            got == ct || (path.ends_with(".js") && got == "application/javascript; charset=utf-8");
+        assert!(ok, "{path}: {got}");
+    }
+    let attempts = [
+        "/../outside/secret.txt",
+        "/..%2f..%2fetc%2fpasswd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+        "/js/../../etc/passwd",
+        "/..\\..\\etc\\passwd",
+        "/%5c..%5c..%5cetc%5cpasswd",
+        "/link.txt",
+        "/linkdir/secret.txt",
+        "/.env",
+        "/%00/etc/passwd",
+        "/index.html%00.png",
+        "//etc/passwd",
+        "/%252e%252e/%252e%252e/etc/passwd",
+        "/....//....//etc/passwd",
+        "/js/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    ];
+    for path in attempts {
+        let (status, _, body) = http_get(srv.addr, path).await;
+        assert!(
+            status == 404 || status == 403 || status == 400,
+            "{path}: {status}"
+        );
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            !body.contains("TOP SECRET") && !body.contains("root:"),
+            "{path} leaked"
+        );
+    }
+    let long = format!("/{}", "a/".repeat(2000));
+    let (status, _, _) = http_get(srv.addr, &long).await;
+    assert!(
+        status == 404 || status == 414 || status == 400,
+        "long path: {status}"
+    );
+}
+
+/// The static-request provider answers first; `None` falls through to files.
+#[tokio::test]
+async fn static_request_provider() {
+    let srv = start_with(|b| {
+        b.config(quiet()).on_static_request(|path| async move {
+            Ok(match path.as_str() {
+                "/api/status" => Some(StaticResponse::body(
+                    "application/json",
+                    json!({"status": "ok"}).to_string(),
+                )),
+                "/boom" => return Err("backend down".into()),
+                "/custom-file" => Some(StaticResponse::File(
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml").into(),
+                )),
+                _ => None,
+            })
+        })
+    });
+    let (status, headers, body) = http_get(srv.addr, "/api/status?verbose=1").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    assert_eq!(body, br#"{"status":"ok"}"#);
+    let (status, _, body) = http_get(srv.addr, "/custom-file").await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("[package]"));
+    // A failing provider passes; the file layer answers.
+    let (status, _, _) = http_get(srv.addr, "/boom").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = http_get(srv.addr, "/").await;
+    assert_eq!(status, 200);
+}
+
+fn post(path: &str, token: Option<&str>, body: &str) -> String {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// `POST /api/broadcast`: off without a token, authenticated, validated,
+/// and delivered exactly like a Rust-side broadcast.
+#[tokio::test]
+async fn broadcast_endpoint() {
+    let off = start();
+    let (status, _, _) = http_raw(off.addr, &post("/api/broadcast", Some("x"), "{}")).await;
+    assert_eq!(status, 404);
+
+    let srv = start_with(|b| {
+        b.config(Config {
+            publish_token: Some("tok".into()),
+            ..quiet()
+        })
+    });
+    let mut c = srv.joined("dworld").await;
+    srv.until("joined", |h| h.session_count() == 1).await;
+    let frame = r#"{"type":"message","server":"232769614004748288","data":{"uid":"u","message":"from http","channel":"c"}}"#;
+    let (status, _, _) = http_raw(srv.addr, &post("/api/broadcast", None, frame)).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = http_raw(srv.addr, &post("/api/broadcast", Some("wrong"), frame)).await;
+    assert_eq!(status, 401);
+    let (status, _, body) = http_raw(srv.addr, &post("/api/broadcast", Some("tok"), frame)).await;
+    assert_eq!(status, 202);
+    assert_eq!(body, br#"{"delivered":1}"#);
+    assert_eq!(c.recv_text().await, frame);
+    for bad in [
+        "nope",
+        r#"{"type":"presence","server":"232769614004748288","data":{"uid":"u","status":"away"}}"#,
+        r#"{"type":"presence","server":"232769614004748288","data":{"uid":"u","status":"idle","roleColor":"red"}}"#,
+        r#"{"type":"kick","server":"1","data":{}}"#,
+        r#"{"type":"message","server":"","data":{"uid":"u","message":"m","channel":"c"}}"#,
+    ] {
+        let (status, _, body) = http_raw(srv.addr, &post("/api/broadcast", Some("tok"), bad)).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(String::from_utf8_lossy(&body).contains("error"));
+    }
+    let presence = r##"{"type":"presence","server":"232769614004748288","data":{"uid":"u","status":"offline","roleColor":"#abcdef","delete":true}}"##;
+    let (status, _, _) = http_raw(srv.addr, &post("/api/broadcast", Some("tok"), presence)).await;
+    assert_eq!(status, 202);
+    assert_eq!(c.recv_text().await, presence);
+    c.assert_silent(Duration::from_millis(100)).await;
+}
