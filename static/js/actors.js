@@ -8,7 +8,6 @@
 
 import { characterSheet } from './sprites.js';
 import { label } from './font.js';
-import { tileToScreen } from './world.js';
 
 const STATUSES = new Set(['online', 'idle', 'dnd', 'offline']);
 const DIRS = [[1, 0], [0, 1], [-1, 0], [0, -1]];
@@ -37,6 +36,9 @@ export class Actor {
     this.message = null; // its text, for inspection
     this.seed = Math.random() * 10000;
     this.nameLabel = null;
+    this.sx = 0; // last located position, see locate()
+    this.sy = 0;
+    this.lift = 0;
     this.sheet = null;
     this.sheetDim = null;
   }
@@ -60,17 +62,28 @@ export class Actor {
     this.nameLabel = null;
   }
 
-  /** Current foot position in island screen space: [sx, sy, lift]. */
-  position(island, now) {
-    const [tx, ty] = tileToScreen(this.x, this.y);
+  /**
+   * Sets sx, sy (foot position in island screen space, elevation included)
+   * and lift (height of the hop) for time `now`. Fields, not a returned
+   * array: this runs for every character every frame.
+   */
+  locate(island, now) {
+    const tx = (this.x - this.y) * 8;
+    const ty = (this.x + this.y) * 4;
     const ez = island.elevation(this.x, this.y);
-    if (!this.hopMs) return [tx, ty - ez, 0];
+    if (!this.hopMs) {
+      this.sx = tx;
+      this.sy = ty - ez;
+      this.lift = 0;
+      return;
+    }
     const t = Math.min(1, (now - this.hopStart) / this.hopMs);
-    const [fx, fy] = tileToScreen(this.fromX, this.fromY);
+    const fx = (this.fromX - this.fromY) * 8;
+    const fy = (this.fromX + this.fromY) * 4;
     const fz = island.elevation(this.fromX, this.fromY);
-    const e = fz + (ez - fz) * t;
-    const lift = Math.sin(Math.PI * t) * (this.presence === 'idle' ? 3 : 6);
-    return [Math.round(fx + (tx - fx) * t), Math.round(fy + (ty - fy) * t - e), Math.round(lift)];
+    this.sx = Math.round(fx + (tx - fx) * t);
+    this.sy = Math.round(fy + (ty - fy) * t - (fz + (ez - fz) * t));
+    this.lift = Math.round(Math.sin(Math.PI * t) * (this.presence === 'idle' ? 3 : 6));
   }
 
   /** Advances hops and decides the next one. */
@@ -217,7 +230,8 @@ export class Users {
   }
 
   fadeOut(actor, island, now) {
-    const [sx, sy] = actor.position(island, now);
+    actor.locate(island, now);
+    const { sx, sy } = actor;
     actor.leave(island);
     this.onIsland--;
     this.fading.push({ actor, sx, sy, start: now });

@@ -5,12 +5,11 @@
 // Everything is drawn at pixel-art resolution into a small buffer which is
 // then scaled by a whole number onto the screen canvas.
 
-import { Users } from './actors.js';
+import { FADE_MS, Users } from './actors.js';
 import { Chat } from './chat.js';
-import { Island, radiusFor, tileToScreen, PLAZA } from './world.js';
+import { Island, radiusFor, tileToScreen } from './world.js';
 import { beacon, decorations, dndMark, ring, shadow, sleepZ } from './sprites.js';
 import { hashString, hash2 } from './random.js';
-import { FADE_MS } from './actors.js';
 
 const PULSE_MS = 1400;
 const PREVIEW_RADIUS = 7;
@@ -45,6 +44,12 @@ export class Game {
     this.hovered = null;
     this.drawn = []; // actors in draw order, reused each frame
     this.background = null;
+    this.statics = null; // [two composed static layers], see compose()
+    this.land = null; // 1 where the island covers the buffer
+    this.dirty = true;
+    this.uiScale = 2;
+    this.ox = 0;
+    this.oy = 0;
     this.glints = Array.from({ length: 90 }, () => [Math.random(), Math.random(), Math.random() * 6000, 1 + Math.floor(Math.random() * 3)]);
     this.frame = this.frame.bind(this);
   }
@@ -132,9 +137,9 @@ export class Game {
 
   // Makes the island bigger when its meadows get crowded.
   maybeGrow(now) {
-    if (this.users.onIsland < this.island.walkable.length * 0.45) return;
+    if (this.users.onIsland < this.island.walkable.length * 0.4) return;
     const old = this.island;
-    this.setIsland(new Island(old.seed, radiusFor(Math.ceil(this.users.onIsland * 1.6))));
+    this.setIsland(new Island(old.seed, radiusFor(Math.ceil(this.users.onIsland * 2))));
     for (const actor of Object.values(this.users.actors)) {
       if (!actor.onIsland) continue;
       actor.hopMs = 0;
@@ -176,6 +181,9 @@ export class Game {
     const b = this.islandBounds || { minX: -120, maxX: 120, minY: -60, maxY: 60 };
     const fit = Math.floor(Math.min(W / (b.maxX - b.minX + 24), H / (b.maxY - b.minY + 80)));
     this.scale = Math.max(1, Math.min(10, Math.max(1, fit) + this.zoom));
+    // Bubbles and names are drawn at their own, gentler scale so a close-up
+    // island is not covered in giant text, and a far one stays readable.
+    this.uiScale = this.scale <= 2 ? 2 : Math.max(2, Math.floor(this.scale * 0.6));
     const bw = Math.ceil(W / this.scale);
     const bh = Math.ceil(H / this.scale);
     if (this.buffer.width !== bw || this.buffer.height !== bh) {
@@ -187,6 +195,51 @@ export class Game {
       Math.floor(bw / 2 - (b.minX + b.maxX) / 2),
       Math.floor(bh / 2 - (b.minY + b.maxY) / 2 + 14),
     ];
+    this.dirty = true;
+  }
+
+  setPan(x, y) {
+    this.pan = [x, y];
+    this.dirty = true;
+  }
+
+  /**
+   * Pre-composes what does not move (sky and sea, the two surf frames, the
+   * terrain) into two buffer-sized layers, plus a mask of where land is so
+   * sea glints stay in the water.
+   */
+  compose() {
+    this.dirty = false;
+    const w = this.buffer.width;
+    const h = this.buffer.height;
+    const layer = (frame) => {
+      const c = this.statics && this.statics[frame] && this.statics[frame].width === w && this.statics[frame].height === h
+        ? this.statics[frame]
+        : Object.assign(document.createElement('canvas'), { width: w, height: h });
+      const ctx = c.getContext('2d');
+      ctx.drawImage(this.background, 0, 0);
+      if (this.island) {
+        const [x, y] = this.islandAt();
+        ctx.drawImage(this.baked.surf[frame], x, y);
+        ctx.drawImage(this.baked.terrain, x, y);
+      }
+      return c;
+    };
+    this.statics = [layer(0), layer(1)];
+    this.land = new Uint8Array(w * h);
+    if (!this.island) return;
+    const probe = Object.assign(document.createElement('canvas'), { width: w, height: h });
+    const pctx = probe.getContext('2d', { willReadFrequently: true });
+    const [x, y] = this.islandAt();
+    pctx.drawImage(this.baked.surf[0], x, y);
+    pctx.drawImage(this.baked.terrain, x, y);
+    const alpha = pctx.getImageData(0, 0, w, h).data;
+    for (let i = 0; i < w * h; i++) this.land[i] = alpha[i * 4 + 3] > 40 ? 1 : 0;
+  }
+
+  /** Where the baked island canvases go in the buffer. */
+  islandAt() {
+    return [this.origin[0] + this.pan[0] - this.baked.ox, this.origin[1] + this.pan[1] - this.baked.oy];
   }
 
   setPointer(clientX, clientY) {
@@ -222,15 +275,18 @@ export class Game {
   }
 
   draw(now) {
-    const b = this.bctx;
-    const W = this.buffer.width;
-    const H = this.buffer.height;
-    b.drawImage(this.background, 0, 0);
-    this.drawGlints(b, W, H, now);
-    if (this.island) this.drawIsland(b, now);
+    if (this.dirty || !this.statics) this.compose();
     const ctx = this.ctx;
+    // At scale 1 the buffer would be a plain copy: draw straight to the screen.
+    const direct = this.scale === 1;
+    const b = direct ? ctx : this.bctx;
+    b.imageSmoothingEnabled = false;
+    b.drawImage(this.statics[Math.floor(now / 700) % 2], 0, 0);
+    this.drawGlints(b, this.buffer.width, this.buffer.height, now);
+    if (this.island) this.drawWorld(b, now);
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(this.buffer, 0, 0, W * this.scale, H * this.scale);
+    if (!direct) ctx.drawImage(this.buffer, 0, 0, this.buffer.width * this.scale, this.buffer.height * this.scale);
+    if (this.island) this.drawOverlays(ctx);
   }
 
   drawGlints(b, W, H, now) {
@@ -242,18 +298,19 @@ export class Game {
       const cycle = Math.floor((now + g[2]) / 6000);
       const x = Math.floor((g[0] + hash2(cycle, g[3], 1) * 0.3) * W + t * 6) % W;
       const y = Math.floor((g[1] + hash2(cycle, g[3], 2) * 0.3) * H) % H;
+      const len = g[3] + (a > 0.8 ? 1 : 0);
+      if (this.land[y * W + x] || this.land[y * W + Math.min(W - 1, x + len)]) continue;
       b.fillStyle = `rgba(235,250,255,${(a * 0.55 * (0.4 + y / H)).toFixed(2)})`;
-      b.fillRect(x, y, g[3] + (a > 0.8 ? 1 : 0), 1);
+      b.fillRect(x, y, len, 1);
     }
   }
 
-  drawIsland(b, now) {
+  drawWorld(b, now) {
     const island = this.island;
-    const [ox, oy] = [this.origin[0] + this.pan[0], this.origin[1] + this.pan[1]];
-    const baked = this.baked;
-    const surfFrame = Math.floor(now / 700) % 2;
-    b.drawImage(baked.surf[surfFrame], ox - baked.ox, oy - baked.oy);
-    b.drawImage(baked.terrain, ox - baked.ox, oy - baked.oy);
+    const ox = this.origin[0] + this.pan[0];
+    const oy = this.origin[1] + this.pan[1];
+    this.ox = ox;
+    this.oy = oy;
 
     // Beacon pulses spread over the plaza as rings.
     const plazaY = oy - island.elevation(0, 0);
@@ -272,77 +329,66 @@ export class Game {
     // Characters and scenery, back to front.
     const drawn = this.drawn;
     drawn.length = 0;
-    for (const uid in this.users.actors) {
-      const a = this.users.actors[uid];
+    const actors = this.users.actors;
+    for (const uid in actors) {
+      const a = actors[uid];
       if (!a.onIsland) continue;
-      const [sx, sy, lift] = a.position(island, now);
-      a.sx = sx;
-      a.sy = sy;
-      a.lift = lift;
-      a.key = sy + island.elevation(a.x, a.y) * 0 + 0.001 * sx;
+      a.locate(island, now);
+      // Depth: the ground row, with a tiny x term so ties stay stable.
+      a.key = a.sy + island.elevation(a.x, a.y) + 0.001 * a.sx;
       drawn.push(a);
     }
     drawn.sort((p, q) => p.key - q.key);
-    const beaconKey = 0;
+    const decor = this.decor;
     let di = 0;
     let beaconDone = false;
-    const decor = this.decor;
-    const drawDecorUpTo = (key) => {
+    for (let i = 0; i <= drawn.length; i++) {
+      const a = drawn[i];
+      const key = a ? a.key : Infinity;
       while (di < decor.length && decor[di].key <= key) {
         const d = decor[di++];
         b.drawImage(d.s.img, ox + d.x - d.s.ax, oy + d.y - d.s.ay);
       }
-      if (!beaconDone && beaconKey <= key) {
+      if (!beaconDone && key >= 0) {
         beaconDone = true;
         const s = beacon(glow);
         b.drawImage(s.img, ox - s.ax, plazaY - s.ay);
       }
-    };
-    for (const a of drawn) {
-      drawDecorUpTo(a.key);
-      this.drawActor(b, a, ox, oy, now);
+      if (a) this.drawActor(b, a, ox, oy, now);
     }
-    drawDecorUpTo(Infinity);
 
     for (const f of this.users.fading) {
       const t = (now - f.start) / FADE_MS;
       if (t >= 1) continue;
-      const frame = f.actor.frames()[0][f.actor.facing()];
+      const frame = f.actor.frames().air[0][f.actor.facing()];
       b.globalAlpha = 1 - t;
       b.drawImage(frame.img, ox + f.sx - frame.ax, oy + f.sy - frame.ay - Math.round(t * 8));
     }
     b.globalAlpha = 1;
-
-    // Overlays on top of everything: hover name, then bubbles.
-    this.hovered = this.pick(ox, oy);
-    if (this.hovered && !this.hovered.bubble) {
-      const a = this.hovered;
-      const l = a.label();
-      this.blitClamped(b, l, ox + a.sx - Math.floor(l.width / 2), oy + a.sy - a.lift - 22);
-    }
-    for (const bubble of this.chat.active()) {
-      const a = bubble.actor;
-      const img = bubble.render();
-      const x = ox + a.sx - Math.floor(img.width / 2);
-      const y = oy + a.sy - a.lift - 12 - img.height;
-      this.blitClamped(b, img, x, y);
-    }
   }
 
   drawActor(b, a, ox, oy, now) {
     const x = ox + a.sx;
     const y = oy + a.sy;
-    b.drawImage(shadow.img, x - shadow.ax, y - shadow.ay);
-    const frame = a.frames()[a.squashed(now) ? 1 : 0][a.facing()];
+    const sheet = a.frames();
+    const pose = a.squashed(now) ? 1 : 0;
+    const facing = a.facing();
     const appear = now - a.appearedAt;
     if (appear < 400) {
       // Newcomers drop in from above.
       const t = appear / 400;
+      const frame = sheet.air[pose][facing];
       b.globalAlpha = t;
+      b.drawImage(shadow.img, x - shadow.ax, y - shadow.ay);
       b.drawImage(frame.img, x - frame.ax, y - frame.ay - Math.round((1 - t) * 14));
       b.globalAlpha = 1;
-    } else {
+    } else if (a.lift) {
+      const frame = sheet.air[pose][facing];
+      b.drawImage(shadow.img, x - shadow.ax, y - shadow.ay);
       b.drawImage(frame.img, x - frame.ax, y - frame.ay - a.lift);
+    } else {
+      const frame = sheet.ground[pose][facing];
+      b.drawImage(frame.img, x - frame.ax, y - frame.ay);
     }
     if (a.presence === 'dnd') {
       b.drawImage(dndMark.img, x - dndMark.ax, y - 11 - dndMark.ay);
@@ -354,12 +400,25 @@ export class Game {
     }
   }
 
-  blitClamped(b, img, x, y) {
-    const W = this.buffer.width;
-    const H = this.buffer.height;
-    const cx = Math.max(1, Math.min(W - img.width - 1, x));
-    const cy = Math.max(1, Math.min(H - img.height - 1, y));
-    b.drawImage(img, cx, cy);
+  // Names and bubbles, drawn on the screen canvas at the UI scale.
+  drawOverlays(ctx) {
+    const { ox, oy, scale, uiScale } = this;
+    this.hovered = this.pick(ox, oy);
+    const place = (img, footX, footY, gap) => {
+      const w = img.width * uiScale;
+      const h = img.height * uiScale;
+      const x = Math.round((ox + footX) * scale - w / 2);
+      const y = Math.round((oy + footY) * scale - gap * scale - h);
+      const cx = Math.max(4, Math.min(this.canvas.width - w - 4, x));
+      const cy = Math.max(4, Math.min(this.canvas.height - h - 4, y));
+      ctx.drawImage(img, cx, cy, w, h);
+    };
+    const a = this.hovered;
+    if (a && !a.bubble) place(a.label(), a.sx, a.sy - a.lift, 13);
+    for (const bubble of this.chat.active()) {
+      const s = bubble.actor;
+      place(bubble.render(), s.sx, s.sy - s.lift, 11);
+    }
   }
 
   /** The front-most character under the pointer, if any. */
@@ -423,4 +482,3 @@ function paintBackground(w, h) {
   return c;
 }
 
-export { PLAZA };

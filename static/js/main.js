@@ -93,13 +93,13 @@ window.addEventListener('pointerup', () => {
 window.addEventListener('pointermove', (e) => {
   if (!drag) return;
   const dpr = window.devicePixelRatio || 1;
-  game.pan = [
+  game.setPan(
     drag.pan[0] + Math.round(((e.clientX - drag.x) * dpr) / game.scale),
     drag.pan[1] + Math.round(((e.clientY - drag.y) * dpr) / game.scale),
-  ];
+  );
 });
 canvas.addEventListener('dblclick', () => {
-  game.pan = [0, 0];
+  game.setPan(0, 0);
   game.zoom = 0;
   game.layout();
 });

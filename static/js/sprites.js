@@ -66,9 +66,9 @@ const SQUASH = [
 const sheets = new Map();
 
 /**
- * A sheet for one role colour: frames indexed by [pose][facing], pose 0
- * standing, 1 squashed; facing 0 front-right, 1 front-left, 2 back.
- * `dim` gives the dozing (idle) variant.
+ * Frames for one role colour: sheet.ground and sheet.air, each indexed by
+ * [pose][facing]; pose 0 standing, 1 squashed; facing 0 front-right,
+ * 1 front-left, 2 back. `dim` gives the dozing (idle) variant.
  */
 export function characterSheet(color, dim = false) {
   const key = `${color}|${dim}`;
@@ -84,34 +84,39 @@ export function characterSheet(color, dim = false) {
     s: css(shade(base, -0.22)),
     f: css(shade(base, -0.5)),
   };
-  const frames = [BODY, SQUASH].map((rows, pose) =>
-    [0, 1, 2].map((facing) =>
-      sprite(9, 9, 4, 8, (set) => {
-        rows.forEach((row, y) => {
-          for (let x = 0; x < 9; x++) if (palette[row[x]]) set(x, y, palette[row[x]]);
-        });
-        if (facing === 2) return;
-        const eyeY = pose === 0 ? 3 : 4;
-        const ex = facing === 0 ? 4 : 2;
-        const eye = dim ? 'rgba(40,30,50,0.9)' : '#1d1626';
-        if (dim) {
-          // Closed eyes: short lids.
-          set(ex, eyeY + 1, eye);
-          set(ex + 3, eyeY + 1, eye);
-        } else {
-          set(ex, eyeY, eye);
-          set(ex, eyeY + 1, eye);
-          set(ex + 3, eyeY, eye);
-          set(ex + 3, eyeY + 1, eye);
-          set(ex, eyeY, '#ffffff');
-          set(ex + 3, eyeY, '#ffffff');
-        }
-        // A blush on the cheek makes them friendlier.
-        set(facing === 0 ? ex + 4 : ex - 1, eyeY + 2, 'rgba(255,120,140,0.55)');
-      }),
-    ),
-  );
-  sheet = frames;
+  const paintBody = (set, rows, pose, facing) => {
+    rows.forEach((row, y) => {
+      for (let x = 0; x < 9; x++) if (palette[row[x]]) set(x, y, palette[row[x]]);
+    });
+    if (facing === 2) return;
+    const eyeY = pose === 0 ? 3 : 4;
+    const ex = facing === 0 ? 4 : 2;
+    const eye = '#1d1626';
+    if (dim) {
+      // Closed eyes: short lids.
+      set(ex, eyeY + 1, eye);
+      set(ex + 3, eyeY + 1, eye);
+    } else {
+      set(ex, eyeY + 1, eye);
+      set(ex + 3, eyeY + 1, eye);
+      set(ex, eyeY, '#ffffff');
+      set(ex + 3, eyeY, '#ffffff');
+    }
+    // A blush on the cheek makes them friendlier.
+    set(facing === 0 ? ex + 4 : ex - 1, eyeY + 2, 'rgba(255,120,140,0.55)');
+  };
+  // `air` frames are the body alone (drawn over a separate shadow while
+  // hopping); `ground` frames have the shadow baked in, one blit per character.
+  const make = (withShadow) =>
+    [BODY, SQUASH].map((rows, pose) =>
+      [0, 1, 2].map((facing) =>
+        sprite(9, 10, 4, 8, (set, ctx) => {
+          if (withShadow) ctx.drawImage(shadow.img, 0, 7);
+          paintBody(set, rows, pose, facing);
+        }),
+      ),
+    );
+  sheet = { air: make(false), ground: make(true) };
   if (sheets.size > 4000) sheets.clear(); // colours are bounded in practice; stay safe
   sheets.set(key, sheet);
   return sheet;
@@ -237,7 +242,7 @@ export function beacon(glow) {
       for (let x = 0; x < 5; x++) {
         if (row[x] !== '#') continue;
         const rim = x === 0 || x === 4 || row[x - 1] !== '#' || row[x + 1] !== '#' || y === 0 || y === 5;
-        set(6 + x - 1, y + 1, `rgb(${(rim ? edge : mid).join(',')})`);
+        set(6 + x - 1, y + 5, `rgb(${(rim ? edge : mid).join(',')})`);
       }
     });
   });

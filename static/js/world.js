@@ -111,7 +111,7 @@ export class Island {
         const nearSea = [[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [-1, -1], [1, -1], [-1, 1]]
           .some(([dx, dy]) => this.typeAt(x + dx, y + dy) === WATER);
         const d = Math.hypot(x, y) / radius;
-        const low = 1 - d + (noiseAt(x, y) - 0.5) * 0.8 < 0.2 && d > 0.5;
+        const low = 1 - d + (noiseAt(x, y) - 0.5) * 0.8 < 0.11 && d > 0.6;
         if (nearSea || low) beach.push(this.index(x, y));
       }
     }

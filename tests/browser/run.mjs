@@ -1,0 +1,356 @@
+// Browser tests for the built-in d-zone frontend, driven through headless
+// Chromium against a real d-back binary.
+//
+//   D_BACK_BIN=target/debug/d-back node tests/browser/run.mjs
+//
+// The script starts the server itself on a free port, injects broadcasts
+// through POST /api/broadcast (the bot side for other languages) and asserts
+// on the page's `window.game` state and on canvas pixels. Screenshots go to
+// target/browser-artifacts/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+const BIN = process.env.D_BACK_BIN || resolve(ROOT, 'target/debug/d-back');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = process.env.BROWSER_ARTIFACTS || resolve(ROOT, 'target/browser-artifacts');
+const TOKEN = randomBytes(16).toString('hex');
+const WAIT_MS = 20000;
+
+const DWORLD = '232769614004748288';
+const VIEWPORT = { width: 1280, height: 720 };
+
+// ---- the server under test ---------------------------------------------
+
+class Server {
+  constructor() {
+    this.child = null;
+    this.base = null;
+    this.port = 0;
+    this.log = []; // last lines of stderr, shown when something fails
+  }
+
+  /** Spawns the binary and waits for its one "listening" line. */
+  async start(port = 0) {
+    const child = spawn(BIN, ['--host', '127.0.0.1', '--port', String(port), '--publish-token', TOKEN], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    });
+    this.child = child;
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => {
+      this.log.push(...chunk.split('\n').filter(Boolean));
+      if (this.log.length > 80) this.log.splice(0, this.log.length - 80);
+    });
+    const base = await new Promise((ok, fail) => {
+      let out = '';
+      const timer = setTimeout(() => fail(new Error(`d-back printed no "listening" line in 15 s; stdout: ${out}`)), 15000);
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        const m = /^d-back listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          ok(m[1]);
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        fail(new Error(`d-back exited early (${code ?? signal}): ${this.log.slice(-10).join('\n')}`));
+      });
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        fail(err);
+      });
+    });
+    this.base = base;
+    this.port = Number(new URL(base).port);
+    return base;
+  }
+
+  /** SIGTERM, then SIGKILL if it has not gone after a while. */
+  async stop() {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((ok) => child.once('exit', ok));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  /** Injects one broadcast frame; returns the HTTP status and body. */
+  async broadcast(frame) {
+    const res = await fetch(`${this.base}/api/broadcast`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(frame),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 202, `POST /api/broadcast ${JSON.stringify(frame)} answered ${res.status}: ${text}`);
+    return JSON.parse(text);
+  }
+}
+
+// ---- browser helpers -------------------------------------------------------
+
+const server = new Server();
+let browser;
+let page;
+const pageErrors = [];
+
+function watch(p) {
+  p.on('pageerror', (err) => pageErrors.push(err.message));
+  p.on('console', (msg) => {
+    if (msg.type() === 'error' && !/WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(msg.text())) {
+      pageErrors.push(`console: ${msg.text()}`);
+    }
+  });
+  return p;
+}
+
+/** A short summary of the page state, for failure messages. */
+async function snapshot(p) {
+  return p
+    .evaluate(() => {
+      const g = window.game;
+      if (!g) return 'window.game is missing';
+      return JSON.stringify({
+        server: g.server,
+        joined: g.joined,
+        connected: g.connected,
+        servers: g.servers && Object.keys(g.servers).length,
+        actors: Object.keys(g.users.actors).length,
+        bubbles: g.bubbles,
+        fps: g.fps,
+      });
+    })
+    .catch((err) => `page not readable: ${err.message}`);
+}
+
+/** Waits until fn(arg) is truthy in the page; fails with what the page looked like. */
+async function until(p, what, fn, arg) {
+  try {
+    await p.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 100 });
+  } catch (err) {
+    throw new Error(`timed out waiting for ${what}; page: ${await snapshot(p)}; server log: ${server.log.slice(-5).join(' | ')}`, { cause: err });
+  }
+}
+
+const actorCount = () => Object.keys(window.game.users.actors).length;
+
+function joinedWith(p, id, count) {
+  return until(
+    p,
+    `server "${id}" joined with ${count} characters`,
+    ([sid, n]) => {
+      const g = window.game;
+      return g && g.joined && g.server === sid && Object.keys(g.users.actors).length === n;
+    },
+    [id, count],
+  );
+}
+
+/** How varied the canvas is: distinct colours in a coarse sample grid. */
+function canvasVariety(p) {
+  return p.evaluate(() => {
+    const c = document.getElementById('scene');
+    const probe = document.createElement('canvas');
+    probe.width = 64;
+    probe.height = 36;
+    const ctx = probe.getContext('2d');
+    ctx.drawImage(c, 0, 0, 64, 36);
+    const data = ctx.getImageData(0, 0, 64, 36).data;
+    const colours = new Set();
+    for (let i = 0; i < data.length; i += 4) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+    return colours.size;
+  });
+}
+
+async function chooseServer(p, id) {
+  await p.click('#server-button');
+  await p.waitForSelector('#server-menu:not([hidden])');
+  await p.click(`.server-item[data-id="${id}"]`);
+}
+
+// ---- the tests ---------------------------------------------------------------
+
+before(async () => {
+  assert.ok(existsSync(BIN), `d-back binary not found at ${BIN} (set D_BACK_BIN)`);
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it (apt-get install chromium) to run the browser tests`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await server.start();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = watch(await (await browser.newContext({ viewport: VIEWPORT })).newPage());
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  await server.stop();
+});
+
+test('the server list arrives with the 4 mock servers', async () => {
+  await page.goto(`${server.base}/`);
+  await until(page, 'a server-list', () => window.game && window.game.servers && Object.keys(window.game.servers).length === 4);
+  const ids = await page.evaluate(() => Object.values(window.game.servers).map((s) => s.id));
+  assert.deepEqual(ids, ['dworld', 'docs', 'oauth', 'repos']);
+});
+
+test('the default server D-World is joined with exactly its 4 characters, drawn', async () => {
+  await joinedWith(page, 'dworld', 4);
+  for (const a of await page.evaluate(() => Object.values(window.game.users.actors))) {
+    assert.ok(a.uid && a.username && a.presence, `actor lacks uid/username/presence: ${JSON.stringify(a)}`);
+  }
+  await page.waitForTimeout(500);
+  const variety = await canvasVariety(page);
+  assert.ok(variety > 40, `canvas looks blank: only ${variety} distinct colours`);
+  assert.equal(await page.title(), 'D-World · d-zone');
+});
+
+test('a presence for an unknown user with a username adds a character', async () => {
+  await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'browser-test-1', status: 'online', username: 'Tester', roleColor: '#ff9900' } });
+  await until(page, 'the new character', () => window.game.users.actors['browser-test-1']?.presence === 'online');
+  assert.equal(await page.evaluate(actorCount), 5);
+});
+
+test('a broadcast chat message shows a speech bubble over its speaker', async () => {
+  const res = await server.broadcast({ type: 'message', server: DWORLD, data: { uid: 'browser-test-1', message: 'hello from the browser test', channel: 'c1' } });
+  assert.ok(res.delivered >= 1, `broadcast reached no session: ${JSON.stringify(res)}`);
+  await until(page, 'a bubble for browser-test-1', () =>
+    window.game.bubbles.some((b) => b.uid === 'browser-test-1' && b.message === 'hello from the browser test'),
+  );
+  assert.equal(await page.evaluate(() => window.game.users.actors['browser-test-1'].message), 'hello from the browser test');
+  await page.screenshot({ path: resolve(ARTIFACTS, 'scene.png') });
+});
+
+test('a changed roleColor repaints the character', async () => {
+  await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'browser-test-1', status: 'dnd', roleColor: '#3366ff' } });
+  await until(page, 'the new colour and status', () => {
+    const a = window.game.users.actors['browser-test-1'];
+    return a && a.roleColor === '#3366ff' && a.presence === 'dnd';
+  });
+});
+
+test('a presence with delete removes the character', async () => {
+  await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'browser-test-1', status: 'offline', delete: true } });
+  await until(page, 'the character to go', () => !('browser-test-1' in window.game.users.actors));
+  assert.equal(await page.evaluate(actorCount), 4);
+});
+
+test('the Server button switches to My Repos with its 21 characters', async () => {
+  await chooseServer(page, 'repos');
+  await joinedWith(page, 'repos', 21);
+  assert.match(page.url(), /[?&]s=repos\b/);
+  assert.equal(await page.evaluate(() => localStorage.getItem('dzone.server')), 'repos');
+});
+
+test('browser back and forward switch servers', async () => {
+  await page.goBack();
+  await joinedWith(page, 'dworld', 4);
+  await page.goForward();
+  await joinedWith(page, 'repos', 21);
+});
+
+test('?s=repos and the stored choice are restored on reload', async () => {
+  await page.goto(`${server.base}/?s=repos`);
+  await joinedWith(page, 'repos', 21);
+  await page.goto(`${server.base}/`);
+  await joinedWith(page, 'repos', 21); // from localStorage
+  await page.goto(`${server.base}/?s=dworld`);
+  await joinedWith(page, 'dworld', 4);
+});
+
+test('the protected server asks for a Discord login', async () => {
+  await chooseServer(page, 'oauth');
+  await until(page, 'the login prompt', () => {
+    const btn = document.getElementById('login-button');
+    return window.game.server === 'oauth' && btn && btn.offsetParent !== null;
+  });
+  const banner = await page.textContent('#banners');
+  assert.match(banner, /requires Discord authentication/);
+  assert.equal(await page.evaluate(actorCount), 0, 'a refused join must show nobody');
+  // The prompt is one banner, not a stream of them.
+  await page.waitForTimeout(300);
+  assert.equal(await page.locator('.banner').count(), 1);
+  await page.keyboard.press('Escape');
+});
+
+test('a restarted server is survived: reconnects and rejoins the same server', async () => {
+  await page.goto(`${server.base}/?s=repos`);
+  await joinedWith(page, 'repos', 21);
+  const port = server.port;
+  await server.stop();
+  await until(page, 'the disconnect to be noticed', () => window.game.connected === false);
+  assert.ok(await page.isVisible('#reconnecting'), 'the reconnecting indicator should show');
+  await server.start(port);
+  await until(page, 'a reconnection', () => window.game.connected === true);
+  await joinedWith(page, 'repos', 21);
+  assert.ok(!(await page.isVisible('#reconnecting')));
+});
+
+test('1,000 characters on one server stay smooth', async () => {
+  const p = watch(await (await browser.newContext({ viewport: VIEWPORT })).newPage());
+  await p.goto(`${server.base}/`);
+  await joinedWith(p, 'dworld', 4);
+  const started = Date.now();
+  const ids = Array.from({ length: 1000 }, (_, i) => i);
+  const workers = Array.from({ length: 16 }, async (_, w) => {
+    for (let i = w; i < ids.length; i += 16) {
+      const hue = (i * 47) % 360;
+      await server.broadcast({
+        type: 'presence',
+        server: DWORLD,
+        data: { uid: `crowd-${i}`, status: ['online', 'online', 'online', 'idle', 'dnd'][i % 5], username: `Crowd ${i}`, roleColor: hslHex(hue) },
+      });
+    }
+  });
+  await Promise.all(workers);
+  await until(p, '1,004 characters', () => Object.keys(window.game.users.actors).length >= 1004);
+  const injectMs = Date.now() - started;
+  // A few chats in the crowd, then let it settle and count frames.
+  for (let i = 0; i < 6; i++) {
+    await server.broadcast({ type: 'message', server: DWORLD, data: { uid: `crowd-${i * 5}`, message: `crowd chat number ${i}: the island is busy today!`, channel: `perf-${i}` } });
+  }
+  await p.waitForTimeout(1500);
+  const fps = await p.evaluate(
+    () =>
+      new Promise((ok) => {
+        let frames = 0;
+        const t0 = performance.now();
+        const tick = (now) => {
+          frames++;
+          if (now - t0 < 4000) requestAnimationFrame(tick);
+          else ok((frames * 1000) / (now - t0));
+        };
+        requestAnimationFrame(tick);
+      }),
+  );
+  console.log(`# fps with ${await p.evaluate(actorCount)} characters: ${fps.toFixed(1)} (game.fps=${await p.evaluate(() => window.game.fps)}); injected 1,000 presences in ${injectMs} ms`);
+  await p.screenshot({ path: resolve(ARTIFACTS, 'scene-1000.png') });
+  assert.ok(fps >= 10, `only ${fps.toFixed(1)} fps with 1,000 characters`);
+  await p.close();
+});
+
+test('no script errors on the page', () => {
+  assert.deepEqual(pageErrors, []);
+});
+
+function hslHex(h) {
+  const f = (n) => {
+    const k = (n + h / 30) % 12;
+    const v = 0.6 - 0.28 * Math.max(-1, Math.min(k - 3, 9 - k, 1)); // HSL with s=0.7, l=0.6
+    return Math.round(v * 255).toString(16).padStart(2, '0');
+  };
+  return `#${f(0)}${f(8)}${f(4)}`;
+}
