@@ -8,7 +8,7 @@
 import { FADE_MS, Users } from './actors.js';
 import { Chat } from './chat.js';
 import { Island, radiusFor, tileToScreen } from './world.js';
-import { beacon, decorations, dndMark, ring, shadow, sleepZ } from './sprites.js';
+import { beacon, cloud, decorations, dndMark, ring, shadow, sleepZ } from './sprites.js';
 import { hashString, hash2 } from './random.js';
 
 const PULSE_MS = 1400;
@@ -51,6 +51,8 @@ export class Game {
     this.ox = 0;
     this.oy = 0;
     this.glints = Array.from({ length: 90 }, () => [Math.random(), Math.random(), Math.random() * 6000, 1 + Math.floor(Math.random() * 3)]);
+    // [sprite, start offset 0..1, height 0..1, pixels per second]
+    this.clouds = [0, 1, 2, 1].map((v, i) => [cloud(v), Math.random(), i / 4 + Math.random() * 0.2, 2 + Math.random() * 3]);
     this.frame = this.frame.bind(this);
   }
 
@@ -283,6 +285,7 @@ export class Game {
     b.imageSmoothingEnabled = false;
     b.drawImage(this.statics[Math.floor(now / 700) % 2], 0, 0);
     this.drawGlints(b, this.buffer.width, this.buffer.height, now);
+    this.drawClouds(b, now);
     if (this.island) this.drawWorld(b, now);
     ctx.imageSmoothingEnabled = false;
     if (!direct) ctx.drawImage(this.buffer, 0, 0, this.buffer.width * this.scale, this.buffer.height * this.scale);
@@ -302,6 +305,20 @@ export class Game {
       if (this.land[y * W + x] || this.land[y * W + Math.min(W - 1, x + len)]) continue;
       b.fillStyle = `rgba(235,250,255,${(a * 0.55 * (0.4 + y / H)).toFixed(2)})`;
       b.fillRect(x, y, len, 1);
+    }
+  }
+
+  // Clouds drift through the band of sky above the island, never over it.
+  drawClouds(b, now) {
+    const W = this.buffer.width;
+    const top = this.island ? this.origin[1] + this.pan[1] + this.islandBounds.minY - 24 : this.buffer.height / 3;
+    for (const [s, start, height, speed] of this.clouds) {
+      const room = top - s.h - 4;
+      if (room < 2) continue;
+      const span = W + s.w;
+      const x = Math.floor((start * span + (now / 1000) * speed) % span) - s.w;
+      const y = 3 + Math.floor(height * room);
+      b.drawImage(s.img, x, y);
     }
   }
 
@@ -395,7 +412,7 @@ export class Game {
     } else if (a.presence === 'idle') {
       const t = ((now + a.seed) % 2600) / 2600;
       b.globalAlpha = Math.min(1, 2 - 2 * t);
-      b.drawImage(sleepZ, x + 2 + Math.round(t * 4), y - 17 - Math.round(t * 8));
+      b.drawImage(sleepZ, x + 1 + Math.round(t * 4), y - 15 - Math.round(t * 6));
       b.globalAlpha = 1;
     }
   }

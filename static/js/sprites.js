@@ -269,3 +269,28 @@ export function ring(radius) {
   rings.set(radius, s);
   return s;
 }
+
+/** A fluffy pixel cloud: a few overlapping puffs, lit from above. */
+export function cloud(variant) {
+  const puffs = [
+    [[8, 9, 6], [16, 6, 8], [26, 8, 7], [34, 10, 5]],
+    [[7, 8, 5], [15, 6, 7], [23, 8, 5]],
+    [[9, 9, 7], [19, 5, 9], [30, 7, 8], [40, 10, 5], [47, 11, 3]],
+  ][variant % 3];
+  const w = Math.max(...puffs.map(([x, , r]) => x + r)) + 2;
+  const h = 18;
+  return sprite(w, h, 0, 0, (set) => {
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        let best = -1;
+        for (const [px, py, r] of puffs) {
+          const d = Math.hypot((x - px) / r, (y - py) / r);
+          if (d < 1) best = Math.max(best, 1 - d);
+        }
+        if (best < 0 || y > 14) continue;
+        const underside = y > 11 || (y > 9 && best < 0.35);
+        set(x, y, underside ? 'rgba(214,232,246,0.92)' : best > 0.55 && y < 8 ? 'rgba(255,255,255,0.98)' : 'rgba(244,250,255,0.95)');
+      }
+    }
+  });
+}

@@ -87,7 +87,7 @@ export class UI {
         const lock = document.createElement('span');
         lock.className = 'lock';
         lock.title = 'Discord login required';
-        lock.textContent = '🔒';
+        lock.setAttribute('aria-label', 'protected');
         btn.append(lock);
       }
       btn.addEventListener('click', () => {
@@ -234,7 +234,7 @@ export class UI {
     if (creds) {
       who.textContent = `Logged in as ${creds.user.global_name || creds.user.username}.`;
     } else {
-      who.textContent = 'Protected servers (🔒) show their members only to people in them. Log in with Discord to prove you are one.';
+      who.textContent = 'Protected servers (marked with a padlock) show their members only to people in them. Log in with Discord to prove you are one.';
     }
     $('logout-button').hidden = !creds;
     $('login-button').hidden = false;

@@ -248,6 +248,25 @@ test('a presence with delete removes the character', async () => {
   assert.equal(await page.evaluate(actorCount), 4);
 });
 
+test('a chat flood and presence churn stay bounded', async () => {
+  await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'flooder', status: 'online', username: 'Flooder' } });
+  await until(page, 'the flooder', () => window.game.users.actors.flooder?.onIsland);
+  const flood = [];
+  for (let i = 0; i < 60; i++) flood.push(server.broadcast({ type: 'message', server: DWORLD, data: { uid: 'flooder', message: `spam ${i}`, channel: 'flood' } }));
+  for (let i = 0; i < 150; i++) flood.push(server.broadcast({ type: 'presence', server: DWORLD, data: { uid: `churn-${i}`, status: 'online', username: `Churn ${i}` } }));
+  await Promise.all(flood);
+  await until(page, 'the churners', () => Object.keys(window.game.users.actors).length >= 155);
+  const queued = await page.evaluate(() => window.game.chat.channels.get('flood')?.queue.length ?? 0);
+  assert.ok(queued <= 20, `${queued} messages queued in one channel`);
+  await Promise.all([
+    ...Array.from({ length: 150 }, (_, i) => server.broadcast({ type: 'presence', server: DWORLD, data: { uid: `churn-${i}`, status: 'offline', delete: true } })),
+    server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'flooder', status: 'offline', delete: true } }),
+  ]);
+  await until(page, 'the churners to go', () => Object.keys(window.game.users.actors).length === 4);
+  // Fade-outs end, and the flooder's queue goes with it.
+  await until(page, 'fades and queues to drain', () => window.game.users.fading.length === 0 && !window.game.chat.channels.has('flood'));
+});
+
 test('the Server button switches to My Repos with its 21 characters', async () => {
   await chooseServer(page, 'repos');
   await joinedWith(page, 'repos', 21);
