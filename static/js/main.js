@@ -41,10 +41,10 @@ function fromURL() {
 /** Shows server `id` and joins it; `push` adds a history entry (a user's click). */
 function choose(id, push) {
   if (push) {
-    if (id === game.server) return;
+    if (id === game.server && game.joined) return;
     const url = new URL(location.href);
     url.searchParams.set('s', id);
-    history.pushState({ s: id }, '', url);
+    if (id !== game.server) history.pushState({ s: id }, '', url);
   }
   try {
     localStorage.setItem(STORED_SERVER, id);

@@ -6,7 +6,9 @@
 // The script starts the server itself on a free port, injects broadcasts
 // through POST /api/broadcast (the bot side for other languages) and asserts
 // on the page's `window.game` state and on canvas pixels. Screenshots go to
-// target/browser-artifacts/.
+// target/browser-artifacts/. The binary serves the frontend compiled into it:
+// after editing static/, rebuild (`cargo build`, or run via `cargo test
+// --test browser`, which does) before running this script directly.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -303,6 +305,62 @@ test('the protected server asks for a Discord login', async () => {
   await page.waitForTimeout(300);
   assert.equal(await page.locator('.banner').count(), 1);
   await page.keyboard.press('Escape');
+});
+
+test('a stored Discord login is sent in connect and opens the protected server', async () => {
+  await page.evaluate(() => {
+    localStorage.setItem('dzone.discordToken', 'browser-test-token');
+    localStorage.setItem('dzone.discordUser', JSON.stringify({ id: '4242', username: 'tester' }));
+  });
+  await chooseServer(page, 'oauth'); // a retry of the refused server, now with credentials
+  await until(page, 'the protected server joined', () => window.game.server === 'oauth' && window.game.joined);
+  assert.ok((await page.evaluate(actorCount)) >= 1);
+  assert.equal(await page.locator('.banner').count(), 0, 'the login banner should go once joined');
+});
+
+test('the login button goes to Discord with the client id from update-clientid', async () => {
+  await page.goto(`${server.base}/?s=dworld`);
+  await joinedWith(page, 'dworld', 4);
+  await server.broadcast({ type: 'update-clientid', server: DWORLD, data: { clientId: '555000111' } });
+  await until(page, 'the new client id', () => window.game.clientId === '555000111');
+  let authorize = null;
+  await page.route('https://discord.com/**', (route) => {
+    authorize = new URL(route.request().url());
+    return route.fulfill({ status: 200, contentType: 'text/html', body: '<p>discord</p>' });
+  });
+  await page.click('#help-button');
+  await page.click('#login-button');
+  await page.waitForURL(/discord\.com/);
+  await page.unroute('https://discord.com/**');
+  assert.equal(authorize.pathname, '/oauth2/authorize');
+  assert.equal(authorize.searchParams.get('response_type'), 'token');
+  assert.equal(authorize.searchParams.get('client_id'), '555000111');
+  assert.equal(authorize.searchParams.get('scope'), 'identify guilds');
+  assert.equal(authorize.searchParams.get('redirect_uri'), `${server.base}/discord-callback.html`);
+});
+
+test('the Discord callback page keeps the token and user and returns', async () => {
+  await page.goto(`${server.base}/?s=dworld`);
+  await page.evaluate((back) => {
+    localStorage.setItem('dzone.oauthState', 'st4te');
+    localStorage.setItem('dzone.oauthReturn', back);
+  }, `${server.base}/?s=dworld`);
+  await page.route('https://discord.com/api/users/@me', (route) =>
+    route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      headers: { 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': 'Authorization' },
+      body: JSON.stringify({ id: '7777', username: 'callback-user', global_name: 'Callback User' }),
+    }),
+  );
+  await page.goto(`${server.base}/discord-callback.html#token_type=Bearer&access_token=cb-token&expires_in=604800&scope=identify+guilds&state=st4te`);
+  await page.waitForURL(`${server.base}/?s=dworld`);
+  await page.unroute('https://discord.com/api/users/@me');
+  const stored = await page.evaluate(() => [localStorage.getItem('dzone.discordToken'), JSON.parse(localStorage.getItem('dzone.discordUser'))]);
+  assert.equal(stored[0], 'cb-token');
+  assert.equal(stored[1].id, '7777');
+  assert.equal(stored[1].username, 'callback-user');
+  await joinedWith(page, 'dworld', 4);
 });
 
 test('a restarted server is survived: reconnects and rejoins the same server', async () => {
