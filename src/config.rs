@@ -30,7 +30,7 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// Outbound backlog per session, in bytes, before the session is closed.
     pub max_backlog_bytes: usize,
-    /// Outbound backlog per session, in frames, before the session is closed.
+    /// Outbound backlog per session, in frames (its mailbox), before it is closed.
     pub max_backlog_frames: usize,
     /// The kernel aborts a connection whose peer has not taken data for this
     /// long (TCP_USER_TIMEOUT): the last resort against a reader that stalls.
@@ -72,7 +72,7 @@ impl Default for Config {
             client_timeout: Duration::from_secs(15),
             max_frame_bytes: 64 * 1024,
             max_backlog_bytes: 1024 * 1024,
-            max_backlog_frames: 4096,
+            max_backlog_frames: 1024,
             write_timeout: Duration::from_secs(20),
             rate_burst: 60,
             rate_per_sec: 10,

@@ -20,6 +20,7 @@ use bytestring::ByteString;
 
 use crate::model::Presence;
 use crate::protocol;
+use crate::session::{wire_len, Meter};
 
 /// Process-unique session number, used as the hub's key for a member.
 pub type SessionId = u64;
@@ -87,6 +88,7 @@ struct Join {
     id: SessionId,
     deliver: Recipient<Deliver>,
     evict: Recipient<Evict>,
+    meter: Arc<Meter>,
 }
 
 #[derive(Message)]
@@ -101,6 +103,8 @@ struct Member {
     id: SessionId,
     deliver: Recipient<Deliver>,
     evict: Recipient<Evict>,
+    /// The session's outbound backlog, read before every delivery.
+    meter: Arc<Meter>,
 }
 
 /// The sessions of one guild.
@@ -110,6 +114,8 @@ pub struct Hub {
     /// A vector, not a map: fan-out walks it every broadcast; joins and
     /// leaves are rare by comparison.
     members: Vec<Member>,
+    /// A member with more than this queued is evicted, not sent more.
+    max_backlog: u64,
 }
 
 impl Actor for Hub {
@@ -133,6 +139,7 @@ impl Handler<Join> for Hub {
             id: msg.id,
             deliver: msg.deliver,
             evict: msg.evict,
+            meter: msg.meter,
         });
     }
 }
@@ -159,26 +166,32 @@ impl Handler<Broadcast> for Hub {
 
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) -> usize {
         let frame = Deliver(ByteString::from(msg.encode()));
+        let wire = wire_len(frame.0.len());
         let mut delivered = 0;
-        let guild = &self.guild;
-        self.members
-            .retain(|m| match m.deliver.try_send(frame.clone()) {
-                Ok(()) => {
-                    delivered += 1;
-                    true
+        let (guild, max_backlog) = (&self.guild, self.max_backlog);
+        self.members.retain(|m| {
+            // A session whose reader stalled is not even polled any more;
+            // its meter is the only place its backlog shows.
+            let backlog = m.meter.backlog();
+            let refused = if backlog + wire > max_backlog {
+                "its outbound backlog is full"
+            } else {
+                m.meter.queue(frame.0.len());
+                match m.deliver.try_send(frame.clone()) {
+                    Ok(()) => {
+                        delivered += 1;
+                        return true;
+                    }
+                    Err(SendError::Full(_)) => "its mailbox is full",
+                    Err(SendError::Closed(_)) => return false,
                 }
-                Err(SendError::Full(_)) => {
-                    log::warn!(
-                        "hub {guild}: session {} is not keeping up; evicting it",
-                        m.id
-                    );
-                    // `do_send` ignores the full mailbox; sent once, as the
-                    // member is removed here.
-                    m.evict.do_send(Evict);
-                    false
-                }
-                Err(SendError::Closed(_)) => false,
-            });
+            };
+            log::warn!("hub {guild}: session {} is not reading ({refused}, {backlog} bytes queued); evicting it", m.id);
+            // `do_send` ignores the mailbox bound; sent once, as the member
+            // is removed here.
+            m.evict.do_send(Evict);
+            false
+        });
         delivered
     }
 }
@@ -198,17 +211,20 @@ pub struct Registry {
     next: AtomicUsize,
     /// Sessions joined to some hub.
     joined: AtomicUsize,
+    /// Outbound bytes a member may have queued (see `Hub::max_backlog`).
+    max_backlog: u64,
     /// Every open session, for the shutdown close.
     sessions: Mutex<HashMap<SessionId, Recipient<GoingAway>>>,
 }
 
 impl Registry {
-    pub fn new(threads: usize) -> Arc<Registry> {
+    pub fn new(threads: usize, max_backlog: u64) -> Arc<Registry> {
         Arc::new(Registry {
             hubs: Mutex::new(HashMap::new()),
             arbiters: (0..threads.max(1)).map(|_| Arbiter::new()).collect(),
             next: AtomicUsize::new(0),
             joined: AtomicUsize::new(0),
+            max_backlog,
             sessions: Mutex::new(HashMap::new()),
         })
     }
@@ -226,19 +242,27 @@ impl Registry {
         id: SessionId,
         deliver: Recipient<Deliver>,
         evict: Recipient<Evict>,
+        meter: Arc<Meter>,
     ) {
         let mut hubs = self.hubs();
         let entry = hubs.entry(guild.clone()).or_insert_with(|| {
             let i = self.next.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
             let g = guild.clone();
+            let max_backlog = self.max_backlog;
             let hub = Hub::start_in_arbiter(&self.arbiters[i].handle(), move |_| Hub {
                 guild: g,
                 members: Vec::new(),
+                max_backlog,
             });
             Entry { hub, members: 0 }
         });
         entry.members += 1;
-        entry.hub.do_send(Join { id, deliver, evict });
+        entry.hub.do_send(Join {
+            id,
+            deliver,
+            evict,
+            meter,
+        });
         self.joined.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -101,22 +101,12 @@ impl DBack {
 }
 
 /// Collects addresses, settings and callbacks; `build` binds.
+#[derive(Default)]
 pub struct Builder {
     addrs: Vec<SocketAddr>,
     addr_error: Option<io::Error>,
     config: Config,
     callbacks: Callbacks,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            addrs: Vec::new(),
-            addr_error: None,
-            config: Config::default(),
-            callbacks: Callbacks::default(),
-        }
-    }
 }
 
 impl Builder {
@@ -219,7 +209,7 @@ impl Builder {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mock_users = self.callbacks.users.is_none();
         let state = Arc::new(AppState {
-            registry: Registry::new(threads),
+            registry: Registry::new(threads, config.max_backlog_bytes as u64),
             providers: Providers::start(self.callbacks, config.provider_timeout),
             connections: Connections::new(&config),
             auth: AuthGuard::new(&config),

@@ -8,13 +8,15 @@
 //!
 //! Outbound backlog is measured, not guessed: the response body stream is
 //! wrapped in [`Metered`], which counts the bytes the HTTP layer has taken
-//! towards the socket. What this session queued minus what was taken is its
-//! backlog; past the configured bound the session is closed, so a browser
-//! that stops reading costs a bounded amount of memory and nobody else's
-//! latency.
+//! towards the socket, and everything queued for the session (by the hub
+//! before it even reaches the mailbox, or by the session itself) is counted
+//! in the same [`Meter`]. The actor is only polled while the socket accepts
+//! data, so a session cannot police itself once its reader stalls; the hub
+//! does, reading the meter before each delivery. A browser that stops
+//! reading therefore costs a bounded amount of memory and nobody else's
+//! latency, and the kernel (TCP_USER_TIMEOUT) finally drops its socket.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -41,9 +43,28 @@ use crate::providers::{mock, GetClientId, GetServers, GetUsers, ValidateUser, Va
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Bytes the HTTP layer has taken from a session's outbound stream.
+/// A session's outbound accounting, shared by the session, its hub and its
+/// response body.
 #[derive(Default)]
-pub struct Meter(AtomicU64);
+pub struct Meter {
+    /// Wire bytes queued for the session (mailbox or context).
+    queued: AtomicU64,
+    /// Wire bytes the HTTP layer has taken towards the socket.
+    taken: AtomicU64,
+}
+
+impl Meter {
+    /// Counts a frame of this payload size as queued.
+    pub fn queue(&self, payload: usize) {
+        self.queued.fetch_add(wire_len(payload), Ordering::Relaxed);
+    }
+
+    /// Bytes queued and not yet taken by the HTTP layer.
+    pub fn backlog(&self) -> u64 {
+        let taken = self.taken.load(Ordering::Relaxed);
+        self.queued.load(Ordering::Relaxed).saturating_sub(taken)
+    }
+}
 
 /// The session's response body, counting what leaves it.
 pub struct Metered<S> {
@@ -61,7 +82,7 @@ where
         let polled = Pin::new(&mut self.inner).poll_next(cx);
         if let Poll::Ready(Some(Ok(chunk))) = &polled {
             self.meter
-                .0
+                .taken
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
         }
         polled
@@ -69,7 +90,7 @@ where
 }
 
 /// Size on the wire of an unmasked server frame with this payload.
-fn wire_len(payload: usize) -> u64 {
+pub fn wire_len(payload: usize) -> u64 {
     let header = match payload {
         0..=125 => 2,
         126..=65535 => 4,
@@ -96,10 +117,6 @@ pub struct Session {
     ip: IpAddr,
     app: Arc<AppState>,
     meter: Arc<Meter>,
-    /// Wire bytes handed to the context so far.
-    queued: u64,
-    /// Cumulative end offset of each frame not yet taken by the HTTP layer.
-    frame_ends: VecDeque<u64>,
     joined: Option<Joined>,
     /// Bumped per `connect`; answers to an older one are dropped.
     attempt: u64,
@@ -122,8 +139,6 @@ impl Session {
             ip,
             app,
             meter,
-            queued: 0,
-            frame_ends: VecDeque::new(),
             joined: None,
             attempt: 0,
             last_heard: Instant::now(),
@@ -135,23 +150,9 @@ impl Session {
         }
     }
 
-    fn account(&mut self, wire: u64) {
-        self.queued += wire;
-        self.frame_ends.push_back(self.queued);
-    }
-
-    /// (frames, bytes) queued but not yet taken by the HTTP layer.
-    fn backlog(&mut self) -> (usize, u64) {
-        let taken = self.meter.0.load(Ordering::Relaxed);
-        while self.frame_ends.front().is_some_and(|end| *end <= taken) {
-            self.frame_ends.pop_front();
-        }
-        (self.frame_ends.len(), self.queued.saturating_sub(taken))
-    }
-
     fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, text: impl Into<ByteString>) {
         let text = text.into();
-        self.account(wire_len(text.len()));
+        self.meter.queue(text.len());
         ctx.text(text);
     }
 
@@ -160,7 +161,7 @@ impl Session {
     }
 
     fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &str) {
-        self.account(wire_len(2 + why.len()));
+        self.meter.queue(2 + why.len());
         ctx.close(Some(CloseReason {
             code,
             description: Some(why.to_string()),
@@ -293,9 +294,13 @@ impl Session {
     fn joined(&mut self, ok: JoinOk, ctx: &mut ws::WebsocketContext<Self>) {
         let guild: Arc<str> = ok.server.snowflake.as_str().into();
         let addr = ctx.address();
-        self.app
-            .registry
-            .join(&guild, self.id, addr.clone().recipient(), addr.recipient());
+        self.app.registry.join(
+            &guild,
+            self.id,
+            addr.clone().recipient(),
+            addr.recipient(),
+            self.meter.clone(),
+        );
         let frame = protocol::server_join(
             &ok.users,
             &ok.requested,
@@ -353,7 +358,7 @@ impl Session {
             self.close(ctx, CloseCode::Away, "timeout");
             return;
         }
-        self.account(wire_len(0));
+        self.meter.queue(0);
         ctx.ping(b"");
     }
 }
@@ -362,9 +367,9 @@ impl Actor for Session {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // Hub fan-out uses try_send; room for bursts keeps healthy sessions
-        // from being evicted, while the byte backlog bounds memory.
-        ctx.set_mailbox_capacity(1024);
+        // Hub fan-out uses try_send: the mailbox bounds queued frames, the
+        // meter bounds queued bytes.
+        ctx.set_mailbox_capacity(self.app.config.max_backlog_frames.max(1));
         self.app
             .registry
             .session_opened(self.id, ctx.address().recipient());
@@ -393,12 +398,12 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
             Ok(ws::Message::Binary(bin)) => self.on_message(true, bin, ctx),
             Ok(ws::Message::Continuation(item)) => self.on_fragment(item, ctx),
             Ok(ws::Message::Ping(p)) => {
-                self.account(wire_len(p.len()));
+                self.meter.queue(p.len());
                 ctx.pong(&p);
             }
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Close(reason)) => {
-                self.account(wire_len(2));
+                self.meter.queue(2);
                 ctx.close(reason.map(|r| CloseReason::from(r.code)));
                 ctx.stop();
             }
@@ -436,20 +441,8 @@ impl Handler<Deliver> for Session {
     type Result = ();
 
     fn handle(&mut self, Deliver(frame): Deliver, ctx: &mut Self::Context) {
-        let (frames, bytes) = self.backlog();
-        let cfg = &self.app.config;
-        if frames >= cfg.max_backlog_frames
-            || bytes + wire_len(frame.len()) > cfg.max_backlog_bytes as u64
-        {
-            log::warn!(
-                "session {} ({}): not reading ({frames} frames / {bytes} bytes queued); closing",
-                self.id,
-                self.ip
-            );
-            self.close(ctx, CloseCode::Policy, "too slow");
-            return;
-        }
-        self.send(ctx, frame);
+        // Already counted in the meter by the hub.
+        ctx.text(frame);
     }
 }
 

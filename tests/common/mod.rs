@@ -39,6 +39,8 @@ pub fn start() -> TestServer {
 
 /// Starts a server configured by `f` (which must set the config it wants).
 pub fn start_with(f: impl FnOnce(Builder) -> Builder + Send + 'static) -> TestServer {
+    // RUST_LOG=d_back=debug shows the server's side of a failing test.
+    let _ = env_logger::builder().is_test(true).try_init();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
