@@ -13,7 +13,8 @@ const STATUSES = new Set(['online', 'idle', 'dnd', 'offline']);
 const DIRS = [[1, 0], [0, 1], [-1, 0], [0, -1]];
 // Facing per direction: front-right, front-left, back, back.
 const FACING = [0, 1, 2, 2];
-const FADE_MS = 900;
+/** How long a leaving character takes to fade away. */
+export const FADE_MS = 900;
 
 export class Actor {
   constructor(uid, username, status, roleColor) {
@@ -245,5 +246,3 @@ export class Users {
     }
   }
 }
-
-export { FADE_MS };

@@ -114,6 +114,7 @@ export class Game {
     this.clientId = null;
     this.chat.clear(this.users);
     this.users.clear();
+    this.pan = [0, 0];
     this.setIsland(new Island(hashString(this.serverKey || id), PREVIEW_RADIUS));
     send();
   }
@@ -417,25 +418,35 @@ export class Game {
     }
   }
 
-  // Names and bubbles, drawn on the screen canvas at the UI scale.
+  // Names and bubbles, drawn on the screen canvas at the UI scale. A bubble
+  // that would cover one already placed is lifted above it.
   drawOverlays(ctx) {
     const { ox, oy, scale, uiScale } = this;
-    this.hovered = this.pick(ox, oy);
-    const place = (img, footX, footY, gap) => {
+    const W = this.canvas.width;
+    const H = this.canvas.height;
+    const placed = this.placed || (this.placed = []);
+    placed.length = 0;
+    const place = (img, footX, footY, gap, avoid) => {
       const w = img.width * uiScale;
       const h = img.height * uiScale;
-      const x = Math.round((ox + footX) * scale - w / 2);
-      const y = Math.round((oy + footY) * scale - gap * scale - h);
-      const cx = Math.max(4, Math.min(this.canvas.width - w - 4, x));
-      const cy = Math.max(4, Math.min(this.canvas.height - h - 4, y));
-      ctx.drawImage(img, cx, cy, w, h);
+      let x = Math.max(4, Math.min(W - w - 4, Math.round((ox + footX) * scale - w / 2)));
+      let y = Math.max(4, Math.min(H - h - 4, Math.round((oy + footY) * scale - gap * scale - h)));
+      for (let tries = 0; avoid && tries < 8; tries++) {
+        const hit = placed.find((r) => x < r[0] + r[2] && r[0] < x + w && y < r[1] + r[3] && r[1] < y + h);
+        if (!hit || hit[1] - h - 2 < 4) break;
+        y = hit[1] - h - 2;
+      }
+      placed.push([x, y, w, h]);
+      ctx.drawImage(img, x, y, w, h);
     };
-    const a = this.hovered;
-    if (a && !a.bubble) place(a.label(), a.sx, a.sy - a.lift, 13);
-    for (const bubble of this.chat.active()) {
+    // Front-most speakers first, so the bubbles behind them move up.
+    const bubbles = this.chat.active().sort((p, q) => q.actor.sy - p.actor.sy);
+    for (const bubble of bubbles) {
       const s = bubble.actor;
-      place(bubble.render(), s.sx, s.sy - s.lift, 11);
+      place(bubble.render(), s.sx, s.sy - s.lift, 11, true);
     }
+    const a = this.hovered = this.pick(ox, oy);
+    if (a && !a.bubble) place(a.label(), a.sx, a.sy - a.lift, 13, false);
   }
 
   /** The front-most character under the pointer, if any. */

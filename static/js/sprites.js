@@ -3,7 +3,6 @@
 // (ax, ay): the pixel that stands on the tile centre.
 
 import { hash2 } from './random.js';
-import { label } from './font.js';
 import { diamond } from './world.js';
 
 function canvas(w, h) {
@@ -140,7 +139,11 @@ export const dndMark = sprite(5, 5, 2, 4, (set) => {
   });
 });
 
-export const sleepZ = label('z', '#eef4ff', 'rgba(0,0,0,0)');
+export const sleepZ = sprite(5, 5, 0, 0, (set) => {
+  ['#####', '...#.', '..#..', '.#...', '#####'].forEach((row, y) => {
+    for (let x = 0; x < 5; x++) if (row[x] === '#') set(x, y, '#f4f8ff');
+  });
+}).img;
 
 function tree(variant) {
   const pine = variant === 2;

@@ -20,13 +20,6 @@ export function tileToScreen(x, y) {
   return [(x - y) * 8, (x + y) * 4];
 }
 
-/** Nearest tile for an island-space screen point. */
-export function screenToTile(sx, sy) {
-  const a = sx / 16;
-  const b = sy / 8;
-  return [Math.round(a + b), Math.round(b - a)];
-}
-
 /** Island radius (in tiles) with room for `users` characters to roam. */
 export function radiusFor(users) {
   return Math.max(7, Math.ceil(Math.sqrt((users * 2.4 + 40) / 2.1)));
