@@ -143,11 +143,9 @@ export class Game {
     if (this.users.onIsland < this.island.walkable.length * 0.4) return;
     const old = this.island;
     this.setIsland(new Island(old.seed, radiusFor(Math.ceil(this.users.onIsland * 2))));
+    // Everyone scatters over the new land instead of staying bunched up.
     for (const actor of Object.values(this.users.actors)) {
-      if (!actor.onIsland) continue;
-      actor.hopMs = 0;
-      if (this.island.isFree(actor.x, actor.y)) this.island.occupy(actor.x, actor.y);
-      else actor.place(this.island, now);
+      if (actor.onIsland) actor.place(this.island, now - 400);
     }
   }
 
