@@ -103,6 +103,29 @@ def build():
             os.path.join(target, "release", "examples", "bench_server"))
 
 
+def busy_cpu_seconds():
+    """CPU seconds spent busy by the whole machine so far (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...
+    busy = sum(fields[:3]) + sum(fields[5:8])
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet(limit_s, threshold=0.15):
+    """Waits (up to limit_s) for a second in which the machine is almost idle,
+    so another job's build does not land in the measurements."""
+    end = time.monotonic() + limit_s
+    while True:
+        b0 = busy_cpu_seconds()
+        time.sleep(1.0)
+        busy = busy_cpu_seconds() - b0
+        if busy <= threshold or time.monotonic() > end:
+            if busy > threshold:
+                log(f"   machine still busy ({busy:.2f} CPU-s per s); measuring anyway")
+            return
+
+
 def wait_file(path, timeout, proc=None):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -146,7 +169,9 @@ def run_one(server, params, opts, bins, python):
             lg += ["--clients", str(params["clients"]), "--stalled", str(params.get("stalled", 0))]
         if opts.loadgen_threads:
             lg += ["--threads", str(opts.loadgen_threads)]
+        busy0 = busy_cpu_seconds()
         out = subprocess.run(lg, capture_output=True, text=True, timeout=opts.max_wait + duration + 60)
+        busy = busy_cpu_seconds() - busy0
         with open(os.path.join(d, "loadgen.log"), "w") as lf:
             lf.write(out.stderr + out.stdout)
         lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
@@ -158,6 +183,9 @@ def run_one(server, params, opts, bins, python):
         if not wait_file(f["stats"], 30, drv):
             raise RuntimeError(f"{server} driver wrote no stats; see {d}/driver.log")
         stats = json.loads(open(f["stats"]).read())
+        # What neither the server nor the loadgen used: other work on the
+        # machine during the run (noise). Windows differ slightly; clamp at 0.
+        stats["other_cpu_s"] = max(0.0, busy - stats["cpu_total_s"] - report["loadgen_cpu_s"])
         drv.wait(timeout=10)
         shutil.rmtree(d, ignore_errors=True)
         return report, stats
@@ -195,6 +223,7 @@ def metrics(name, params, rep, st):
         if params.get("stalled"):
             m["stalled closed"] = rep["stalled_closed_by_server"]
         m["loadgen CPU s"] = rep["loadgen_cpu_s"]
+    m["other CPU s (noise)"] = st.get("other_cpu_s", 0.0)
     return m
 
 
@@ -267,6 +296,8 @@ def main():
     ap.add_argument("--ramp", type=int, default=200, help="connects in flight")
     ap.add_argument("--max-wait", type=float, default=120.0, help="bound on any one wait")
     ap.add_argument("--loadgen-threads", type=int, default=0)
+    ap.add_argument("--wait-quiet", type=float, default=60.0,
+                    help="before each run, wait up to this long for an idle machine")
     ap.add_argument("--python", help="interpreter with d-back 0.0.18 (default: bench/.venv, created)")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--json-out", help="also write every raw result here")
@@ -301,6 +332,7 @@ def main():
         SCN[name] = params
         for server in servers:
             log(f"== {name} [{server}]: {describe(params)}")
+            wait_quiet(opts.wait_quiet)
             try:
                 rep, st = run_one(server, params, opts, bins, python)
             except Exception as e:  # one failed run must not lose the others

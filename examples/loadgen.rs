@@ -80,6 +80,10 @@ pub struct Args {
     /// Seconds allowed for one connect + join before it counts as failed.
     #[arg(long, default_value_t = 30.0)]
     pub connect_timeout: f64,
+    /// Also print latency percentiles per second of send time (stderr), to
+    /// see when a tail happens.
+    #[arg(long)]
+    pub timeline: bool,
     /// Worker threads of the loadgen's runtime (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -114,21 +118,17 @@ pub struct Report {
 
 /// Raises the soft open-files limit to the hard one: 10,000 clients need
 /// more descriptors than the usual soft limit of 1,024.
-pub fn raise_nofile_limit() -> u64 {
+pub fn raise_nofile_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         let mut lim = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
-        lim.rlim_cur as u64
     }
 }
 
@@ -199,7 +199,9 @@ impl Target {
             Some(i) if !authority[i..].contains(']') => (&authority[..i], &authority[i + 1..]),
             _ => (authority, "80"),
         };
-        let port: u16 = port.parse().map_err(|_| format!("bad port in --url {url}"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("bad port in --url {url}"))?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let ip: std::net::IpAddr = if bare == "localhost" {
             std::net::Ipv4Addr::LOCALHOST.into()
@@ -214,7 +216,8 @@ impl Target {
             "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: bG9hZGdlbi1kLWJhY2sxMg==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
-        let connect = serde_json::json!({"type": "connect", "data": {"server": server}}).to_string();
+        let connect =
+            serde_json::json!({"type": "connect", "data": {"server": server}}).to_string();
         Ok(Self {
             addr: (ip, port).into(),
             upgrade: upgrade.into_bytes().into(),
@@ -276,7 +279,12 @@ fn parse_frame(b: &mut [u8]) -> Option<Frame> {
         n => (2, usize::from(n)),
     };
     let key = if masked {
-        let k = [*b.get(hdr)?, *b.get(hdr + 1)?, *b.get(hdr + 2)?, *b.get(hdr + 3)?];
+        let k = [
+            *b.get(hdr)?,
+            *b.get(hdr + 1)?,
+            *b.get(hdr + 2)?,
+            *b.get(hdr + 3)?,
+        ];
         hdr += 4;
         Some(k)
     } else {
@@ -291,7 +299,11 @@ fn parse_frame(b: &mut [u8]) -> Option<Frame> {
             *x ^= k[i % 4];
         }
     }
-    Some(Frame { op, payload: hdr..total, len: total })
+    Some(Frame {
+        op,
+        payload: hdr..total,
+        len: total,
+    })
 }
 
 /// A client connection: the socket plus what has been read but not parsed.
@@ -419,7 +431,10 @@ async fn handshake(t: &Target, small_rcvbuf: bool) -> Result<Conn, String> {
                 c.compact(consumed);
                 return Ok(c);
             } else if memchr::memmem::find(b, b"\"error\"").is_some() {
-                return Err(format!("server answered an error: {}", String::from_utf8_lossy(b)));
+                return Err(format!(
+                    "server answered an error: {}",
+                    String::from_utf8_lossy(b)
+                ));
             }
         }
         c.compact(consumed);
@@ -433,13 +448,20 @@ async fn handshake(t: &Target, small_rcvbuf: bool) -> Result<Conn, String> {
 #[derive(Default)]
 struct ClientStats {
     latencies_us: Vec<u32>,
+    /// Send time (unix seconds) of each sample, with --timeline only.
+    sent_s: Vec<u32>,
     other_frames: u64,
     last_delivery: Option<Instant>,
     closed_early: bool,
 }
 
 /// Reads every frame until told to stop, timing the ones that carry `"t=`.
-async fn read_loop(mut c: Conn, delivered: Arc<AtomicU64>, mut stop: watch::Receiver<bool>) -> ClientStats {
+async fn read_loop(
+    mut c: Conn,
+    delivered: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+    timeline: bool,
+) -> ClientStats {
     let marker = memchr::memmem::Finder::new(b"\"t=");
     let mut st = ClientStats::default();
     'outer: loop {
@@ -459,6 +481,9 @@ async fn read_loop(mut c: Conn, delivered: Arc<AtomicU64>, mut stop: watch::Rece
                     }
                     let lat = now.saturating_sub(sent_at).min(u64::from(u32::MAX)) as u32;
                     st.latencies_us.push(lat);
+                    if timeline {
+                        st.sent_s.push((sent_at / 1_000_000) as u32);
+                    }
                     got += 1;
                 }
                 None => st.other_frames += 1,
@@ -517,7 +542,11 @@ async fn wait_for_sent(args: &Args) -> u64 {
                 }
             }
             if Instant::now() > limit {
-                eprintln!("loadgen: no sent count in {} after {} s", path.display(), args.duration);
+                eprintln!(
+                    "loadgen: no sent count in {} after {} s",
+                    path.display(),
+                    args.duration
+                );
                 return args.expect_sent.unwrap_or(0);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -548,9 +577,15 @@ pub async fn run_fanout(args: &Args) -> Result<Report, String> {
     // Each client reports its handshake on `hs_tx`, then reads until stopped.
     let (hs_tx, mut hs_rx) = tokio::sync::mpsc::unbounded_channel::<Result<u32, String>>();
     let mut healthy = Vec::with_capacity(args.clients);
+    let timeline = args.timeline;
     for _ in 0..args.clients {
-        let (t, ramp, hs_tx, delivered, stop) =
-            (target.clone(), ramp.clone(), hs_tx.clone(), delivered.clone(), stop_rx.clone());
+        let (t, ramp, hs_tx, delivered, stop) = (
+            target.clone(),
+            ramp.clone(),
+            hs_tx.clone(),
+            delivered.clone(),
+            stop_rx.clone(),
+        );
         healthy.push(tokio::spawn(async move {
             let permit = ramp.acquire_owned().await.ok()?;
             let t0 = Instant::now();
@@ -560,7 +595,7 @@ pub async fn run_fanout(args: &Args) -> Result<Report, String> {
                 Ok(Ok(ws)) => {
                     let _ = hs_tx.send(Ok(t0.elapsed().as_micros() as u32));
                     drop(hs_tx);
-                    Some(read_loop(ws, delivered, stop).await)
+                    Some(read_loop(ws, delivered, stop, timeline).await)
                 }
                 Ok(Err(e)) => {
                     let _ = hs_tx.send(Err(e));
@@ -628,10 +663,14 @@ pub async fn run_fanout(args: &Args) -> Result<Report, String> {
     let _ = stop_tx.send(true);
 
     let mut all_lat: Vec<u32> = Vec::new();
+    let mut by_second: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
     let mut last: Option<Instant> = None;
     for h in healthy {
         if let Ok(Some(st)) = h.await {
             all_lat.extend_from_slice(&st.latencies_us);
+            for (&sec, &lat) in st.sent_s.iter().zip(&st.latencies_us) {
+                by_second.entry(sec).or_default().push(lat);
+            }
             r.other_frames += st.other_frames;
             r.healthy_closed_early += usize::from(st.closed_early);
             last = match (last, st.last_delivery) {
@@ -647,6 +686,20 @@ pub async fn run_fanout(args: &Args) -> Result<Report, String> {
     }
     touch(&args.done_file, "done\n");
 
+    if let Some(&first) = by_second.keys().next() {
+        eprintln!("loadgen: latency by second of send time (ms): second count p50 p99 max");
+        for (sec, mut lats) in by_second {
+            lats.sort_unstable();
+            eprintln!(
+                "  {:>4} {:>8} {:>9.2} {:>9.2} {:>9.2}",
+                sec - first,
+                lats.len(),
+                percentile_ms(&lats, 50.0),
+                percentile_ms(&lats, 99.0),
+                lats.last().map_or(0.0, |&v| f64::from(v) / 1000.0)
+            );
+        }
+    }
     r.delivered = all_lat.len() as u64;
     r.loss = r.expected as i64 - r.delivered as i64;
     all_lat.sort_unstable();
@@ -654,7 +707,11 @@ pub async fn run_fanout(args: &Args) -> Result<Report, String> {
     r.latency_p99_ms = percentile_ms(&all_lat, 99.0);
     r.latency_max_ms = all_lat.last().map_or(0.0, |&v| f64::from(v) / 1000.0);
     let window = last.map_or(0.0, |l| l.saturating_duration_since(start).as_secs_f64());
-    r.deliveries_per_s = if window > 0.0 { r.delivered as f64 / window } else { 0.0 };
+    r.deliveries_per_s = if window > 0.0 {
+        r.delivered as f64 / window
+    } else {
+        0.0
+    };
     r.loadgen_cpu_s = cpu_seconds() - cpu0;
     r.wall_s = wall0.elapsed().as_secs_f64();
     Ok(r)
@@ -709,7 +766,10 @@ pub async fn run_storm(args: &Args, total: usize) -> Result<Report, String> {
         }
     }
     if let Some(e) = first_err {
-        eprintln!("loadgen: {} storm handshakes failed, first: {e}", r.connect_failed);
+        eprintln!(
+            "loadgen: {} storm handshakes failed, first: {e}",
+            r.connect_failed
+        );
     }
     let wall = wall0.elapsed().as_secs_f64();
     r.connected = hs.len();
@@ -750,10 +810,18 @@ pub fn summary(r: &Report) -> String {
             r.latency_p50_ms, r.latency_p99_ms, r.latency_max_ms, r.deliveries_per_s, r.healthy_closed_early
         );
         if r.stalled > 0 {
-            let _ = writeln!(s, "stalled: {} of {} closed by the server", r.stalled_closed_by_server, r.stalled);
+            let _ = writeln!(
+                s,
+                "stalled: {} of {} closed by the server",
+                r.stalled_closed_by_server, r.stalled
+            );
         }
     }
-    let _ = write!(s, "loadgen CPU: {:.2} s over {:.2} s wall", r.loadgen_cpu_s, r.wall_s);
+    let _ = write!(
+        s,
+        "loadgen CPU: {:.2} s over {:.2} s wall",
+        r.loadgen_cpu_s, r.wall_s
+    );
     s
 }
 
