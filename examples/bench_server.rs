@@ -105,6 +105,21 @@ fn status_kb(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Heap bytes in use (live allocations) per glibc malloc, in kB: tells live
+/// data from allocator slack in the RSS.
+fn heap_in_use_kb() -> u64 {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads allocator counters.
+        let mi = unsafe { libc::mallinfo2() };
+        (mi.uordblks + mi.hblkhd) as u64 / 1024
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        0
+    }
+}
+
 fn unix_micros() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -141,6 +156,7 @@ async fn main() -> std::io::Result<()> {
     let handle = server.handle();
     actix_web::rt::spawn(server.run());
     let rss_base = status_kb("VmRSS");
+    let heap_base = heap_in_use_kb();
     eprintln!("bench_server: d-back listening on {addr}, RSS {rss_base} kB");
     if let Some(p) = &args.ready_file {
         std::fs::write(p, format!("{addr}\n"))?;
@@ -152,6 +168,7 @@ async fn main() -> std::io::Result<()> {
         std::process::exit(1);
     }
     let rss_connected = status_kb("VmRSS");
+    let heap_connected = heap_in_use_kb();
     let cpu0 = cpu_seconds();
     let sessions = handle.session_count();
 
@@ -185,6 +202,8 @@ async fn main() -> std::io::Result<()> {
         "cpu_total_s": cpu_seconds(),
         "rss_base_kb": rss_base,
         "rss_connected_kb": rss_connected,
+        "heap_base_kb": heap_base,
+        "heap_connected_kb": heap_connected,
         "rss_end_kb": status_kb("VmRSS"),
         "hwm_kb": status_kb("VmHWM"),
         "sessions_at_end": handle.session_count(),
