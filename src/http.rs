@@ -36,6 +36,7 @@ pub(crate) async fn entry(
     let path = req.path().to_string();
     match (req.method(), path.as_str()) {
         (&Method::POST, "/api/broadcast") => publish(req, payload, &app).await,
+        (&Method::GET, "/api/stats") => stats(&req, &app),
         (&Method::GET | &Method::HEAD, "/api/version") => {
             HttpResponse::Ok().json(json!({ "version": env!("CARGO_PKG_VERSION") }))
         }
@@ -219,12 +220,11 @@ fn bad_request(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message }))
 }
 
-/// `POST /api/broadcast`: the bot side for bots in other languages. Body:
-/// one broadcast frame exactly as clients receive it. Off unless a token is
-/// configured.
-async fn publish(req: HttpRequest, mut payload: web::Payload, app: &AppState) -> HttpResponse {
+/// Checks the bearer token of the bot-side endpoints: `Err` is the answer
+/// (404 when they are off, 401 for a wrong token).
+fn bot_side(req: &HttpRequest, app: &AppState) -> Result<(), HttpResponse> {
     let Some(token) = app.config.publish_token.as_deref() else {
-        return HttpResponse::NotFound().finish();
+        return Err(HttpResponse::NotFound().finish());
     };
     let given = req
         .headers()
@@ -232,8 +232,35 @@ async fn publish(req: HttpRequest, mut payload: web::Payload, app: &AppState) ->
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !crate::session::same_secret(given, token) {
-        return bad_request(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    if crate::session::same_secret(given, token) {
+        Ok(())
+    } else {
+        Err(bad_request(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token",
+        ))
+    }
+}
+
+/// `GET /api/stats`: open connections, joined sessions and live hubs, for
+/// monitoring and soak tests. Same token as `/api/broadcast`.
+fn stats(req: &HttpRequest, app: &AppState) -> HttpResponse {
+    if let Err(answer) = bot_side(req, app) {
+        return answer;
+    }
+    HttpResponse::Ok().json(json!({
+        "connections": app.registry.open_sessions(),
+        "sessions": app.registry.joined(),
+        "hubs": app.registry.hub_count(),
+    }))
+}
+
+/// `POST /api/broadcast`: the bot side for bots in other languages. Body:
+/// one broadcast frame exactly as clients receive it. Off unless a token is
+/// configured.
+async fn publish(req: HttpRequest, mut payload: web::Payload, app: &AppState) -> HttpResponse {
+    if let Err(answer) = bot_side(&req, app) {
+        return answer;
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {

@@ -210,4 +210,14 @@ async fn broadcast_endpoint() {
     assert_eq!(status, 202);
     assert_eq!(c.recv_text().await, presence);
     c.assert_silent(Duration::from_millis(100)).await;
+    let stats = "GET /api/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n";
+    let (status, _, _) = http_raw(srv.addr, &format!("{stats}\r\n")).await;
+    assert_eq!(status, 401);
+    let (status, _, body) = http_raw(
+        srv.addr,
+        &format!("{stats}Authorization: Bearer tok\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, br#"{"connections":1,"sessions":1,"hubs":1}"#);
 }
