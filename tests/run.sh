@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh Debian machine with Rust (cargo-nextest) and
+# Node: installs what the tests need, checks format and lints, runs the suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium (browser tests)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+echo "== npm ci (tests/browser)"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast
+else
+  cargo test --locked --no-fail-fast
+fi
