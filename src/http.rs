@@ -220,11 +220,11 @@ fn bad_request(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message }))
 }
 
-/// Checks the bearer token of the bot-side endpoints: `Err` is the answer
-/// (404 when they are off, 401 for a wrong token).
-fn bot_side(req: &HttpRequest, app: &AppState) -> Result<(), HttpResponse> {
+/// Checks the bearer token of the bot-side endpoints: `Some` is the refusal
+/// to answer (404 when they are off, 401 for a wrong token).
+fn refuse_bot_side(req: &HttpRequest, app: &AppState) -> Option<HttpResponse> {
     let Some(token) = app.config.publish_token.as_deref() else {
-        return Err(HttpResponse::NotFound().finish());
+        return Some(HttpResponse::NotFound().finish());
     };
     let given = req
         .headers()
@@ -232,20 +232,14 @@ fn bot_side(req: &HttpRequest, app: &AppState) -> Result<(), HttpResponse> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if crate::session::same_secret(given, token) {
-        Ok(())
-    } else {
-        Err(bad_request(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token",
-        ))
-    }
+    (!crate::session::same_secret(given, token))
+        .then(|| bad_request(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
 }
 
 /// `GET /api/stats`: open connections, joined sessions and live hubs, for
 /// monitoring and soak tests. Same token as `/api/broadcast`.
 fn stats(req: &HttpRequest, app: &AppState) -> HttpResponse {
-    if let Err(answer) = bot_side(req, app) {
+    if let Some(answer) = refuse_bot_side(req, app) {
         return answer;
     }
     HttpResponse::Ok().json(json!({
@@ -259,7 +253,7 @@ fn stats(req: &HttpRequest, app: &AppState) -> HttpResponse {
 /// one broadcast frame exactly as clients receive it. Off unless a token is
 /// configured.
 async fn publish(req: HttpRequest, mut payload: web::Payload, app: &AppState) -> HttpResponse {
-    if let Err(answer) = bot_side(&req, app) {
+    if let Some(answer) = refuse_bot_side(&req, app) {
         return answer;
     }
     let mut body = web::BytesMut::new();

@@ -155,7 +155,8 @@ fn arbitrary_frames_get_the_right_answer() {
             Ok(())
         })
         .unwrap();
-    let joined = rt.block_on(async { client.borrow_mut().join("repos").await });
+    let mut client = client.into_inner();
+    let joined = rt.block_on(client.join("repos"));
     assert_eq!(joined["data"]["users"].as_object().unwrap().len(), 21);
 }
 
