@@ -429,3 +429,15 @@ impl Handle {
         stop.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The bot side must be shareable across threads and tasks.
+    #[test]
+    fn handle_is_send_sync_clone() {
+        fn assert<T: Send + Sync + Clone + 'static>() {}
+        assert::<super::Handle>();
+        fn assert_send<T: Send>() {}
+        assert_send::<super::Builder>();
+    }
+}
