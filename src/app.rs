@@ -2,18 +2,17 @@
 
 use std::sync::Arc;
 
-use actix::Addr;
-
 use crate::config::Config;
 use crate::files::StaticFiles;
 use crate::hub::Registry;
 use crate::limits::{AuthGuard, Connections};
-use crate::providers::Providers;
+use crate::providers::Callbacks;
 
 pub(crate) struct AppState {
     pub config: Config,
     pub registry: Arc<Registry>,
-    pub providers: Addr<Providers>,
+    /// Each worker starts its own `Providers` actor from these.
+    pub callbacks: Callbacks,
     pub connections: Arc<Connections>,
     pub auth: Arc<AuthGuard>,
     pub files: StaticFiles,

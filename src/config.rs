@@ -32,6 +32,9 @@ pub struct Config {
     pub max_backlog_bytes: usize,
     /// Outbound backlog per session, in frames (its mailbox), before it is closed.
     pub max_backlog_frames: usize,
+    /// Broadcasts to a guild within this long of its last flush are sent
+    /// together (one message per session, one write); zero disables.
+    pub batch_window: Duration,
     /// The kernel aborts a connection whose peer has not taken data for this
     /// long (TCP_USER_TIMEOUT): the last resort against a reader that stalls.
     pub write_timeout: Duration,
@@ -73,6 +76,7 @@ impl Default for Config {
             max_frame_bytes: 64 * 1024,
             max_backlog_bytes: 1024 * 1024,
             max_backlog_frames: 1024,
+            batch_window: Duration::from_millis(20),
             write_timeout: Duration::from_secs(20),
             rate_burst: 60,
             rate_per_sec: 10,

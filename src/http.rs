@@ -17,8 +17,9 @@ use crate::files::{content_type, Found};
 use crate::hub::Broadcast;
 use crate::limits::Refusal;
 use crate::model::{Presence, RoleColor};
-use crate::providers::{StaticRequest, StaticResponse};
+use crate::providers::{Providers, StaticRequest, StaticResponse};
 use crate::session::{Meter, Metered, Session};
+use actix::Addr;
 
 /// Largest body `POST /api/broadcast` reads.
 const MAX_PUBLISH_BODY: usize = 64 * 1024;
@@ -28,10 +29,12 @@ pub(crate) async fn entry(
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<AppState>,
+    providers: web::Data<Addr<Providers>>,
 ) -> HttpResponse {
     let app = app.into_inner();
+    let providers = providers.get_ref().clone();
     if is_upgrade(&req) {
-        return upgrade(req, payload, app);
+        return upgrade(req, payload, app, providers);
     }
     let path = req.path().to_string();
     match (req.method(), path.as_str()) {
@@ -40,7 +43,7 @@ pub(crate) async fn entry(
         (&Method::GET | &Method::HEAD, "/api/version") => {
             HttpResponse::Ok().json(json!({ "version": env!("CARGO_PKG_VERSION") }))
         }
-        (&Method::GET | &Method::HEAD, _) => serve_static(req, path, &app).await,
+        (&Method::GET | &Method::HEAD, _) => serve_static(req, path, &app, &providers).await,
         _ => HttpResponse::MethodNotAllowed()
             .insert_header((header::ALLOW, "GET, HEAD"))
             .finish(),
@@ -60,7 +63,12 @@ fn peer_ip(req: &HttpRequest) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
-fn upgrade(req: HttpRequest, payload: web::Payload, app: Arc<AppState>) -> HttpResponse {
+fn upgrade(
+    req: HttpRequest,
+    payload: web::Payload,
+    app: Arc<AppState>,
+    providers: Addr<Providers>,
+) -> HttpResponse {
     let ip = peer_ip(&req);
     if !app.config.allowed_origins.is_empty() {
         let origin = req
@@ -95,13 +103,18 @@ fn upgrade(req: HttpRequest, payload: web::Payload, app: Arc<AppState>) -> HttpR
     };
     let meter = Arc::new(Meter::default());
     let codec = actix_http::ws::Codec::new().max_size(app.config.max_frame_bytes);
-    let session = Session::new(app, ip, slot, meter.clone());
+    let session = Session::new(app, providers, ip, slot, meter.clone());
     let inner = Box::pin(ws::WebsocketContext::with_codec(session, payload, codec));
     response.streaming(Metered { inner, meter })
 }
 
-async fn serve_static(req: HttpRequest, path: String, app: &AppState) -> HttpResponse {
-    if let Ok(Some(answer)) = app.providers.send(StaticRequest(path.clone())).await {
+async fn serve_static(
+    req: HttpRequest,
+    path: String,
+    app: &AppState,
+    providers: &Addr<Providers>,
+) -> HttpResponse {
+    if let Ok(Some(answer)) = providers.send(StaticRequest(path.clone())).await {
         return match answer {
             StaticResponse::Body { content_type, body } => {
                 HttpResponse::Ok().content_type(content_type).body(body)

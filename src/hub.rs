@@ -6,6 +6,13 @@
 //! to every member with `try_send`, so fan-out never blocks and a member
 //! whose mailbox is full is evicted instead of slowing the rest.
 //!
+//! Broadcasts that follow each other within `batch_window` are coalesced:
+//! the first goes out at once, later ones wait until the window since the
+//! last flush has passed and then go out together, one mailbox message per
+//! session and one socket write for all of them. At a trickle nothing waits;
+//! under a burst the per-frame cost (actor message, wake-up, `send` system
+//! call) is shared by the frames of a batch.
+//!
 //! Hubs are spread over a small pool of arbiters (threads) so that several
 //! busy guilds do not share one thread. The registry counts members under a
 //! lock, which makes "last one out stops the hub" race-free: a hub is stopped
@@ -14,6 +21,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -25,10 +33,11 @@ use crate::session::{wire_len, Meter};
 /// Process-unique session number, used as the hub's key for a member.
 pub type SessionId = u64;
 
-/// One encoded frame for a session to write. Cloning it is a refcount bump.
+/// Encoded frames for a session to write, in order. Cloning is a refcount
+/// bump: every session of the hub gets the same batch.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
-pub struct Deliver(pub ByteString);
+pub struct Deliver(pub Arc<[ByteString]>);
 
 /// Tells a session its hub dropped it (mailbox full or closed).
 #[derive(Message)]
@@ -116,6 +125,57 @@ pub struct Hub {
     members: Vec<Member>,
     /// A member with more than this queued is evicted, not sent more.
     max_backlog: u64,
+    /// Frames waiting for the next flush.
+    pending: Vec<ByteString>,
+    /// Coalescing window (zero: every broadcast flushes at once).
+    batch_window: Duration,
+    last_flush: Option<Instant>,
+    flush_scheduled: bool,
+}
+
+impl Hub {
+    fn new(guild: Arc<str>, max_backlog: u64, batch_window: Duration) -> Hub {
+        Hub {
+            guild,
+            members: Vec::new(),
+            max_backlog,
+            pending: Vec::new(),
+            batch_window,
+            last_flush: None,
+            flush_scheduled: false,
+        }
+    }
+
+    /// Sends the pending frames to every member as one batch.
+    fn flush(&mut self) {
+        self.last_flush = Some(Instant::now());
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch: Arc<[ByteString]> = self.pending.drain(..).collect();
+        let wire: u64 = batch.iter().map(|f| wire_len(f.len())).sum();
+        let (guild, max_backlog) = (&self.guild, self.max_backlog);
+        self.members.retain(|m| {
+            // A session whose reader stalled is not even polled any more;
+            // its meter is the only place its backlog shows.
+            let backlog = m.meter.backlog();
+            let refused = if backlog + wire > max_backlog {
+                "its outbound backlog is full"
+            } else {
+                m.meter.add(wire);
+                match m.deliver.try_send(Deliver(batch.clone())) {
+                    Ok(()) => return true,
+                    Err(SendError::Full(_)) => "its mailbox is full",
+                    Err(SendError::Closed(_)) => return false,
+                }
+            };
+            log::warn!("hub {guild}: session {} is not reading ({refused}, {backlog} bytes queued); evicting it", m.id);
+            // `do_send` ignores the mailbox bound; sent once, as the member
+            // is removed here.
+            m.evict.do_send(Evict);
+            false
+        });
+    }
 }
 
 impl Actor for Hub {
@@ -164,35 +224,22 @@ impl Handler<StopHub> for Hub {
 impl Handler<Broadcast> for Hub {
     type Result = usize;
 
-    fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) -> usize {
-        let frame = Deliver(ByteString::from(msg.encode()));
-        let wire = wire_len(frame.0.len());
-        let mut delivered = 0;
-        let (guild, max_backlog) = (&self.guild, self.max_backlog);
-        self.members.retain(|m| {
-            // A session whose reader stalled is not even polled any more;
-            // its meter is the only place its backlog shows.
-            let backlog = m.meter.backlog();
-            let refused = if backlog + wire > max_backlog {
-                "its outbound backlog is full"
+    fn handle(&mut self, msg: Broadcast, ctx: &mut Context<Self>) -> usize {
+        self.pending.push(ByteString::from(msg.encode()));
+        if !self.flush_scheduled {
+            let since = self.last_flush.map_or(Duration::MAX, |t| t.elapsed());
+            if since >= self.batch_window {
+                self.flush();
             } else {
-                m.meter.queue(frame.0.len());
-                match m.deliver.try_send(frame.clone()) {
-                    Ok(()) => {
-                        delivered += 1;
-                        return true;
-                    }
-                    Err(SendError::Full(_)) => "its mailbox is full",
-                    Err(SendError::Closed(_)) => return false,
-                }
-            };
-            log::warn!("hub {guild}: session {} is not reading ({refused}, {backlog} bytes queued); evicting it", m.id);
-            // `do_send` ignores the mailbox bound; sent once, as the member
-            // is removed here.
-            m.evict.do_send(Evict);
-            false
-        });
-        delivered
+                self.flush_scheduled = true;
+                ctx.run_later(self.batch_window - since, |hub, _| {
+                    hub.flush_scheduled = false;
+                    hub.flush();
+                });
+            }
+        }
+        // Sessions this broadcast is queued for (evictions may follow).
+        self.members.len()
     }
 }
 
@@ -213,18 +260,21 @@ pub struct Registry {
     joined: AtomicUsize,
     /// Outbound bytes a member may have queued (see `Hub::max_backlog`).
     max_backlog: u64,
+    /// See `Hub::batch_window`.
+    batch_window: Duration,
     /// Every open session, for the shutdown close.
     sessions: Mutex<HashMap<SessionId, Recipient<GoingAway>>>,
 }
 
 impl Registry {
-    pub fn new(threads: usize, max_backlog: u64) -> Arc<Registry> {
+    pub fn new(threads: usize, max_backlog: u64, batch_window: Duration) -> Arc<Registry> {
         Arc::new(Registry {
             hubs: Mutex::new(HashMap::new()),
             arbiters: (0..threads.max(1)).map(|_| Arbiter::new()).collect(),
             next: AtomicUsize::new(0),
             joined: AtomicUsize::new(0),
             max_backlog,
+            batch_window,
             sessions: Mutex::new(HashMap::new()),
         })
     }
@@ -248,11 +298,9 @@ impl Registry {
         let entry = hubs.entry(guild.clone()).or_insert_with(|| {
             let i = self.next.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
             let g = guild.clone();
-            let max_backlog = self.max_backlog;
-            let hub = Hub::start_in_arbiter(&self.arbiters[i].handle(), move |_| Hub {
-                guild: g,
-                members: Vec::new(),
-                max_backlog,
+            let (max_backlog, window) = (self.max_backlog, self.batch_window);
+            let hub = Hub::start_in_arbiter(&self.arbiters[i].handle(), move |_| {
+                Hub::new(g, max_backlog, window)
             });
             Entry { hub, members: 0 }
         });

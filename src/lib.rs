@@ -209,8 +209,12 @@ impl Builder {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mock_users = self.callbacks.users.is_none();
         let state = Arc::new(AppState {
-            registry: Registry::new(threads, config.max_backlog_bytes as u64),
-            providers: Providers::start(self.callbacks, config.provider_timeout),
+            registry: Registry::new(
+                threads,
+                config.max_backlog_bytes as u64,
+                config.batch_window,
+            ),
+            callbacks: self.callbacks,
             connections: Connections::new(&config),
             auth: AuthGuard::new(&config),
             files,
@@ -298,8 +302,12 @@ impl Server {
         let user_timeout = cfg.write_timeout;
         let data = web::Data::from(state.clone());
         let mut http = HttpServer::new(move || {
+            // Runs once per worker, on its thread: a handshake's provider
+            // questions stay on the thread that serves the connection.
+            let providers = Providers::start(&data.callbacks, data.config.provider_timeout);
             App::new()
                 .app_data(data.clone())
+                .app_data(web::Data::new(providers))
                 .default_service(web::to(http::entry))
         })
         .on_connect(move |conn, _| {

@@ -39,7 +39,9 @@ use crate::hub::{Deliver, Evict, GoingAway, SessionId};
 use crate::limits::{Attempts, RateLimit, Slot};
 use crate::model::{DiscordUser, Presence, ServerInfo, Status, User};
 use crate::protocol::{self, errors, Connect};
-use crate::providers::{mock, GetClientId, GetServers, GetUsers, ValidateUser, Validation};
+use crate::providers::{
+    mock, GetClientId, GetServers, GetUsers, Providers, ValidateUser, Validation,
+};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -56,7 +58,12 @@ pub struct Meter {
 impl Meter {
     /// Counts a frame of this payload size as queued.
     pub fn queue(&self, payload: usize) {
-        self.queued.fetch_add(wire_len(payload), Ordering::Relaxed);
+        self.add(wire_len(payload));
+    }
+
+    /// Counts this many wire bytes as queued.
+    pub fn add(&self, wire: u64) {
+        self.queued.fetch_add(wire, Ordering::Relaxed);
     }
 
     /// Bytes queued and not yet taken by the HTTP layer.
@@ -116,6 +123,8 @@ pub struct Session {
     id: SessionId,
     ip: IpAddr,
     app: Arc<AppState>,
+    /// This worker's providers.
+    providers: Addr<Providers>,
     meter: Arc<Meter>,
     joined: Option<Joined>,
     /// Bumped per `connect`; answers to an older one are dropped.
@@ -132,12 +141,19 @@ pub struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(app: Arc<AppState>, ip: IpAddr, slot: Slot, meter: Arc<Meter>) -> Self {
+    pub(crate) fn new(
+        app: Arc<AppState>,
+        providers: Addr<Providers>,
+        ip: IpAddr,
+        slot: Slot,
+        meter: Arc<Meter>,
+    ) -> Self {
         let rate = RateLimit::new(app.config.rate_burst, app.config.rate_per_sec);
         Session {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             ip,
             app,
+            providers,
             meter,
             joined: None,
             attempt: 0,
@@ -270,7 +286,13 @@ impl Session {
         self.attempt += 1;
         let attempt = self.attempt;
         self.leave(ctx);
-        let join = resolve_join(self.app.clone(), self.ip, self.auth_failures.clone(), req);
+        let join = resolve_join(
+            self.app.clone(),
+            self.providers.clone(),
+            self.ip,
+            self.auth_failures.clone(),
+            req,
+        );
         ctx.spawn(join.into_actor(self).map(move |outcome, act, ctx| {
             if act.attempt != attempt {
                 return; // superseded by a newer connect
@@ -375,7 +397,7 @@ impl Actor for Session {
             .session_opened(self.id, ctx.address().recipient());
         log::info!("session {} ({}) connected", self.id, self.ip);
         ctx.run_interval(self.app.config.heartbeat_interval, Self::heartbeat);
-        let providers = self.app.providers.clone();
+        let providers = self.providers.clone();
         ctx.spawn(
             async move { providers.send(GetServers).await.unwrap_or_default() }
                 .into_actor(self)
@@ -440,9 +462,12 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
 
-    fn handle(&mut self, Deliver(frame): Deliver, ctx: &mut Self::Context) {
-        // Already counted in the meter by the hub.
-        ctx.text(frame);
+    fn handle(&mut self, Deliver(batch): Deliver, ctx: &mut Self::Context) {
+        // Already counted in the meter by the hub. Queued together, the
+        // frames leave in one write.
+        for frame in batch.iter() {
+            ctx.text(frame.clone());
+        }
     }
 }
 
@@ -481,6 +506,7 @@ struct Refused {
 /// answering pings meanwhile.
 async fn resolve_join(
     app: Arc<AppState>,
+    providers: Addr<Providers>,
     ip: IpAddr,
     session_failures: Rc<RefCell<Attempts>>,
     req: Connect,
@@ -489,7 +515,7 @@ async fn resolve_join(
         requested: req.server.clone(),
         message,
     };
-    let servers = app.providers.send(GetServers).await.unwrap_or_default();
+    let servers = providers.send(GetServers).await.unwrap_or_default();
     let Some(requested) = req.server.clone() else {
         return Err(refuse(errors::NO_SUCH_SERVER));
     };
@@ -497,14 +523,14 @@ async fn resolve_join(
         .ok_or_else(|| refuse(errors::NO_SUCH_SERVER))?
         .clone();
     if server.passworded {
-        authorize(&app, ip, &session_failures, &req, &server)
+        authorize(&app, &providers, ip, &session_failures, &req, &server)
             .await
             .map_err(refuse)?;
     }
     let snowflake = server.snowflake.clone();
     let (users, client_id) = futures_util::future::join(
-        app.providers.send(GetUsers(snowflake.clone())),
-        app.providers.send(GetClientId(snowflake)),
+        providers.send(GetUsers(snowflake.clone())),
+        providers.send(GetClientId(snowflake)),
     )
     .await;
     Ok(JoinOk {
@@ -559,6 +585,7 @@ fn well_formed_user(
 /// the IP and the session; past the limit the validator is not asked.
 async fn authorize(
     app: &AppState,
+    providers: &Addr<Providers>,
     ip: IpAddr,
     session_failures: &RefCell<Attempts>,
     req: &Connect,
@@ -584,8 +611,7 @@ async fn authorize(
             return Ok(());
         }
         let user_id = user.id.clone();
-        let verdict = app
-            .providers
+        let verdict = providers
             .send(ValidateUser {
                 token: token.clone(),
                 user,

@@ -1,5 +1,9 @@
 //! The `Providers` actor: the original's five callbacks behind typed messages.
 //!
+//! One `Providers` actor runs on each HTTP worker thread, so a handshake's
+//! questions never cross threads (the actor holds no state beyond the
+//! callbacks, so nothing is split by having several).
+//!
 //! Sessions and the HTTP layer never call user code directly. They send
 //! [`GetServers`], [`GetUsers`], [`ValidateUser`], [`GetClientId`] or
 //! [`StaticRequest`] here; each handler runs the callback as a spawned
@@ -14,6 +18,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -51,15 +56,19 @@ impl StaticResponse {
     }
 }
 
-/// The callbacks a builder collected. `Send` only as factories: the actor
-/// builds its `Rc` closures on its own thread.
-#[derive(Default)]
+/// Makes a thread's `Rc` closure from a callback shared by all threads.
+type Factory<T> = Arc<dyn Fn() -> T + Send + Sync>;
+
+/// The callbacks a builder collected, as factories: each worker's actor
+/// builds its own `Rc` closures (whose futures need not be `Send`) on its
+/// own thread.
+#[derive(Default, Clone)]
 pub(crate) struct Callbacks {
-    pub servers: Option<Box<dyn FnOnce() -> ServersFn + Send>>,
-    pub users: Option<Box<dyn FnOnce() -> UsersFn + Send>>,
-    pub validate: Option<Box<dyn FnOnce() -> ValidateFn + Send>>,
-    pub client_id: Option<Box<dyn FnOnce() -> ClientIdFn + Send>>,
-    pub static_request: Option<Box<dyn FnOnce() -> StaticFn + Send>>,
+    pub servers: Option<Factory<ServersFn>>,
+    pub users: Option<Factory<UsersFn>>,
+    pub validate: Option<Factory<ValidateFn>>,
+    pub client_id: Option<Factory<ClientIdFn>>,
+    pub static_request: Option<Factory<StaticFn>>,
 }
 
 impl Callbacks {
@@ -69,7 +78,9 @@ impl Callbacks {
         Fut: Future<Output = Result<R, BoxError>> + 'static,
         R: IntoServers,
     {
-        self.servers = Some(Box::new(move || {
+        let f = Arc::new(f);
+        self.servers = Some(Arc::new(move || {
+            let f = f.clone();
             Rc::new(move || {
                 let fut = f();
                 Box::pin(async move { fut.await.map(IntoServers::into_servers) }) as LocalFut<_>
@@ -83,7 +94,9 @@ impl Callbacks {
         Fut: Future<Output = Result<R, BoxError>> + 'static,
         R: IntoUsers,
     {
-        self.users = Some(Box::new(move || {
+        let f = Arc::new(f);
+        self.users = Some(Arc::new(move || {
+            let f = f.clone();
             Rc::new(move |server| {
                 let fut = f(server);
                 Box::pin(async move { fut.await.map(IntoUsers::into_users) }) as LocalFut<_>
@@ -96,7 +109,9 @@ impl Callbacks {
         F: Fn(String, DiscordUser, String) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<bool, BoxError>> + 'static,
     {
-        self.validate = Some(Box::new(move || {
+        let f = Arc::new(f);
+        self.validate = Some(Arc::new(move || {
+            let f = f.clone();
             Rc::new(move |t, u, s| Box::pin(f(t, u, s)) as LocalFut<_>)
         }));
     }
@@ -106,7 +121,9 @@ impl Callbacks {
         F: Fn(String) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Option<String>, BoxError>> + 'static,
     {
-        self.client_id = Some(Box::new(move || {
+        let f = Arc::new(f);
+        self.client_id = Some(Arc::new(move || {
+            let f = f.clone();
             Rc::new(move |s| Box::pin(f(s)) as LocalFut<_>)
         }));
     }
@@ -116,7 +133,9 @@ impl Callbacks {
         F: Fn(String) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Option<StaticResponse>, BoxError>> + 'static,
     {
-        self.static_request = Some(Box::new(move || {
+        let f = Arc::new(f);
+        self.static_request = Some(Arc::new(move || {
+            let f = f.clone();
             Rc::new(move |p| Box::pin(f(p)) as LocalFut<_>)
         }));
     }
@@ -134,15 +153,15 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// Starts the actor on the current arbiter. `Rc` closures are made here,
-    /// on the thread that will run them.
-    pub(crate) fn start(callbacks: Callbacks, timeout: Duration) -> Addr<Providers> {
+    /// Starts the actor on the current arbiter (a worker's thread). `Rc`
+    /// closures are made here, on the thread that will run them.
+    pub(crate) fn start(callbacks: &Callbacks, timeout: Duration) -> Addr<Providers> {
         Providers {
-            servers: callbacks.servers.map(|f| f()),
-            users: callbacks.users.map(|f| f()),
-            validate: callbacks.validate.map(|f| f()),
-            client_id: callbacks.client_id.map(|f| f()),
-            static_request: callbacks.static_request.map(|f| f()),
+            servers: callbacks.servers.as_ref().map(|f| f()),
+            users: callbacks.users.as_ref().map(|f| f()),
+            validate: callbacks.validate.as_ref().map(|f| f()),
+            client_id: callbacks.client_id.as_ref().map(|f| f()),
+            static_request: callbacks.static_request.as_ref().map(|f| f()),
             timeout,
         }
         .start()
@@ -231,11 +250,6 @@ pub struct GetClientId(pub String);
 #[rtype(result = "Option<StaticResponse>")]
 pub struct StaticRequest(pub String);
 
-/// Whether the session should run the mock chat and presence.
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct UsesMockUsers;
-
 impl Handler<GetServers> for Providers {
     type Result = ResponseFuture<Vec<ServerInfo>>;
 
@@ -310,13 +324,5 @@ impl Handler<StaticRequest> for Providers {
             Some(f) => guarded("on_static_request", self.timeout, move || f(msg.0), None),
             None => Box::pin(std::future::ready(None)),
         }
-    }
-}
-
-impl Handler<UsesMockUsers> for Providers {
-    type Result = bool;
-
-    fn handle(&mut self, _: UsesMockUsers, _: &mut Context<Self>) -> bool {
-        self.users.is_none()
     }
 }
