@@ -138,10 +138,6 @@ async fn wait_for_file(path: &Path, limit: Duration) -> bool {
     true
 }
 
-/// The same allocator as the `d-back` binary, so the figures are the shipped server's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();

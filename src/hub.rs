@@ -13,8 +13,9 @@
 //! under a burst the per-frame cost (actor message, wake-up, `send` system
 //! call) is shared by the frames of a batch.
 //!
-//! Hubs are spread over a small pool of arbiters (threads) so that several
-//! busy guilds do not share one thread. The registry counts members under a
+//! Hubs run on the HTTP worker threads, spread round-robin, so several busy
+//! guilds do not share one thread and no extra threads wake up per join or
+//! broadcast (on a small machine context switches, not code, dominate). The registry counts members under a
 //! lock, which makes "last one out stops the hub" race-free: a hub is stopped
 //! only when no session holds, or is about to send, a join for it.
 
@@ -254,7 +255,8 @@ struct Entry {
 pub struct Registry {
     hubs: Mutex<HashMap<Arc<str>, Entry>>,
     /// Threads hubs run on, chosen round-robin.
-    arbiters: Vec<Arbiter>,
+    /// The worker threads' arbiters, registered as the workers start.
+    arbiters: Mutex<Vec<ArbiterHandle>>,
     next: AtomicUsize,
     /// Sessions joined to some hub.
     joined: AtomicUsize,
@@ -267,10 +269,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(threads: usize, max_backlog: u64, batch_window: Duration) -> Arc<Registry> {
+    pub fn new(max_backlog: u64, batch_window: Duration) -> Arc<Registry> {
         Arc::new(Registry {
             hubs: Mutex::new(HashMap::new()),
-            arbiters: (0..threads.max(1)).map(|_| Arbiter::new()).collect(),
+            arbiters: Mutex::new(Vec::new()),
             next: AtomicUsize::new(0),
             joined: AtomicUsize::new(0),
             max_backlog,
@@ -296,12 +298,20 @@ impl Registry {
     ) {
         let mut hubs = self.hubs();
         let entry = hubs.entry(guild.clone()).or_insert_with(|| {
-            let i = self.next.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
+            let arbiter = {
+                let arbiters = self.arbiters.lock().unwrap_or_else(|e| e.into_inner());
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
+                // Joins come from sessions, which run on workers, so a
+                // worker has always registered by now; the current arbiter
+                // is only a fallback.
+                arbiters
+                    .get(i % arbiters.len().max(1))
+                    .cloned()
+                    .unwrap_or_else(Arbiter::current)
+            };
             let g = guild.clone();
             let (max_backlog, window) = (self.max_backlog, self.batch_window);
-            let hub = Hub::start_in_arbiter(&self.arbiters[i].handle(), move |_| {
-                Hub::new(g, max_backlog, window)
-            });
+            let hub = Hub::start_in_arbiter(&arbiter, move |_| Hub::new(g, max_backlog, window));
             Entry { hub, members: 0 }
         });
         entry.members += 1;
@@ -345,6 +355,14 @@ impl Registry {
     /// Hubs alive.
     pub fn hub_count(&self) -> usize {
         self.hubs().len()
+    }
+
+    /// Offers a worker thread to run hubs on.
+    pub(crate) fn add_arbiter(&self, arbiter: ArbiterHandle) {
+        self.arbiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(arbiter);
     }
 
     pub(crate) fn session_opened(&self, id: SessionId, r: Recipient<GoingAway>) {

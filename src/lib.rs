@@ -206,14 +206,9 @@ impl Builder {
             })?,
             None => StaticFiles::BuiltIn,
         };
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mock_users = self.callbacks.users.is_none();
         let state = Arc::new(AppState {
-            registry: Registry::new(
-                threads,
-                config.max_backlog_bytes as u64,
-                config.batch_window,
-            ),
+            registry: Registry::new(config.max_backlog_bytes as u64, config.batch_window),
             callbacks: self.callbacks,
             connections: Connections::new(&config),
             auth: AuthGuard::new(&config),
@@ -305,6 +300,7 @@ impl Server {
             // Runs once per worker, on its thread: a handshake's provider
             // questions stay on the thread that serves the connection.
             let providers = Providers::start(&data.callbacks, data.config.provider_timeout);
+            data.registry.add_arbiter(actix::Arbiter::current());
             App::new()
                 .app_data(data.clone())
                 .app_data(web::Data::new(providers))

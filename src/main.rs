@@ -7,11 +7,6 @@ use std::time::Duration;
 use clap::Parser;
 use d_back::{Config, DBack};
 
-/// The binary's allocator (the library leaves the choice to its embedder):
-/// less resident memory per idle connection than glibc's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The d-zone WebSocket server: serves the frontend and live Discord events.
 #[derive(Parser, Debug)]
 #[command(name = "d-back", version, about)]
