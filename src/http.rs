@@ -17,7 +17,8 @@ use crate::files::{content_type, Found};
 use crate::hub::Broadcast;
 use crate::limits::Refusal;
 use crate::model::{Presence, RoleColor};
-use crate::providers::{Providers, StaticRequest, StaticResponse};
+use crate::protocol;
+use crate::providers::{GetServers, Providers, StaticRequest, StaticResponse};
 use crate::session::{Meter, Metered, Session};
 use actix::Addr;
 
@@ -34,7 +35,7 @@ pub(crate) async fn entry(
     let app = app.into_inner();
     let providers = providers.get_ref().clone();
     if is_upgrade(&req) {
-        return upgrade(req, payload, app, providers);
+        return upgrade(req, payload, app, providers).await;
     }
     let path = req.path().to_string();
     match (req.method(), path.as_str()) {
@@ -63,7 +64,7 @@ fn peer_ip(req: &HttpRequest) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
-fn upgrade(
+async fn upgrade(
     req: HttpRequest,
     payload: web::Payload,
     app: Arc<AppState>,
@@ -103,7 +104,11 @@ fn upgrade(
     };
     let meter = Arc::new(Meter::default());
     let codec = actix_http::ws::Codec::new().max_size(app.config.max_frame_bytes);
-    let session = Session::new(app, providers, ip, slot, meter.clone());
+    // Asked before the upgrade completes so the list is ready when the body
+    // is first polled: 101 and server-list leave in one write.
+    let servers = providers.send(GetServers).await.unwrap_or_default();
+    let list = protocol::server_list(&servers);
+    let session = Session::new(app, providers, list, ip, slot, meter.clone());
     let inner = Box::pin(ws::WebsocketContext::with_codec(session, payload, codec));
     response.streaming(Metered { inner, meter })
 }

@@ -125,6 +125,8 @@ pub struct Session {
     app: Arc<AppState>,
     /// This worker's providers.
     providers: Addr<Providers>,
+    /// The server-list frame, sent on start.
+    greeting: Option<String>,
     meter: Arc<Meter>,
     joined: Option<Joined>,
     /// Bumped per `connect`; answers to an older one are dropped.
@@ -144,6 +146,7 @@ impl Session {
     pub(crate) fn new(
         app: Arc<AppState>,
         providers: Addr<Providers>,
+        server_list: String,
         ip: IpAddr,
         slot: Slot,
         meter: Arc<Meter>,
@@ -154,6 +157,7 @@ impl Session {
             ip,
             app,
             providers,
+            greeting: Some(server_list),
             meter,
             joined: None,
             attempt: 0,
@@ -397,12 +401,11 @@ impl Actor for Session {
             .session_opened(self.id, ctx.address().recipient());
         log::info!("session {} ({}) connected", self.id, self.ip);
         ctx.run_interval(self.app.config.heartbeat_interval, Self::heartbeat);
-        let providers = self.providers.clone();
-        ctx.spawn(
-            async move { providers.send(GetServers).await.unwrap_or_default() }
-                .into_actor(self)
-                .map(|servers, act, ctx| act.send(ctx, protocol::server_list(&servers))),
-        );
+        // Queued before the first poll of the body, so it leaves in the
+        // same write as the 101 response.
+        if let Some(list) = self.greeting.take() {
+            self.send(ctx, list);
+        }
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
