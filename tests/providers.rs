@@ -54,7 +54,11 @@ async fn server_list_panic_is_empty() {
 #[tokio::test]
 async fn user_list_timeout_and_panic() {
     let srv = start_with(|b| {
-        b.config(fast()).on_get_user_data(|guild| async move {
+        b.config(Config {
+            provider_timeout: Duration::from_secs(3),
+            ..quiet()
+        })
+        .on_get_user_data(|guild| async move {
             match guild.as_str() {
                 "232769614004748288" => {
                     tokio::time::sleep(Duration::from_secs(30)).await;

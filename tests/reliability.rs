@@ -476,7 +476,7 @@ async fn auth_attempts_limited_per_ip() {
     let srv = auth_server(
         calls.clone(),
         Config {
-            auth_window: Duration::from_millis(700),
+            auth_window: Duration::from_millis(1500),
             ..quiet()
         },
     );
@@ -489,7 +489,7 @@ async fn auth_attempts_limited_per_ip() {
     c.send_text(&login("good")).await;
     assert_eq!(c.recv_text().await, error_frame(errors::AUTH_THROTTLED));
     assert_eq!(calls.load(Ordering::SeqCst), 5);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     c.send_text(&login("good")).await;
     assert_eq!(c.recv_json().await["type"], "server-join");
 }
@@ -501,7 +501,7 @@ async fn accepted_validations_are_cached() {
     let srv = auth_server(
         calls.clone(),
         Config {
-            auth_cache_ttl: Duration::from_millis(500),
+            auth_cache_ttl: Duration::from_millis(1500),
             ..quiet()
         },
     );
@@ -511,7 +511,7 @@ async fn accepted_validations_are_cached() {
         assert_eq!(c.recv_json().await["type"], "server-join");
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     c.send_text(&login("good")).await;
     assert_eq!(c.recv_json().await["type"], "server-join");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
