@@ -17,10 +17,10 @@
 //!
 //! * Each WebSocket connection is a [`Session`](session::Session) actor.
 //! * Each Discord server (guild snowflake) with viewers has a
-//!   [`Hub`](hub::Hub) actor; the [`Registry`](hub::Registry) creates it on
+//!   [`Hub`](hub::Hub) actor; the [`hub::Registry`] creates it on
 //!   the first join and stops it when the last session leaves.
 //! * The five callbacks of the original are the
-//!   [`Providers`](providers::Providers) actor; unset ones answer from the
+//!   [`providers::Providers`] actor; unset ones answer from the
 //!   built-in mock data.
 //! * A [`Handle`] (cloneable, `Send`) is how a bot in the same process
 //!   broadcasts; `POST /api/broadcast` does the same for a bot in another

@@ -1,10 +1,10 @@
 //! The WebSocket session actor: one per browser.
 //!
 //! It sends the server list on open, answers `connect` by asking the
-//! [`Providers`](crate::providers::Providers) (spawned, never `wait`ed, so a
+//! [`crate::providers::Providers`] (spawned, never `wait`ed, so a
 //! slow callback freezes nothing), joins the guild's hub through the
 //! registry, and writes what the hub delivers. It leaves its hub in exactly
-//! one place, [`Session::leave`], called on re-join and from `stopped`.
+//! one place, `Session::leave`, called on re-join and from `stopped`.
 //!
 //! Outbound backlog is measured, not guessed: the response body stream is
 //! wrapped in [`Metered`], which counts the bytes the HTTP layer has taken
