@@ -66,20 +66,6 @@ struct Args {
     mock_traffic: bool,
 }
 
-fn raise_nofile_limit() {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 /// User + system CPU seconds of this process (all threads).
 fn cpu_seconds() -> f64 {
     // SAFETY: getrusage fills the zeroed struct we own.
@@ -141,7 +127,7 @@ async fn wait_for_file(path: &Path, limit: Duration) -> bool {
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    raise_nofile_limit();
+    let _ = d_back::limits::raise_open_files_limit();
     let server = d_back::DBack::builder()
         .bind(("127.0.0.1", args.port))
         .config(d_back::Config {

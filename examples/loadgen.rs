@@ -116,22 +116,6 @@ pub struct Report {
     pub wall_s: f64,
 }
 
-/// Raises the soft open-files limit to the hard one: 10,000 clients need
-/// more descriptors than the usual soft limit of 1,024.
-pub fn raise_nofile_limit() {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 /// User + system CPU seconds this process has used.
 pub fn cpu_seconds() -> f64 {
     // SAFETY: getrusage fills the zeroed struct we own.
@@ -828,7 +812,7 @@ pub fn summary(r: &Report) -> String {
 /// Entry point shared by the example binary: parse, run, print.
 pub fn main() {
     let args = Args::parse();
-    raise_nofile_limit();
+    let _ = d_back::limits::raise_open_files_limit();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
         rt.worker_threads(n.max(1));

@@ -147,7 +147,7 @@ async fn client_loop(addr: String, stop: Arc<AtomicBool>, counts: Arc<Counts>) {
 async fn main() {
     let minutes = arg("--minutes", 10);
     let clients = arg("--clients", 1000);
-    raise_fd_limit();
+    let _ = d_back::limits::raise_open_files_limit();
     let bin = std::env::var("D_BACK_BIN").unwrap_or_else(|_| "target/release/d-back".into());
     let mut child = tokio::process::Command::new(&bin)
         .args([
@@ -256,18 +256,4 @@ async fn main() {
     );
     println!("registered at end: {final_stats}");
     let _ = child.kill().await;
-}
-
-fn raise_fd_limit() {
-    // 1,000 clients plus the server's sockets exceed the usual 1,024.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }

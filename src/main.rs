@@ -101,6 +101,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    #[cfg(unix)]
+    match d_back::limits::raise_open_files_limit() {
+        Ok(n) => log::debug!("open files limit: {n}"),
+        Err(e) => log::warn!("could not raise the open files limit: {e}"),
+    }
     let result = actix_web::rt::System::new().block_on(async move {
         let server = DBack::builder()
             .bind((options.host.as_str(), options.port))
