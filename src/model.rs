@@ -264,35 +264,49 @@ impl IntoServers for Vec<ServerInfo> {
     }
 }
 
-impl IntoServers for Value {
-    fn into_servers(self) -> Vec<ServerInfo> {
-        let Value::Object(map) = self else {
-            log::warn!("server provider: answer is not an object; no servers");
-            return Vec::new();
+/// Reads the original's `{key: {fields}}` dictionary, converting each entry
+/// with `convert` and skipping (with one warning each) those it refuses.
+fn entries_from_json<T>(
+    value: Value,
+    what: &str,
+    convert: impl Fn(&str, &Map<String, Value>) -> Result<T, DataError>,
+) -> Vec<T> {
+    let Value::Object(map) = value else {
+        log::warn!("{what} provider: answer is not an object; none taken");
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (key, entry) in &map {
+        let converted = match entry {
+            Value::Object(o) => convert(key, o),
+            _ => Err(DataError("entry is not an object".into())),
         };
-        let mut out = Vec::with_capacity(map.len());
-        for (snowflake, entry) in map {
-            match server_from_json(&snowflake, entry) {
-                Ok(s) => out.push(s),
-                Err(e) => log::warn!("server provider: skipped server {snowflake:?}: {e}"),
-            }
+        match converted {
+            Ok(t) => out.push(t),
+            Err(e) => log::warn!("{what} provider: skipped {key:?}: {e}"),
         }
-        out.into_servers()
+    }
+    out
+}
+
+/// A field that must be a non-empty string.
+fn required_text<'a>(o: &'a Map<String, Value>, k: &str) -> Result<&'a str, DataError> {
+    match o.get(k) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        _ => Err(DataError(format!(
+            "{k} is missing or not a non-empty string"
+        ))),
     }
 }
 
-fn server_from_json(snowflake: &str, entry: Value) -> Result<ServerInfo, DataError> {
-    let Value::Object(o) = entry else {
-        return Err(DataError("entry is not an object".into()));
-    };
-    let text = |k: &str| -> Result<String, DataError> {
-        match o.get(k) {
-            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            _ => Err(DataError(format!(
-                "{k} is missing or not a non-empty string"
-            ))),
-        }
-    };
+impl IntoServers for Value {
+    fn into_servers(self) -> Vec<ServerInfo> {
+        entries_from_json(self, "server", server_from_json).into_servers()
+    }
+}
+
+fn server_from_json(snowflake: &str, o: &Map<String, Value>) -> Result<ServerInfo, DataError> {
+    let text = |k: &str| required_text(o, k).map(str::to_string);
     let flag = |k: &str| -> Result<bool, DataError> {
         match o.get(k) {
             None | Some(Value::Null) => Ok(false),
@@ -343,33 +357,12 @@ impl IntoUsers for Vec<User> {
 
 impl IntoUsers for Value {
     fn into_users(self) -> Vec<User> {
-        let Value::Object(map) = self else {
-            log::warn!("user provider: answer is not an object; no users");
-            return Vec::new();
-        };
-        let mut out = Vec::with_capacity(map.len());
-        for (key, entry) in map {
-            match user_from_json(&key, entry) {
-                Ok(u) => out.push(u),
-                Err(e) => log::warn!("user provider: skipped user {key:?}: {e}"),
-            }
-        }
-        out.into_users()
+        entries_from_json(self, "user", user_from_json).into_users()
     }
 }
 
-fn user_from_json(key: &str, entry: Value) -> Result<User, DataError> {
-    let Value::Object(o) = entry else {
-        return Err(DataError("entry is not an object".into()));
-    };
-    let text = |k: &str| -> Result<&str, DataError> {
-        match o.get(k) {
-            Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
-            _ => Err(DataError(format!(
-                "{k} is missing or not a non-empty string"
-            ))),
-        }
-    };
+fn user_from_json(key: &str, o: &Map<String, Value>) -> Result<User, DataError> {
+    let text = |k: &str| required_text(o, k);
     let uid = match o.get("uid") {
         None | Some(Value::Null) => key,
         _ => text("uid")?,
