@@ -5,7 +5,7 @@ Starts d_back's WebSocketServer on 127.0.0.1:<port> with its mock data, and a
 bot coroutine that broadcasts chat messages "t=<unix micros> seq=<n>" to one
 Discord server at --rate per second for --duration seconds through the
 package's own broadcast_message. It speaks the same file protocol as
-examples/bench_server.rs, so examples/loadgen.rs drives both alike:
+bench/src/bin/bench_server.rs, so bench/src/loadgen.rs drives both alike:
 
   --start-file  appears when every client has joined: sample RSS, start the bot
   --sent-file   written here when the bot has finished: the number it sent

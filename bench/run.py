@@ -2,7 +2,7 @@
 """The fan-out benchmark: our d-back against the original Python d-back 0.0.18.
 
 One command runs every scenario against both servers through the same
-loadgen (examples/loadgen.rs) and prints one markdown table with a ratio
+loadgen (bench/src/loadgen.rs) and prints one markdown table with a ratio
 column and the issue's targets:
 
     python3 bench/run.py                 # everything (about 10 minutes)
@@ -10,8 +10,8 @@ column and the issue's targets:
     python3 bench/run.py --only storm,idle --servers ours
 
 It creates bench/.venv with d-back==0.0.18 if needed, builds the release
-examples, and for each scenario and server: starts the driver
-(examples/bench_server.rs or bench/python_server.py) on 127.0.0.1 with a free
+bench tools (the d-back-bench crate), and for each scenario and server: starts the driver
+(bench/src/bin/bench_server.rs or bench/python_server.py) on 127.0.0.1 with a free
 port, runs the loadgen against it, and collects both sides' JSON. Each run is
 bounded in time; all load stays on 127.0.0.1.
 
@@ -95,12 +95,16 @@ def ensure_venv(python_arg):
 
 
 def build():
-    log("building release examples ...")
-    subprocess.run(["cargo", "build", "--release", "--example", "loadgen", "--example", "bench_server"],
+    log("building the release bench tools ...")
+    subprocess.run(["cargo", "build", "--release", "-p", "d-back-bench", "--bin", "loadgen", "--bin", "bench_server"],
                    cwd=ROOT, check=True)
+    return bench_bins()
+
+
+def bench_bins():
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    return (os.path.join(target, "release", "examples", "loadgen"),
-            os.path.join(target, "release", "examples", "bench_server"))
+    return (os.path.join(target, "release", "loadgen"),
+            os.path.join(target, "release", "bench_server"))
 
 
 def busy_cpu_seconds():
@@ -318,9 +322,7 @@ def main():
     servers = [s.strip() for s in opts.servers.split(",") if s.strip()]
     python = ensure_venv(opts.python) if "python" in servers else None
     if opts.no_build:
-        target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-        bins = (os.path.join(target, "release", "examples", "loadgen"),
-                os.path.join(target, "release", "examples", "bench_server"))
+        bins = bench_bins()
     else:
         bins = build()
 

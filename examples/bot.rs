@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use d_back::providers::mock;
+use d_back::mock;
 use d_back::{DBack, Handle, Presence, RoleColor, Status};
 use rand::seq::SliceRandom;
 use rand::Rng;

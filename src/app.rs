@@ -1,21 +1,22 @@
-//! State shared by every request and session of one server.
+//! `AppState`: what every request and session of one server shares (the
+//! settings, the registry, the limits, the callbacks and the files).
 
 use std::sync::Arc;
 
 use crate::config::Config;
 use crate::files::StaticFiles;
-use crate::hub::Registry;
 use crate::limits::{AuthGuard, Connections};
 use crate::providers::Callbacks;
+use crate::registry::Registry;
 
 pub(crate) struct AppState {
-    pub config: Config,
-    pub registry: Arc<Registry>,
+    pub(crate) config: Config,
+    pub(crate) registry: Arc<Registry>,
     /// Each worker starts its own `Providers` actor from these.
-    pub callbacks: Callbacks,
-    pub connections: Arc<Connections>,
-    pub auth: Arc<AuthGuard>,
-    pub files: StaticFiles,
+    pub(crate) callbacks: Callbacks,
+    pub(crate) connections: Arc<Connections>,
+    pub(crate) auth: Arc<AuthGuard>,
+    pub(crate) files: StaticFiles,
     /// Users come from the built-in mock data, so sessions get mock traffic.
-    pub mock_users: bool,
+    pub(crate) mock_users: bool,
 }

@@ -12,15 +12,17 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use actix::Addr;
+
 use crate::app::AppState;
+use crate::broadcast::Broadcast;
 use crate::files::{content_type, Found};
-use crate::hub::Broadcast;
-use crate::limits::Refusal;
+use crate::limits::{same_secret, SlotRefused};
 use crate::model::{Presence, RoleColor};
+use crate::outbound::{Meter, Metered};
 use crate::protocol;
 use crate::providers::{GetServers, Providers, StaticRequest, StaticResponse};
-use crate::session::{Meter, Metered, Session};
-use actix::Addr;
+use crate::session::Session;
 
 /// Largest body `POST /api/broadcast` reads.
 const MAX_PUBLISH_BODY: usize = 64 * 1024;
@@ -88,8 +90,8 @@ async fn upgrade(
         Err(why) => {
             if app.connections.should_log_refusal(ip) {
                 let what = match why {
-                    Refusal::Total => "the server is at its connection limit",
-                    Refusal::PerIp => "this address is at its connection limit",
+                    SlotRefused::Total => "the server is at its connection limit",
+                    SlotRefused::PerIp => "this address is at its connection limit",
                 };
                 log::warn!("{ip}: refused WebSocket: {what}");
             }
@@ -110,7 +112,7 @@ async fn upgrade(
     let list = protocol::server_list(&servers);
     let session = Session::new(app, providers, list, ip, slot, meter.clone());
     let inner = Box::pin(ws::WebsocketContext::with_codec(session, payload, codec));
-    response.streaming(Metered { inner, meter })
+    response.streaming(Metered::new(inner, meter))
 }
 
 async fn serve_static(
@@ -250,7 +252,7 @@ fn refuse_bot_side(req: &HttpRequest, app: &AppState) -> Option<HttpResponse> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    (!crate::session::same_secret(given, token))
+    (!same_secret(given, token))
         .then(|| bad_request(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
 }
 
@@ -291,9 +293,6 @@ async fn publish(req: HttpRequest, mut payload: web::Payload, app: &AppState) ->
         Ok(b) => b,
         Err(e) => return bad_request(StatusCode::BAD_REQUEST, &e),
     };
-    let delivered = match app.registry.hub_of(broadcast.server()) {
-        Some(hub) => hub.send(broadcast).await.unwrap_or(0),
-        None => 0,
-    };
+    let delivered = app.registry.broadcast_counted(broadcast).await;
     HttpResponse::Accepted().json(json!({ "delivered": delivered }))
 }

@@ -1,5 +1,6 @@
 //! What one client may take: connection slots, inbound frame rate, and
-//! authentication attempts, plus the cache that spares the Discord API.
+//! authentication attempts, plus the cache that spares the Discord API and
+//! the constant-time comparison of secrets.
 //!
 //! All state here is small, bounded, and pruned as it is touched, so an
 //! attacker rotating addresses cannot grow it without limit.
@@ -8,22 +9,17 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::lock::lock;
 
 /// Entries kept per map before a prune sweeps out stale ones.
 const PRUNE_AT: usize = 4096;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section here is a plain map update; a poisoned lock
-    // still holds consistent data.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Counts open WebSocket sessions, in total and per IP.
-pub struct Connections {
+pub(crate) struct Connections {
     max_total: usize,
     max_per_ip: usize,
     state: Mutex<ConnState>,
@@ -37,15 +33,17 @@ struct ConnState {
     refusal_logged: HashMap<IpAddr, Instant>,
 }
 
-/// Why an upgrade was refused.
+/// Which cap refused a connection slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum SlotRefused {
+    /// The server is at `max_connections`.
     Total,
+    /// This address is at `max_connections_per_ip`.
     PerIp,
 }
 
 impl Connections {
-    pub fn new(config: &Config) -> Arc<Self> {
+    pub(crate) fn new(config: &Config) -> Arc<Self> {
         Arc::new(Connections {
             max_total: config.max_connections,
             max_per_ip: config.max_connections_per_ip,
@@ -54,14 +52,14 @@ impl Connections {
     }
 
     /// Takes a slot for `ip`, released when the returned guard drops.
-    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+    pub(crate) fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, SlotRefused> {
         let mut st = lock(&self.state);
         if st.total >= self.max_total {
-            return Err(Refusal::Total);
+            return Err(SlotRefused::Total);
         }
         let n = st.per_ip.entry(ip).or_insert(0);
         if *n >= self.max_per_ip {
-            return Err(Refusal::PerIp);
+            return Err(SlotRefused::PerIp);
         }
         *n += 1;
         st.total += 1;
@@ -72,7 +70,7 @@ impl Connections {
     }
 
     /// True when this refusal should be logged (once per IP per minute).
-    pub fn should_log_refusal(&self, ip: IpAddr) -> bool {
+    pub(crate) fn should_log_refusal(&self, ip: IpAddr) -> bool {
         let mut st = lock(&self.state);
         let now = Instant::now();
         if st.refusal_logged.len() > PRUNE_AT {
@@ -87,15 +85,10 @@ impl Connections {
             }
         }
     }
-
-    /// Open sessions in total.
-    pub fn total(&self) -> usize {
-        lock(&self.state).total
-    }
 }
 
 /// One connection slot; dropping it gives the slot back.
-pub struct Slot {
+pub(crate) struct Slot {
     owner: Arc<Connections>,
     ip: IpAddr,
 }
@@ -115,7 +108,7 @@ impl Drop for Slot {
 
 /// Inbound frame budget of one session: a bucket of `burst` tokens refilled
 /// at `per_sec`.
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     tokens: f64,
     burst: f64,
     per_sec: f64,
@@ -123,7 +116,7 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    pub fn new(burst: u32, per_sec: u32) -> Self {
+    pub(crate) fn new(burst: u32, per_sec: u32) -> Self {
         RateLimit {
             tokens: burst as f64,
             burst: burst as f64,
@@ -133,7 +126,7 @@ impl RateLimit {
     }
 
     /// Spends one token; false when the bucket is empty.
-    pub fn take(&mut self) -> bool {
+    pub(crate) fn take(&mut self) -> bool {
         let now = Instant::now();
         let refill = now.duration_since(self.last).as_secs_f64() * self.per_sec;
         self.tokens = (self.tokens + refill).min(self.burst);
@@ -149,7 +142,7 @@ impl RateLimit {
 
 /// Failed-attempt times within a sliding window.
 #[derive(Default)]
-pub struct Attempts(VecDeque<Instant>);
+pub(crate) struct Attempts(VecDeque<Instant>);
 
 impl Attempts {
     fn prune(&mut self, window: Duration, now: Instant) {
@@ -163,12 +156,12 @@ impl Attempts {
     }
 
     /// True when `limit` failures already happened within `window`.
-    pub fn exhausted(&mut self, limit: u32, window: Duration) -> bool {
+    pub(crate) fn exhausted(&mut self, limit: u32, window: Duration) -> bool {
         self.prune(window, Instant::now());
         self.0.len() >= limit as usize
     }
 
-    pub fn record(&mut self, window: Duration) {
+    pub(crate) fn record(&mut self, window: Duration) {
         let now = Instant::now();
         self.prune(window, now);
         self.0.push_back(now);
@@ -176,7 +169,7 @@ impl Attempts {
 }
 
 /// Per-IP refused-credential counts and the cache of accepted validations.
-pub struct AuthGuard {
+pub(crate) struct AuthGuard {
     limit: u32,
     window: Duration,
     ttl: Duration,
@@ -188,7 +181,7 @@ pub struct AuthGuard {
 }
 
 impl AuthGuard {
-    pub fn new(config: &Config) -> Arc<Self> {
+    pub(crate) fn new(config: &Config) -> Arc<Self> {
         Arc::new(AuthGuard {
             limit: config.auth_attempts,
             window: config.auth_window,
@@ -199,17 +192,17 @@ impl AuthGuard {
         })
     }
 
-    pub fn limit(&self) -> (u32, Duration) {
+    pub(crate) fn limit(&self) -> (u32, Duration) {
         (self.limit, self.window)
     }
 
-    pub fn ip_exhausted(&self, ip: IpAddr) -> bool {
+    pub(crate) fn ip_exhausted(&self, ip: IpAddr) -> bool {
         let mut m = lock(&self.per_ip);
         m.get_mut(&ip)
             .is_some_and(|a| a.exhausted(self.limit, self.window))
     }
 
-    pub fn record_failure(&self, ip: IpAddr) {
+    pub(crate) fn record_failure(&self, ip: IpAddr) {
         let mut m = lock(&self.per_ip);
         if m.len() > PRUNE_AT {
             let (window, now) = (self.window, Instant::now());
@@ -226,13 +219,13 @@ impl AuthGuard {
     }
 
     /// A validation accepted within the TTL.
-    pub fn cached(&self, token: &str, user_id: &str, guild: &str) -> bool {
+    pub(crate) fn cached(&self, token: &str, user_id: &str, guild: &str) -> bool {
         let key = self.key(token, user_id, guild);
         let m = lock(&self.accepted);
         m.get(&key).is_some_and(|t| *t > Instant::now())
     }
 
-    pub fn remember(&self, token: &str, user_id: &str, guild: &str) {
+    pub(crate) fn remember(&self, token: &str, user_id: &str, guild: &str) {
         if self.ttl.is_zero() {
             return;
         }
@@ -244,6 +237,15 @@ impl AuthGuard {
         }
         m.insert(key, now + self.ttl);
     }
+}
+
+/// Compares without an early exit, so timing does not reveal a prefix.
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Raises the soft open-files limit to the hard limit, so that the

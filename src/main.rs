@@ -102,7 +102,7 @@ fn main() -> ExitCode {
         }
     }
     #[cfg(unix)]
-    match d_back::limits::raise_open_files_limit() {
+    match d_back::raise_open_files_limit() {
         Ok(n) => log::debug!("open files limit: {n}"),
         Err(e) => log::warn!("could not raise the open files limit: {e}"),
     }

@@ -23,7 +23,7 @@ pub mod errors {
 
 /// A `connect` request after normalisation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Connect {
+pub(crate) struct Connect {
     /// The requested short id: `"default"` when absent or blank, a number as
     /// its decimal string, `None` for other types (which match no server).
     pub server: Option<String>,
@@ -33,20 +33,39 @@ pub struct Connect {
     pub discord_user: Option<Map<String, Value>>,
 }
 
-/// Parses one text frame into a `connect`, or the error string to answer.
-pub fn parse_client_frame(text: &str) -> Result<Connect, &'static str> {
-    let value: Value = serde_json::from_str(text).map_err(|_| errors::INVALID_JSON)?;
+/// Why a client frame was refused; each has its exact wire string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameError {
+    InvalidJson,
+    InvalidFormat,
+    UnknownType,
+}
+
+impl FrameError {
+    /// The `error` frame's message (PROTOCOL.md).
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            FrameError::InvalidJson => errors::INVALID_JSON,
+            FrameError::InvalidFormat => errors::INVALID_FORMAT,
+            FrameError::UnknownType => errors::UNKNOWN_TYPE,
+        }
+    }
+}
+
+/// Parses one text frame into a `connect`, or why it is refused.
+pub(crate) fn parse_client_frame(text: &str) -> Result<Connect, FrameError> {
+    let value: Value = serde_json::from_str(text).map_err(|_| FrameError::InvalidJson)?;
     let Value::Object(mut frame) = value else {
-        return Err(errors::INVALID_FORMAT);
+        return Err(FrameError::InvalidFormat);
     };
     match frame.get("type") {
         Some(Value::String(t)) if t == "connect" => {}
-        _ => return Err(errors::UNKNOWN_TYPE),
+        _ => return Err(FrameError::UnknownType),
     }
     let mut data = match frame.remove("data") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(d)) => d,
-        Some(_) => return Err(errors::INVALID_FORMAT),
+        Some(_) => return Err(FrameError::InvalidFormat),
     };
     let server = match data.remove("server") {
         None | Some(Value::Null) => Some("default".to_string()),
@@ -60,14 +79,14 @@ pub fn parse_client_frame(text: &str) -> Result<Connect, &'static str> {
     let optional_text = |v: Option<Value>| match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(errors::INVALID_FORMAT),
+        Some(_) => Err(FrameError::InvalidFormat),
     };
     let password = optional_text(data.remove("password"))?;
     let discord_token = optional_text(data.remove("discordToken"))?;
     let discord_user = match data.remove("discordUser") {
         None | Some(Value::Null) => None,
         Some(Value::Object(u)) => Some(u),
-        Some(_) => return Err(errors::INVALID_FORMAT),
+        Some(_) => return Err(FrameError::InvalidFormat),
     };
     Ok(Connect {
         server,
@@ -103,7 +122,7 @@ struct ServerEntry<'a> {
 
 /// `server-list`: every server keyed by snowflake, in provider order. The
 /// password is deliberately not part of `ServerEntry`.
-pub fn server_list(servers: &[ServerInfo]) -> String {
+pub(crate) fn server_list(servers: &[ServerInfo]) -> String {
     let data: Map<String, Value> = servers
         .iter()
         .map(|s| {
@@ -148,7 +167,7 @@ struct JoinData<'a> {
 }
 
 /// `server-join`: the user map and the request as the client made it.
-pub fn server_join(
+pub(crate) fn server_join(
     users: &[User],
     requested: &str,
     password: Option<&str>,
@@ -176,7 +195,7 @@ struct ErrorData<'a> {
 }
 
 /// `error`: never followed by a close.
-pub fn error(message: &str) -> String {
+pub(crate) fn error(message: &str) -> String {
     encode("error", None, ErrorData { message })
 }
 
@@ -188,7 +207,7 @@ struct MessageData<'a> {
 }
 
 /// Chat broadcast.
-pub fn message(server: &str, uid: &str, message: &str, channel: &str) -> String {
+pub(crate) fn message(server: &str, uid: &str, message: &str, channel: &str) -> String {
     encode(
         "message",
         Some(server),
@@ -213,7 +232,7 @@ struct PresenceData<'a> {
 }
 
 /// Presence broadcast; optional fields are omitted when absent.
-pub fn presence(p: &Presence) -> String {
+pub(crate) fn presence(p: &Presence) -> String {
     encode(
         "presence",
         Some(&p.server),
@@ -234,7 +253,7 @@ struct ClientIdData<'a> {
 }
 
 /// OAuth client id change broadcast.
-pub fn update_client_id(server: &str, client_id: &str) -> String {
+pub(crate) fn update_client_id(server: &str, client_id: &str) -> String {
     encode("update-clientid", Some(server), ClientIdData { client_id })
 }
 
@@ -245,7 +264,11 @@ mod tests {
 
     #[test]
     fn normalises_server_ids() {
-        let s = |t: &str| parse_client_frame(t).map(|c| c.server);
+        let s = |t: &str| {
+            parse_client_frame(t)
+                .map(|c| c.server)
+                .map_err(FrameError::message)
+        };
         assert_eq!(s(r#"{"type":"connect"}"#), Ok(Some("default".into())));
         assert_eq!(
             s(r#"{"type":"connect","data":{"server":"  "}}"#),

@@ -1,111 +1,39 @@
 //! The WebSocket session actor: one per browser.
 //!
-//! It sends the server list on open, answers `connect` by asking the
-//! [`crate::providers::Providers`] (spawned, never `wait`ed, so a
-//! slow callback freezes nothing), joins the guild's hub through the
-//! registry, and writes what the hub delivers. It leaves its hub in exactly
-//! one place, `Session::leave`, called on re-join and from `stopped`.
+//! It sends the server list on open, answers `connect` by asking
+//! [`crate::join`] (spawned, never `wait`ed, so a slow callback freezes
+//! nothing), enters the guild's hub through the registry, and writes what
+//! the hub delivers. It leaves its hub in exactly one place,
+//! `Session::leave`, called on re-join and from `stopped`.
 //!
-//! Outbound backlog is measured, not guessed: the response body stream is
-//! wrapped in [`Metered`], which counts the bytes the HTTP layer has taken
-//! towards the socket, and everything queued for the session (by the hub
-//! before it even reaches the mailbox, or by the session itself) is counted
-//! in the same [`Meter`]. The actor is only polled while the socket accepts
-//! data, so a session cannot police itself once its reader stalls; the hub
-//! does, reading the meter before each delivery. A browser that stops
-//! reading therefore costs a bounded amount of memory and nobody else's
-//! latency, and the kernel (TCP_USER_TIMEOUT) finally drops its socket.
+//! What it queues is counted in its [`Meter`] (see [`crate::outbound`]),
+//! which the hub reads before each delivery: a browser that stops reading
+//! costs a bounded amount of memory and nobody else's latency, and the
+//! kernel (TCP_USER_TIMEOUT) finally drops its socket.
 
 use std::cell::RefCell;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
-use futures_util::Stream;
 use rand::seq::SliceRandom;
 use rand::Rng;
-use serde_json::Value;
 
 use crate::app::AppState;
-use crate::hub::{Deliver, Evict, GoingAway, SessionId};
+use crate::hub::{Deliver, Evict, GoingAway, Join, SessionId};
+use crate::join::{self, Admitted, Joiner};
 use crate::limits::{Attempts, RateLimit, Slot};
-use crate::model::{DiscordUser, Presence, ServerInfo, Status, User};
+use crate::model::{Presence, Status};
+use crate::outbound::Meter;
 use crate::protocol::{self, errors, Connect};
-use crate::providers::{
-    mock, GetClientId, GetServers, GetUsers, Providers, ValidateUser, Validation,
-};
+use crate::providers::{mock, Providers};
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A session's outbound accounting, shared by the session, its hub and its
-/// response body.
-#[derive(Default)]
-pub struct Meter {
-    /// Wire bytes queued for the session (mailbox or context).
-    queued: AtomicU64,
-    /// Wire bytes the HTTP layer has taken towards the socket.
-    taken: AtomicU64,
-}
-
-impl Meter {
-    /// Counts a frame of this payload size as queued.
-    pub fn queue(&self, payload: usize) {
-        self.add(wire_len(payload));
-    }
-
-    /// Counts this many wire bytes as queued.
-    pub fn add(&self, wire: u64) {
-        self.queued.fetch_add(wire, Ordering::Relaxed);
-    }
-
-    /// Bytes queued and not yet taken by the HTTP layer.
-    pub fn backlog(&self) -> u64 {
-        let taken = self.taken.load(Ordering::Relaxed);
-        self.queued.load(Ordering::Relaxed).saturating_sub(taken)
-    }
-}
-
-/// The session's response body, counting what leaves it.
-pub struct Metered<S> {
-    pub inner: S,
-    pub meter: Arc<Meter>,
-}
-
-impl<S, E> Stream for Metered<S>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-{
-    type Item = Result<Bytes, E>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        let polled = Pin::new(&mut self.inner).poll_next(cx);
-        if let Poll::Ready(Some(Ok(chunk))) = &polled {
-            self.meter
-                .taken
-                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        }
-        polled
-    }
-}
-
-/// Size on the wire of an unmasked server frame with this payload.
-pub fn wire_len(payload: usize) -> u64 {
-    let header = match payload {
-        0..=125 => 2,
-        126..=65535 => 4,
-        _ => 10,
-    };
-    (header + payload) as u64
-}
-
+/// The hub a session is in, and what runs only while it is there.
 struct Joined {
     guild: Arc<str>,
     /// Mock chat and presence timers, cancelled on leave.
@@ -119,7 +47,7 @@ struct Fragments {
 }
 
 /// One browser connection.
-pub struct Session {
+pub(crate) struct Session {
     id: SessionId,
     ip: IpAddr,
     app: Arc<AppState>,
@@ -128,6 +56,7 @@ pub struct Session {
     /// The server-list frame, sent on start.
     greeting: Option<String>,
     meter: Arc<Meter>,
+    /// The hub this session is in, if any.
     joined: Option<Joined>,
     /// Bumped per `connect`; answers to an older one are dropped.
     attempt: u64,
@@ -153,7 +82,7 @@ impl Session {
     ) -> Self {
         let rate = RateLimit::new(app.config.rate_burst, app.config.rate_per_sec);
         Session {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: SessionId::next(),
             ip,
             app,
             providers,
@@ -203,7 +132,8 @@ impl Session {
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         match protocol::parse_client_frame(text) {
             Ok(connect) => self.connect(connect, ctx),
-            Err(message) => {
+            Err(refused) => {
+                let message = refused.message();
                 log::debug!("session {}: refused frame: {message}", self.id);
                 self.send_error(ctx, message);
             }
@@ -290,42 +220,43 @@ impl Session {
         self.attempt += 1;
         let attempt = self.attempt;
         self.leave(ctx);
-        let join = resolve_join(
-            self.app.clone(),
-            self.providers.clone(),
-            self.ip,
-            self.auth_failures.clone(),
-            req,
-        );
+        let joiner = Joiner {
+            ip: self.ip,
+            failures: self.auth_failures.clone(),
+        };
+        let join = join::resolve(self.app.clone(), self.providers.clone(), joiner, req);
         ctx.spawn(join.into_actor(self).map(move |outcome, act, ctx| {
             if act.attempt != attempt {
                 return; // superseded by a newer connect
             }
             match outcome {
-                Ok(ok) => act.joined(ok, ctx),
+                Ok(admitted) => act.enter(admitted, ctx),
                 Err(refused) => {
+                    let message = refused.why.message();
                     log::info!(
-                        "session {} ({}) refused {:?}: {}",
+                        "session {} ({}) refused {:?}: {message}",
                         act.id,
                         act.ip,
                         refused.requested,
-                        refused.message
                     );
-                    act.send_error(ctx, refused.message);
+                    act.send_error(ctx, message);
                 }
             }
         }));
     }
 
-    fn joined(&mut self, ok: JoinOk, ctx: &mut ws::WebsocketContext<Self>) {
+    /// Enters the hub of an admitted join and sends the `server-join`.
+    fn enter(&mut self, ok: Admitted, ctx: &mut ws::WebsocketContext<Self>) {
         let guild: Arc<str> = ok.server.snowflake.as_str().into();
         let addr = ctx.address();
         self.app.registry.join(
             &guild,
-            self.id,
-            addr.clone().recipient(),
-            addr.recipient(),
-            self.meter.clone(),
+            Join {
+                id: self.id,
+                deliver: addr.clone().recipient(),
+                evict: addr.recipient(),
+                meter: self.meter.clone(),
+            },
         );
         let frame = protocol::server_join(
             &ok.users,
@@ -487,192 +418,5 @@ impl Handler<GoingAway> for Session {
     type Result = ();
     fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
         self.close(ctx, CloseCode::Away, "server shutting down");
-    }
-}
-
-/// A successful join, ready to send.
-struct JoinOk {
-    server: ServerInfo,
-    requested: String,
-    password: Option<String>,
-    users: Vec<User>,
-    client_id: Option<String>,
-}
-
-struct Refused {
-    requested: Option<String>,
-    message: &'static str,
-}
-
-/// The provider side of `connect`: find the server, check credentials, load
-/// users and the client id. Runs off the actor, so the session keeps
-/// answering pings meanwhile.
-async fn resolve_join(
-    app: Arc<AppState>,
-    providers: Addr<Providers>,
-    ip: IpAddr,
-    session_failures: Rc<RefCell<Attempts>>,
-    req: Connect,
-) -> Result<JoinOk, Refused> {
-    let refuse = |message| Refused {
-        requested: req.server.clone(),
-        message,
-    };
-    let servers = providers.send(GetServers).await.unwrap_or_default();
-    let Some(requested) = req.server.clone() else {
-        return Err(refuse(errors::NO_SUCH_SERVER));
-    };
-    let server = find_server(&servers, &requested)
-        .ok_or_else(|| refuse(errors::NO_SUCH_SERVER))?
-        .clone();
-    if server.passworded {
-        authorize(&app, &providers, ip, &session_failures, &req, &server)
-            .await
-            .map_err(refuse)?;
-    }
-    let snowflake = server.snowflake.clone();
-    let (users, client_id) = futures_util::future::join(
-        providers.send(GetUsers(snowflake.clone())),
-        providers.send(GetClientId(snowflake)),
-    )
-    .await;
-    Ok(JoinOk {
-        server,
-        requested,
-        password: req.password,
-        users: users.unwrap_or_default(),
-        client_id: client_id.unwrap_or_default(),
-    })
-}
-
-/// The first server whose id matches; `"default"` also matches the first
-/// server marked default, and falls back to the first server so a client
-/// asking for the default never loops on an error.
-pub fn find_server<'a>(servers: &'a [ServerInfo], requested: &str) -> Option<&'a ServerInfo> {
-    let wants_default = requested == "default";
-    servers
-        .iter()
-        .find(|s| s.id == requested || (wants_default && s.default))
-        .or_else(|| if wants_default { servers.first() } else { None })
-}
-
-/// Compares without an early exit, so timing does not reveal a prefix.
-pub(crate) fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-fn well_formed_user(
-    token: &Option<String>,
-    user: &Option<serde_json::Map<String, Value>>,
-) -> Option<(String, DiscordUser)> {
-    let token = token.as_ref().filter(|t| !t.is_empty())?;
-    let raw = user.as_ref().filter(|u| !u.is_empty())?;
-    let text = |k: &str| match raw.get(k) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let user = DiscordUser {
-        id: text("id")?,
-        username: text("username")?,
-        raw: raw.clone(),
-    };
-    Some((token.clone(), user))
-}
-
-/// Decides a join to a protected server. Refused credentials count against
-/// the IP and the session; past the limit the validator is not asked.
-async fn authorize(
-    app: &AppState,
-    providers: &Addr<Providers>,
-    ip: IpAddr,
-    session_failures: &RefCell<Attempts>,
-    req: &Connect,
-    server: &ServerInfo,
-) -> Result<(), &'static str> {
-    let presented =
-        req.discord_token.is_some() || req.discord_user.is_some() || req.password.is_some();
-    if !presented {
-        return Err(errors::AUTH_REQUIRED);
-    }
-    let (limit, window) = app.auth.limit();
-    if app.auth.ip_exhausted(ip) || session_failures.borrow_mut().exhausted(limit, window) {
-        log::info!("{ip}: authentication throttled for {}", server.snowflake);
-        return Err(errors::AUTH_THROTTLED);
-    }
-    let password_ok = match (&req.password, &server.password) {
-        (Some(given), Some(expected)) => same_secret(given, expected),
-        _ => false,
-    };
-    let mut failure = errors::AUTH_REQUIRED;
-    if let Some((token, user)) = well_formed_user(&req.discord_token, &req.discord_user) {
-        if app.auth.cached(&token, &user.id, &server.snowflake) {
-            return Ok(());
-        }
-        let user_id = user.id.clone();
-        let verdict = providers
-            .send(ValidateUser {
-                token: token.clone(),
-                user,
-                server: server.snowflake.clone(),
-            })
-            .await
-            .unwrap_or(Validation::Rejected);
-        match verdict {
-            Validation::Accepted => {
-                app.auth.remember(&token, &user_id, &server.snowflake);
-                return Ok(());
-            }
-            Validation::NoValidator => log::warn!(
-                "refusing Discord login to protected server {}: no validator is configured (fail closed)",
-                server.snowflake
-            ),
-            Validation::Rejected => {}
-        }
-        failure = errors::AUTH_FAILED;
-    }
-    if password_ok {
-        return Ok(());
-    }
-    app.auth.record_failure(ip);
-    session_failures.borrow_mut().record(window);
-    Err(failure)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_falls_back_to_first_server() {
-        let servers = vec![
-            ServerInfo::new("1", "a", "A"),
-            ServerInfo::new("2", "b", "B"),
-        ];
-        assert_eq!(
-            find_server(&servers, "default").map(|s| s.id.as_str()),
-            Some("a")
-        );
-        let servers = vec![
-            ServerInfo::new("1", "a", "A"),
-            ServerInfo::new("2", "b", "B").default_server(),
-        ];
-        assert_eq!(
-            find_server(&servers, "default").map(|s| s.id.as_str()),
-            Some("b")
-        );
-        assert!(find_server(&servers, "c").is_none());
-    }
-
-    #[test]
-    fn wire_lengths() {
-        assert_eq!(wire_len(0), 2);
-        assert_eq!(wire_len(125), 127);
-        assert_eq!(wire_len(126), 130);
-        assert_eq!(wire_len(70_000), 70_010);
     }
 }

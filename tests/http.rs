@@ -184,7 +184,7 @@ async fn broadcast_endpoint() {
         })
     });
     let mut c = srv.joined("dworld").await;
-    srv.until("joined", |h| h.session_count() == 1).await;
+    srv.until("joined", |h| h.joined_count() == 1).await;
     let frame = r#"{"type":"message","server":"232769614004748288","data":{"uid":"u","message":"from http","channel":"c"}}"#;
     let (status, _, _) = http_raw(srv.addr, &post("/api/broadcast", None, frame)).await;
     assert_eq!(status, 401);

@@ -1,13 +1,11 @@
-//! Property tests: arbitrary frames at a live session, arbitrary paths at
-//! the static resolver.
+//! Property tests: arbitrary frames at a live session. (The static
+//! resolver's properties are unit tests in `src/files.rs`, as the resolver
+//! is internal.)
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
-use d_back::files::{safe_relative_path, Found, StaticFiles};
-use d_back::protocol::errors;
+use d_back::errors;
 use d_back::Config;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -158,47 +156,4 @@ fn arbitrary_frames_get_the_right_answer() {
     let mut client = client.into_inner();
     let joined = rt.block_on(client.join("repos"));
     assert_eq!(joined["data"]["users"].as_object().unwrap().len(), 21);
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
-
-    /// Whatever the path, the resolver yields plain segments or nothing.
-    #[test]
-    fn resolver_yields_only_plain_segments(path in "/[a-zA-Z0-9./\\\\%:_~\\-\u{0}]{0,60}") {
-        if let Some(rel) = safe_relative_path(&path) {
-            prop_assert!(!rel.starts_with('/'));
-            prop_assert!(!rel.contains('\0') && !rel.contains('\\'));
-            for seg in rel.split('/') {
-                prop_assert!(!seg.is_empty() && !seg.starts_with('.'), "{} -> {}", path, rel);
-            }
-        }
-    }
-
-    /// Percent-encoded garbage never resolves outside the root.
-    #[test]
-    fn resolver_never_leaves_the_root(segs in prop::collection::vec(prop_oneof![
-        Just("..".to_string()), Just("%2e%2e".to_string()), Just("%2E.".to_string()),
-        Just("%2f".to_string()), Just("%5c".to_string()), Just(".".to_string()),
-        Just("index.html".to_string()), Just("sub".to_string()), "[a-z%0-9]{1,6}",
-    ], 0..8)) {
-        let root = static_root();
-        let files = StaticFiles::dir(root).unwrap();
-        let path = format!("/{}", segs.join("/"));
-        if let Some(Found::File(p)) = files.find(&path) {
-            prop_assert!(p.starts_with(root.canonicalize().unwrap()), "{} -> {}", path, p.display());
-        }
-    }
-}
-
-fn static_root() -> &'static Path {
-    static ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    ROOT.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("d-back-prop-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("root/sub")).unwrap();
-        std::fs::write(dir.join("root/index.html"), "in").unwrap();
-        std::fs::write(dir.join("root/sub/index.html"), "in").unwrap();
-        std::fs::write(dir.join("outside.html"), "out").unwrap();
-        dir.join("root")
-    })
 }

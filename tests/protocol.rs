@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use d_back::protocol::errors;
+use d_back::errors;
 use d_back::{Config, Presence, RoleColor, ServerInfo, Status, User};
 use serde_json::json;
 
@@ -288,7 +288,7 @@ async fn refused_session_gets_nothing() {
     assert_eq!(insider.recv_json().await["type"], "server-join");
     let mut outsider = srv.client().await;
     assert_eq!(outsider.join("oauth").await["type"], "error");
-    srv.until("one joined", |h| h.session_count() == 1).await;
+    srv.until("one joined", |h| h.joined_count() == 1).await;
     srv.handle
         .broadcast_message(OAUTH, "300000000000000001", "secret plans", "c");
     assert_eq!(insider.recv_json().await["data"]["message"], "secret plans");
@@ -302,7 +302,7 @@ async fn broadcasts_are_exact_and_isolated() {
     let mut a = srv.joined("dworld").await;
     let mut b = srv.joined("docs").await;
     let mut idle = srv.client().await; // never joined
-    srv.until("two joined", |h| h.session_count() == 2).await;
+    srv.until("two joined", |h| h.joined_count() == 2).await;
     let h = &srv.handle;
 
     h.broadcast_message(DWORLD, "u1", "hi \"there\"", "general");
@@ -352,7 +352,7 @@ async fn rejoin_switches() {
     srv.handle.broadcast_message(DOCS, "u", "new", "c");
     assert_eq!(c.recv_json().await["data"]["message"], "new");
     c.assert_silent(Duration::from_millis(200)).await;
-    assert_eq!(srv.handle.session_count(), 1);
+    assert_eq!(srv.handle.joined_count(), 1);
 }
 
 /// Mock chat and presence arrive while joined on mock data, do not stack on

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use d_back::protocol::errors;
+use d_back::errors;
 use d_back::{Config, ServerInfo, User};
 use serde_json::json;
 

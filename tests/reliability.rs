@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use d_back::protocol::errors;
+use d_back::errors;
 use d_back::{Config, ServerInfo, User};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
@@ -70,7 +70,7 @@ async fn heartbeat_closes_silent_clients() {
     }
     assert!(pings >= 5, "only {pings} pings in 1 s");
     srv.until("silent one closed", |h| {
-        h.session_count() == 1 && h.connection_count() == 1
+        h.joined_count() == 1 && h.connection_count() == 1
     })
     .await;
     // The silent client, reading now, finds a close (1001) waiting, or a
@@ -98,7 +98,7 @@ async fn stalled_reader_is_closed_and_costs_bounded_memory() {
     for _ in 0..2 {
         healthy.push(srv.joined("dworld").await);
     }
-    srv.until("three joined", |h| h.session_count() == 3).await;
+    srv.until("three joined", |h| h.joined_count() == 3).await;
     let baseline = rss_bytes();
 
     const COUNT: usize = 2000;
@@ -138,7 +138,7 @@ async fn stalled_reader_is_closed_and_costs_bounded_memory() {
             peak = peak.max(rss_bytes());
         }
     }
-    srv.until("stalled one closed", |h| h.session_count() == 2)
+    srv.until("stalled one closed", |h| h.joined_count() == 2)
         .await;
     let probe_sent = Instant::now();
     srv.handle.broadcast_message(DWORLD, "u", "probe", "c");
@@ -227,7 +227,7 @@ async fn churn_leaves_nothing_registered() {
             t.await.unwrap();
         }
         srv.until("all gone", |h| {
-            h.connection_count() == 0 && h.session_count() == 0 && h.hub_count() == 0
+            h.connection_count() == 0 && h.joined_count() == 0 && h.hub_count() == 0
         })
         .await;
     }
@@ -529,7 +529,7 @@ async fn shutdown_with_stalled_client_respects_grace() {
     let mut stalled = small_buffer_client(srv.addr).await;
     let _ = stalled.recv_json().await;
     let _ = stalled.join("dworld").await;
-    srv.until("joined", |h| h.session_count() == 1).await;
+    srv.until("joined", |h| h.joined_count() == 1).await;
     for _ in 0..200 {
         srv.handle
             .broadcast_message(DWORLD, "u", &"y".repeat(8000), "c");

@@ -18,11 +18,14 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --no-fail-fast
+  cargo nextest run --workspace --locked --no-fail-fast
+  # nextest does not run doctests: the crate docs' and the README's examples.
+  echo "== doctests"
+  cargo test --workspace --doc --locked
 else
-  cargo test --locked --no-fail-fast
+  cargo test --workspace --locked --no-fail-fast
 fi

@@ -11,138 +11,26 @@
 //! panicking callback costs one log line and a safe default, never a session
 //! or the server. Unset callbacks answer from [`mock`].
 
+mod callbacks;
 pub mod mock;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::pin::Pin;
-use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::FutureExt;
 
-use crate::model::{DiscordUser, IntoServers, IntoUsers, ServerInfo, User};
+use crate::model::{DiscordUser, ServerInfo, User};
 
-/// Any error a callback wants to report; it is logged, never sent to clients.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-type LocalFut<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>>>>;
-
-pub(crate) type ServersFn = Rc<dyn Fn() -> LocalFut<Vec<ServerInfo>>>;
-pub(crate) type UsersFn = Rc<dyn Fn(String) -> LocalFut<Vec<User>>>;
-pub(crate) type ValidateFn = Rc<dyn Fn(String, DiscordUser, String) -> LocalFut<bool>>;
-pub(crate) type ClientIdFn = Rc<dyn Fn(String) -> LocalFut<Option<String>>>;
-pub(crate) type StaticFn = Rc<dyn Fn(String) -> LocalFut<Option<StaticResponse>>>;
-
-/// What a static-request callback answers for a path it handles.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StaticResponse {
-    /// Serve this body with this content type.
-    Body { content_type: String, body: Vec<u8> },
-    /// Serve this file (trusted: it comes from your code, not the client).
-    File(PathBuf),
-}
-
-impl StaticResponse {
-    /// The original's `(content_type, content)` tuple.
-    pub fn body(content_type: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
-        StaticResponse::Body {
-            content_type: content_type.into(),
-            body: body.into(),
-        }
-    }
-}
-
-/// Makes a thread's `Rc` closure from a callback shared by all threads.
-type Factory<T> = Arc<dyn Fn() -> T + Send + Sync>;
-
-/// The callbacks a builder collected, as factories: each worker's actor
-/// builds its own `Rc` closures (whose futures need not be `Send`) on its
-/// own thread.
-#[derive(Default, Clone)]
-pub(crate) struct Callbacks {
-    pub servers: Option<Factory<ServersFn>>,
-    pub users: Option<Factory<UsersFn>>,
-    pub validate: Option<Factory<ValidateFn>>,
-    pub client_id: Option<Factory<ClientIdFn>>,
-    pub static_request: Option<Factory<StaticFn>>,
-}
-
-impl Callbacks {
-    pub fn set_servers<F, Fut, R>(&mut self, f: F)
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R, BoxError>> + 'static,
-        R: IntoServers,
-    {
-        let f = Arc::new(f);
-        self.servers = Some(Arc::new(move || {
-            let f = f.clone();
-            Rc::new(move || {
-                let fut = f();
-                Box::pin(async move { fut.await.map(IntoServers::into_servers) }) as LocalFut<_>
-            })
-        }));
-    }
-
-    pub fn set_users<F, Fut, R>(&mut self, f: F)
-    where
-        F: Fn(String) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R, BoxError>> + 'static,
-        R: IntoUsers,
-    {
-        let f = Arc::new(f);
-        self.users = Some(Arc::new(move || {
-            let f = f.clone();
-            Rc::new(move |server| {
-                let fut = f(server);
-                Box::pin(async move { fut.await.map(IntoUsers::into_users) }) as LocalFut<_>
-            })
-        }));
-    }
-
-    pub fn set_validate<F, Fut>(&mut self, f: F)
-    where
-        F: Fn(String, DiscordUser, String) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<bool, BoxError>> + 'static,
-    {
-        let f = Arc::new(f);
-        self.validate = Some(Arc::new(move || {
-            let f = f.clone();
-            Rc::new(move |t, u, s| Box::pin(f(t, u, s)) as LocalFut<_>)
-        }));
-    }
-
-    pub fn set_client_id<F, Fut>(&mut self, f: F)
-    where
-        F: Fn(String) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Option<String>, BoxError>> + 'static,
-    {
-        let f = Arc::new(f);
-        self.client_id = Some(Arc::new(move || {
-            let f = f.clone();
-            Rc::new(move |s| Box::pin(f(s)) as LocalFut<_>)
-        }));
-    }
-
-    pub fn set_static<F, Fut>(&mut self, f: F)
-    where
-        F: Fn(String) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Option<StaticResponse>, BoxError>> + 'static,
-    {
-        let f = Arc::new(f);
-        self.static_request = Some(Arc::new(move || {
-            let f = f.clone();
-            Rc::new(move |p| Box::pin(f(p)) as LocalFut<_>)
-        }));
-    }
-}
+pub(crate) use callbacks::{
+    per_thread, Callbacks, ClientIdFn, LocalFut, ServersFn, StaticFn, UsersFn, ValidateFn,
+};
+pub use callbacks::{BoxError, StaticResponse};
 
 /// Answers the typed provider messages.
-pub struct Providers {
+pub(crate) struct Providers {
     servers: Option<ServersFn>,
     users: Option<UsersFn>,
     validate: Option<ValidateFn>,
@@ -215,25 +103,25 @@ fn guarded<T: 'static>(
 /// The server list.
 #[derive(Message)]
 #[rtype(result = "Vec<ServerInfo>")]
-pub struct GetServers;
+pub(crate) struct GetServers;
 
 /// The users of one server (by snowflake).
 #[derive(Message)]
 #[rtype(result = "Vec<User>")]
-pub struct GetUsers(pub String);
+pub(crate) struct GetUsers(pub(crate) String);
 
 /// Is this Discord user, proven by this token, allowed into this server?
 #[derive(Message)]
 #[rtype(result = "Validation")]
-pub struct ValidateUser {
-    pub token: String,
-    pub user: DiscordUser,
-    pub server: String,
+pub(crate) struct ValidateUser {
+    pub(crate) token: String,
+    pub(crate) user: DiscordUser,
+    pub(crate) server: String,
 }
 
 /// A validator's verdict, with why it could not be asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Validation {
+pub(crate) enum Validation {
     Accepted,
     Rejected,
     /// Real data and no validator: protected servers fail closed.
@@ -243,12 +131,12 @@ pub enum Validation {
 /// The OAuth client id of one server.
 #[derive(Message)]
 #[rtype(result = "Option<String>")]
-pub struct GetClientId(pub String);
+pub(crate) struct GetClientId(pub(crate) String);
 
 /// A custom answer for an HTTP path, or `None` to fall through.
 #[derive(Message)]
 #[rtype(result = "Option<StaticResponse>")]
-pub struct StaticRequest(pub String);
+pub(crate) struct StaticRequest(pub(crate) String);
 
 impl Handler<GetServers> for Providers {
     type Result = ResponseFuture<Vec<ServerInfo>>;

@@ -62,7 +62,7 @@ pub struct Client {
 }
 
 impl TestServer {
-    /// A WebSocket client on `path`, with the server list already read.
+    /// A WebSocket client on `/ws`, with the server list already read.
     pub async fn client(&self) -> Client {
         let mut c = self.client_at("/ws").await;
         let list = c.recv_json().await;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release
-//! cargo run --release --example soak -- --minutes 10
+//! cargo run --release -p d-back-bench --bin soak -- --minutes 10
 //! ```
 //!
 //! It starts `target/release/d-back` (or `$D_BACK_BIN`) on a free port with
@@ -147,7 +147,7 @@ async fn client_loop(addr: String, stop: Arc<AtomicBool>, counts: Arc<Counts>) {
 async fn main() {
     let minutes = arg("--minutes", 10);
     let clients = arg("--clients", 1000);
-    let _ = d_back::limits::raise_open_files_limit();
+    let _ = d_back::raise_open_files_limit();
     let bin = std::env::var("D_BACK_BIN").unwrap_or_else(|_| "target/release/d-back".into());
     let mut child = tokio::process::Command::new(&bin)
         .args([

@@ -1,9 +1,7 @@
-//! The fan-out load generator (`examples/loadgen.rs`) against our server:
+//! The fan-out load generator (`bench/src/loadgen.rs`) against our server:
 //! a small run that keeps the bench honest and the fan-out lossless.
 
-#[allow(dead_code)]
-#[path = "../examples/loadgen.rs"]
-mod loadgen;
+use d_back_bench::loadgen;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -68,11 +66,11 @@ async fn fifty_clients_receive_every_broadcast() {
         assert!(Instant::now() < deadline, "loadgen never signalled start");
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
-    while handle.session_count() < 50 {
+    while handle.joined_count() < 50 {
         assert!(
             Instant::now() < deadline,
             "only {} sessions joined",
-            handle.session_count()
+            handle.joined_count()
         );
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }

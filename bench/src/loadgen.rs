@@ -812,7 +812,7 @@ pub fn summary(r: &Report) -> String {
 /// Entry point shared by the example binary: parse, run, print.
 pub fn main() {
     let args = Args::parse();
-    let _ = d_back::limits::raise_open_files_limit();
+    let _ = d_back::raise_open_files_limit();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
         rt.worker_threads(n.max(1));

@@ -4,7 +4,7 @@
 //! chat/presence off), and a bot task that broadcasts chat messages
 //! `t=<unix micros> seq=<n>` to one Discord server at `--rate` per second for
 //! `--duration` seconds through the public `Handle`. It speaks the same file
-//! protocol as `bench/python_server.py`, so `examples/loadgen.rs` drives both
+//! protocol as `bench/python_server.py`, so `bench/src/loadgen.rs` drives both
 //! alike:
 //! - `--start-file` appears when every client has joined: sample RSS, start
 //!   the CPU clock and the bot;
@@ -13,7 +13,7 @@
 //!   clock, write `--stats-file` (one JSON line) and exit.
 //!
 //! ```text
-//! cargo run --release --example bench_server -- --port 3000 --rate 100 --duration 10 \
+//! cargo run --release -p d-back-bench --bin bench_server -- --port 3000 --rate 100 --duration 10 \
 //!     --start-file /tmp/b/start --sent-file /tmp/b/sent --done-file /tmp/b/done
 //! ```
 
@@ -127,7 +127,7 @@ async fn wait_for_file(path: &Path, limit: Duration) -> bool {
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let _ = d_back::limits::raise_open_files_limit();
+    let _ = d_back::raise_open_files_limit();
     let server = d_back::DBack::builder()
         .bind(("127.0.0.1", args.port))
         .config(d_back::Config {
@@ -156,7 +156,7 @@ async fn main() -> std::io::Result<()> {
     let rss_connected = status_kb("VmRSS");
     let heap_connected = heap_in_use_kb();
     let cpu0 = cpu_seconds();
-    let sessions = handle.session_count();
+    let sessions = handle.joined_count();
 
     // The bot: one broadcast per tick, on its own schedule; each call is a
     // fire-and-forget hand-off to the server, as a Discord bot's would be.
@@ -192,7 +192,7 @@ async fn main() -> std::io::Result<()> {
         "heap_connected_kb": heap_connected,
         "rss_end_kb": status_kb("VmRSS"),
         "hwm_kb": status_kb("VmHWM"),
-        "sessions_at_end": handle.session_count(),
+        "sessions_at_end": handle.joined_count(),
     });
     eprintln!("{stats}");
     if let Some(p) = &args.stats_file {

@@ -1,0 +1,169 @@
+//! The [`Builder`]: addresses, settings and the original's five callbacks,
+//! collected before anything binds. [`Builder::build`] binds the listeners
+//! and returns a [`Server`].
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::app::AppState;
+use crate::config::{self, Config};
+use crate::files::StaticFiles;
+use crate::limits::{AuthGuard, Connections};
+use crate::model::{DiscordUser, IntoServers, IntoUsers};
+use crate::providers::{
+    per_thread, BoxError, Callbacks, ClientIdFn, LocalFut, ServersFn, StaticFn, StaticResponse,
+    UsersFn, ValidateFn,
+};
+use crate::registry::Registry;
+use crate::server::{bind_all, Server};
+
+/// Entry point: `DBack::builder()`.
+pub struct DBack;
+
+impl DBack {
+    /// A builder with the defaults: `localhost:3000`, mock data.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+}
+
+/// Collects addresses, settings and callbacks; `build` binds.
+#[derive(Default)]
+pub struct Builder {
+    addrs: Vec<SocketAddr>,
+    /// An address that did not resolve, reported by `build`.
+    addr_error: Option<io::Error>,
+    config: Config,
+    callbacks: Callbacks,
+}
+
+impl Builder {
+    /// Where to listen (several calls listen on several addresses). Port 0
+    /// picks a free port; read it back with [`Server::local_addr`]. Default:
+    /// `localhost:3000`.
+    pub fn bind(mut self, addr: impl ToSocketAddrs) -> Self {
+        match addr.to_socket_addrs() {
+            Ok(addrs) => self.addrs.extend(addrs),
+            Err(e) => self.addr_error = Some(e),
+        }
+        self
+    }
+
+    /// Replaces all settings.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The server list (the original's `on_get_server_data`). Answer
+    /// `Vec<ServerInfo>` or the original's JSON dictionary.
+    pub fn on_get_server_data<F, Fut, R>(mut self, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, BoxError>> + 'static,
+        R: IntoServers,
+    {
+        self.callbacks.servers = per_thread(f, |f| -> ServersFn {
+            Rc::new(move || {
+                let fut = f();
+                Box::pin(async move { fut.await.map(IntoServers::into_servers) })
+            })
+        });
+        self
+    }
+
+    /// The users of one server, by snowflake. Answer `Vec<User>` or the
+    /// original's JSON dictionary; malformed users are skipped with a warning.
+    pub fn on_get_user_data<F, Fut, R>(mut self, f: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, BoxError>> + 'static,
+        R: IntoUsers,
+    {
+        self.callbacks.users = per_thread(f, |f| -> UsersFn {
+            Rc::new(move |server| {
+                let fut = f(server);
+                Box::pin(async move { fut.await.map(IntoUsers::into_users) })
+            })
+        });
+        self
+    }
+
+    /// Decides Discord logins to protected servers: (token, user, snowflake).
+    /// With real server data and no validator, protected servers refuse.
+    pub fn on_validate_discord_user<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(String, DiscordUser, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool, BoxError>> + 'static,
+    {
+        self.callbacks.validate = per_thread(f, |f| -> ValidateFn {
+            Rc::new(move |t, u, s| Box::pin(f(t, u, s)) as LocalFut<_>)
+        });
+        self
+    }
+
+    /// The Discord OAuth2 client id of a server, if it has one.
+    pub fn on_get_client_id<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<String>, BoxError>> + 'static,
+    {
+        self.callbacks.client_id = per_thread(f, |f| -> ClientIdFn {
+            Rc::new(move |s| Box::pin(f(s)) as LocalFut<_>)
+        });
+        self
+    }
+
+    /// Answers HTTP paths before the static files; `Ok(None)` passes.
+    pub fn on_static_request<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<StaticResponse>, BoxError>> + 'static,
+    {
+        self.callbacks.static_request = per_thread(f, |f| -> StaticFn {
+            Rc::new(move |p| Box::pin(f(p)) as LocalFut<_>)
+        });
+        self
+    }
+
+    /// Binds the listeners and prepares the shared state. Call inside an
+    /// actix system (`#[actix_web::main]`); nothing is served until
+    /// [`Server::run`].
+    pub fn build(self) -> io::Result<Server> {
+        if let Some(e) = self.addr_error {
+            return Err(e);
+        }
+        let addrs = if self.addrs.is_empty() {
+            (config::DEFAULT_HOST, config::DEFAULT_PORT)
+                .to_socket_addrs()?
+                .collect()
+        } else {
+            self.addrs
+        };
+        let listeners = bind_all(&addrs)?;
+        let config = self.config;
+        let files = match &config.static_dir {
+            Some(dir) => StaticFiles::dir(dir).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("static directory {} is not usable: {e}", dir.display()),
+                )
+            })?,
+            None => StaticFiles::BuiltIn,
+        };
+        let mock_users = self.callbacks.users.is_none();
+        let state = Arc::new(AppState {
+            registry: Registry::new(config.max_backlog_bytes as u64, config.batch_window),
+            callbacks: self.callbacks,
+            connections: Connections::new(&config),
+            auth: AuthGuard::new(&config),
+            files,
+            mock_users,
+            config,
+        });
+        Ok(Server::new(listeners, state))
+    }
+}

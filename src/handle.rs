@@ -1,0 +1,106 @@
+//! The [`Handle`]: the bot side of a running server. Cloneable, `Send` and
+//! `Sync`, so a bot's actors, tasks and threads can all broadcast.
+
+use std::sync::{Arc, OnceLock};
+
+use actix_web::dev::ServerHandle;
+
+use crate::app::AppState;
+use crate::broadcast::Broadcast;
+use crate::model::Presence;
+
+/// The bot side: broadcasts and statistics. Cloneable and `Send`, usable from
+/// any actor, task or thread of the process.
+#[derive(Clone)]
+pub struct Handle {
+    state: Arc<AppState>,
+    /// The HTTP server's own handle, set once `Server::run` has started it.
+    server: Arc<OnceLock<ServerHandle>>,
+}
+
+impl Handle {
+    pub(crate) fn new(state: Arc<AppState>) -> Handle {
+        Handle {
+            state,
+            server: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Called by `Server::run` once the HTTP server exists.
+    pub(crate) fn set_server(&self, server: ServerHandle) {
+        let _ = self.server.set(server);
+    }
+
+    /// Queues a broadcast at its guild's hub; dropped when no one watches.
+    pub fn broadcast(&self, broadcast: Broadcast) {
+        self.state.registry.broadcast(broadcast);
+    }
+
+    /// Like [`broadcast`](Self::broadcast), answering how many sessions it
+    /// was queued for.
+    pub async fn broadcast_counted(&self, broadcast: Broadcast) -> usize {
+        self.state.registry.broadcast_counted(broadcast).await
+    }
+
+    /// A chat message (the original's `broadcast_message`).
+    pub fn broadcast_message(&self, server: &str, uid: &str, message: &str, channel: &str) {
+        self.broadcast(Broadcast::Message {
+            server: server.into(),
+            uid: uid.into(),
+            message: message.into(),
+            channel: channel.into(),
+        });
+    }
+
+    /// A presence change (the original's `broadcast_presence`).
+    pub fn broadcast_presence(&self, presence: Presence) {
+        self.broadcast(Broadcast::Presence(presence));
+    }
+
+    /// A new OAuth client id (the original's `broadcast_client_id_update`).
+    pub fn broadcast_client_id_update(&self, server: &str, client_id: &str) {
+        self.broadcast(Broadcast::ClientId {
+            server: server.into(),
+            client_id: client_id.into(),
+        });
+    }
+
+    /// Sessions joined to some Discord server (open but not joined ones are
+    /// in [`connection_count`](Self::connection_count) only).
+    pub fn joined_count(&self) -> usize {
+        self.state.registry.joined()
+    }
+
+    /// Open WebSocket sessions, joined or not.
+    pub fn connection_count(&self) -> usize {
+        self.state.registry.open_sessions()
+    }
+
+    /// Hubs alive (Discord servers with at least one viewer).
+    pub fn hub_count(&self) -> usize {
+        self.state.registry.hub_count()
+    }
+
+    /// Stops accepting, closes every session with 1001 (going away), and
+    /// lets connections drain within the shutdown grace period.
+    pub async fn shutdown(&self) {
+        let Some(server) = self.server.get() else {
+            return;
+        };
+        let stop = server.stop(true);
+        self.state.registry.going_away();
+        stop.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The bot side must be shareable across threads and tasks.
+    #[test]
+    fn handle_is_send_sync_clone() {
+        fn assert<T: Send + Sync + Clone + 'static>() {}
+        assert::<super::Handle>();
+        fn assert_send<T: Send>() {}
+        assert_send::<crate::Builder>();
+    }
+}

@@ -1,0 +1,223 @@
+//! Joining a server: the answer to a `connect`, decided off the session.
+//!
+//! Finds the requested server in the provider's list, checks credentials
+//! for protected servers (with the authentication limits), and loads the
+//! users and the client id. The session asks [`resolve`] and acts on the
+//! answer: an [`Admitted`] join to enter, or a [`Refused`] one to report.
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::Addr;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::limits::{same_secret, Attempts};
+use crate::model::{DiscordUser, ServerInfo, User};
+use crate::protocol::{errors, Connect};
+use crate::providers::{GetClientId, GetServers, GetUsers, Providers, ValidateUser, Validation};
+
+/// A successful join, ready to send.
+pub(crate) struct Admitted {
+    pub(crate) server: ServerInfo,
+    /// The id the client asked for, echoed in `request`.
+    pub(crate) requested: String,
+    /// The legacy password the client sent, echoed in `request`.
+    pub(crate) password: Option<String>,
+    pub(crate) users: Vec<User>,
+    pub(crate) client_id: Option<String>,
+}
+
+/// Why a join was refused; each has its exact wire string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    NoSuchServer,
+    AuthRequired,
+    AuthFailed,
+    AuthThrottled,
+}
+
+impl Refusal {
+    /// The `error` frame's message (PROTOCOL.md).
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            Refusal::NoSuchServer => errors::NO_SUCH_SERVER,
+            Refusal::AuthRequired => errors::AUTH_REQUIRED,
+            Refusal::AuthFailed => errors::AUTH_FAILED,
+            Refusal::AuthThrottled => errors::AUTH_THROTTLED,
+        }
+    }
+}
+
+/// A refused join, with what was asked for (for the log line).
+pub(crate) struct Refused {
+    pub(crate) requested: Option<String>,
+    pub(crate) why: Refusal,
+}
+
+/// Who is joining: the session's address and its own failure record.
+pub(crate) struct Joiner {
+    pub(crate) ip: IpAddr,
+    /// Refused credentials of this session.
+    pub(crate) failures: Rc<RefCell<Attempts>>,
+}
+
+/// The provider side of `connect`: find the server, check credentials, load
+/// users and the client id. Runs off the actor, so the session keeps
+/// answering pings meanwhile.
+pub(crate) async fn resolve(
+    app: Arc<AppState>,
+    providers: Addr<Providers>,
+    joiner: Joiner,
+    req: Connect,
+) -> Result<Admitted, Refused> {
+    let refuse = |why| Refused {
+        requested: req.server.clone(),
+        why,
+    };
+    let servers = providers.send(GetServers).await.unwrap_or_default();
+    let Some(requested) = req.server.clone() else {
+        return Err(refuse(Refusal::NoSuchServer));
+    };
+    let server = find_server(&servers, &requested)
+        .ok_or_else(|| refuse(Refusal::NoSuchServer))?
+        .clone();
+    if server.passworded {
+        authorize(&app, &providers, &joiner, &req, &server)
+            .await
+            .map_err(refuse)?;
+    }
+    let snowflake = server.snowflake.clone();
+    let (users, client_id) = futures_util::future::join(
+        providers.send(GetUsers(snowflake.clone())),
+        providers.send(GetClientId(snowflake)),
+    )
+    .await;
+    Ok(Admitted {
+        server,
+        requested,
+        password: req.password,
+        users: users.unwrap_or_default(),
+        client_id: client_id.unwrap_or_default(),
+    })
+}
+
+/// The first server whose id matches; `"default"` also matches the first
+/// server marked default, and falls back to the first server so a client
+/// asking for the default never loops on an error.
+pub(crate) fn find_server<'a>(
+    servers: &'a [ServerInfo],
+    requested: &str,
+) -> Option<&'a ServerInfo> {
+    let wants_default = requested == "default";
+    servers
+        .iter()
+        .find(|s| s.id == requested || (wants_default && s.default))
+        .or_else(|| if wants_default { servers.first() } else { None })
+}
+
+fn well_formed_user(
+    token: &Option<String>,
+    user: &Option<serde_json::Map<String, Value>>,
+) -> Option<(String, DiscordUser)> {
+    let token = token.as_ref().filter(|t| !t.is_empty())?;
+    let raw = user.as_ref().filter(|u| !u.is_empty())?;
+    let text = |k: &str| match raw.get(k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let user = DiscordUser {
+        id: text("id")?,
+        username: text("username")?,
+        raw: raw.clone(),
+    };
+    Some((token.clone(), user))
+}
+
+/// Decides a join to a protected server. Refused credentials count against
+/// the IP and the session; past the limit the validator is not asked.
+async fn authorize(
+    app: &AppState,
+    providers: &Addr<Providers>,
+    joiner: &Joiner,
+    req: &Connect,
+    server: &ServerInfo,
+) -> Result<(), Refusal> {
+    let ip = joiner.ip;
+    let presented =
+        req.discord_token.is_some() || req.discord_user.is_some() || req.password.is_some();
+    if !presented {
+        return Err(Refusal::AuthRequired);
+    }
+    let (limit, window) = app.auth.limit();
+    if app.auth.ip_exhausted(ip) || joiner.failures.borrow_mut().exhausted(limit, window) {
+        log::info!("{ip}: authentication throttled for {}", server.snowflake);
+        return Err(Refusal::AuthThrottled);
+    }
+    let password_ok = match (&req.password, &server.password) {
+        (Some(given), Some(expected)) => same_secret(given, expected),
+        _ => false,
+    };
+    let mut failure = Refusal::AuthRequired;
+    if let Some((token, user)) = well_formed_user(&req.discord_token, &req.discord_user) {
+        if app.auth.cached(&token, &user.id, &server.snowflake) {
+            return Ok(());
+        }
+        let user_id = user.id.clone();
+        let verdict = providers
+            .send(ValidateUser {
+                token: token.clone(),
+                user,
+                server: server.snowflake.clone(),
+            })
+            .await
+            .unwrap_or(Validation::Rejected);
+        match verdict {
+            Validation::Accepted => {
+                app.auth.remember(&token, &user_id, &server.snowflake);
+                return Ok(());
+            }
+            Validation::NoValidator => log::warn!(
+                "refusing Discord login to protected server {}: no validator is configured (fail closed)",
+                server.snowflake
+            ),
+            Validation::Rejected => {}
+        }
+        failure = Refusal::AuthFailed;
+    }
+    if password_ok {
+        return Ok(());
+    }
+    app.auth.record_failure(ip);
+    joiner.failures.borrow_mut().record(window);
+    Err(failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_falls_back_to_first_server() {
+        let servers = vec![
+            ServerInfo::new("1", "a", "A"),
+            ServerInfo::new("2", "b", "B"),
+        ];
+        assert_eq!(
+            find_server(&servers, "default").map(|s| s.id.as_str()),
+            Some("a")
+        );
+        let servers = vec![
+            ServerInfo::new("1", "a", "A"),
+            ServerInfo::new("2", "b", "B").default_server(),
+        ];
+        assert_eq!(
+            find_server(&servers, "default").map(|s| s.id.as_str()),
+            Some("b")
+        );
+        assert!(find_server(&servers, "c").is_none());
+    }
+}

@@ -1,0 +1,164 @@
+//! The `Registry`: finds or creates the hub of a guild, and knows every
+//! open session.
+//!
+//! Sessions join and leave through it, the bot side ([`crate::Handle`] and
+//! `POST /api/broadcast`) sends broadcasts through it. It counts members
+//! under one lock, which makes "last one out stops the hub" race-free: a hub
+//! is stopped only when no session holds, or is about to send, a join for
+//! it.
+//!
+//! Hubs run on the HTTP worker threads, spread round-robin, so several busy
+//! guilds do not share one thread and no extra threads wake up per join or
+//! broadcast (on a small machine context switches, not code, dominate).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::broadcast::Broadcast;
+use crate::hub::{GoingAway, Hub, Join, Leave, SessionId, StopHub};
+use crate::lock::lock;
+
+struct Entry {
+    hub: Addr<Hub>,
+    /// Sessions that joined and have not yet left, counted under the lock.
+    members: usize,
+}
+
+/// Finds or creates the hub of a guild; the bot side and sessions both go
+/// through it.
+pub(crate) struct Registry {
+    hubs: Mutex<HashMap<Arc<str>, Entry>>,
+    /// The worker threads' arbiters, registered as the workers start; hubs
+    /// are placed on them round-robin.
+    arbiters: Mutex<Vec<ArbiterHandle>>,
+    next: AtomicUsize,
+    /// Sessions joined to some hub.
+    joined: AtomicUsize,
+    /// Outbound bytes a member may have queued before its hub evicts it.
+    max_backlog: u64,
+    /// The hubs' coalescing window.
+    batch_window: Duration,
+    /// Every open session, for the shutdown close.
+    sessions: Mutex<HashMap<SessionId, Recipient<GoingAway>>>,
+}
+
+impl Registry {
+    pub(crate) fn new(max_backlog: u64, batch_window: Duration) -> Arc<Registry> {
+        Arc::new(Registry {
+            hubs: Mutex::new(HashMap::new()),
+            arbiters: Mutex::new(Vec::new()),
+            next: AtomicUsize::new(0),
+            joined: AtomicUsize::new(0),
+            max_backlog,
+            batch_window,
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Adds a session to the guild's hub, starting the hub if needed.
+    pub(crate) fn join(&self, guild: &Arc<str>, member: Join) {
+        let mut hubs = lock(&self.hubs);
+        let entry = hubs.entry(guild.clone()).or_insert_with(|| Entry {
+            hub: self.start_hub(guild.clone()),
+            members: 0,
+        });
+        entry.members += 1;
+        entry.hub.do_send(member);
+        self.joined.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn start_hub(&self, guild: Arc<str>) -> Addr<Hub> {
+        let arbiter = {
+            let arbiters = lock(&self.arbiters);
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            // Joins come from sessions, which run on workers, so a worker
+            // has always registered by now; the current arbiter is only a
+            // fallback.
+            arbiters
+                .get(i % arbiters.len().max(1))
+                .cloned()
+                .unwrap_or_else(Arbiter::current)
+        };
+        let (max_backlog, window) = (self.max_backlog, self.batch_window);
+        Hub::start_in_arbiter(&arbiter, move |_| Hub::new(guild, max_backlog, window))
+    }
+
+    /// Removes a session from the guild's hub; the last one out stops it.
+    /// Call exactly once per successful `join`.
+    pub(crate) fn leave(&self, guild: &Arc<str>, id: SessionId) {
+        let mut hubs = lock(&self.hubs);
+        let Some(entry) = hubs.get_mut(guild) else {
+            log::error!("leave for guild {guild} without a hub (session {id})");
+            return;
+        };
+        entry.hub.do_send(Leave(id));
+        entry.members -= 1;
+        if entry.members == 0 {
+            if let Some(entry) = hubs.remove(guild) {
+                entry.hub.do_send(StopHub);
+            }
+        }
+        self.joined.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The hub of a guild, if anyone is watching it.
+    fn hub_of(&self, guild: &str) -> Option<Addr<Hub>> {
+        lock(&self.hubs).get(guild).map(|e| e.hub.clone())
+    }
+
+    /// Queues a broadcast at its guild's hub without waiting; dropped when
+    /// no one watches the guild.
+    pub(crate) fn broadcast(&self, broadcast: Broadcast) {
+        if let Some(hub) = self.hub_of(broadcast.server()) {
+            hub.do_send(broadcast);
+        }
+    }
+
+    /// Sends a broadcast to its guild's hub and answers how many sessions it
+    /// was queued for (0 when no one watches).
+    pub(crate) async fn broadcast_counted(&self, broadcast: Broadcast) -> usize {
+        match self.hub_of(broadcast.server()) {
+            Some(hub) => hub.send(broadcast).await.unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    /// Sessions joined to some hub.
+    pub(crate) fn joined(&self) -> usize {
+        self.joined.load(Ordering::Relaxed)
+    }
+
+    /// Hubs alive.
+    pub(crate) fn hub_count(&self) -> usize {
+        lock(&self.hubs).len()
+    }
+
+    /// Offers a worker thread to run hubs on.
+    pub(crate) fn add_arbiter(&self, arbiter: ArbiterHandle) {
+        lock(&self.arbiters).push(arbiter);
+    }
+
+    pub(crate) fn session_opened(&self, id: SessionId, r: Recipient<GoingAway>) {
+        lock(&self.sessions).insert(id, r);
+    }
+
+    pub(crate) fn session_closed(&self, id: SessionId) {
+        lock(&self.sessions).remove(&id);
+    }
+
+    /// Open sessions, joined or not.
+    pub(crate) fn open_sessions(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    /// Asks every open session to close with 1001.
+    pub(crate) fn going_away(&self) {
+        for r in lock(&self.sessions).values() {
+            r.do_send(GoingAway);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The [`Server`]: bound listeners and the shared state, run until shut
+//! down by a signal or [`Handle::shutdown`].
+//!
+//! Binding happens in `Builder::build` (so a port in use fails early and
+//! tests can bind port 0 and read the port back); `run` starts the actix-web
+//! workers, gives each one its `Providers` actor and its share of the hubs,
+//! and handles SIGINT/SIGTERM.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix::{Addr, Arbiter};
+use actix_web::{web, App, HttpServer};
+
+use crate::app::AppState;
+use crate::handle::Handle;
+use crate::http;
+use crate::providers::Providers;
+
+/// A bound, ready server.
+pub struct Server {
+    listeners: Vec<TcpListener>,
+    state: Arc<AppState>,
+    handle: Handle,
+}
+
+impl Server {
+    pub(crate) fn new(listeners: Vec<TcpListener>, state: Arc<AppState>) -> Server {
+        Server {
+            listeners,
+            handle: Handle::new(state.clone()),
+            state,
+        }
+    }
+
+    /// The first bound address (with the real port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addrs()[0]
+    }
+
+    /// Every bound address.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The bot-side handle.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Serves until shut down (signal or [`Handle::shutdown`]).
+    pub async fn run(self) -> io::Result<()> {
+        let cfg = &self.state.config;
+        let user_timeout = cfg.write_timeout;
+        let data = web::Data::from(self.state.clone());
+        let mut http = HttpServer::new(move || {
+            let providers = worker_providers(&data);
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::Data::new(providers))
+                .default_service(web::to(http::entry))
+        })
+        .on_connect(move |conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let sock = socket2::SockRef::from(tcp);
+                // A peer that stops reading leaves a zero window; the kernel
+                // aborts it after this, freeing everything queued for it.
+                #[cfg(any(target_os = "linux", target_os = "android"))]
+                let _ = sock.set_tcp_user_timeout(Some(user_timeout));
+                let _ = sock.set_nodelay(true);
+            }
+        })
+        .client_request_timeout(cfg.handshake_timeout)
+        .shutdown_timeout(cfg.shutdown_grace.as_secs().max(1))
+        .max_connections(cfg.max_connections.max(1) + 1024)
+        .disable_signals();
+        for l in self.listeners {
+            http = http.listen(l)?;
+        }
+        let running = http.run();
+        self.handle.set_server(running.handle());
+        if cfg.handle_signals {
+            let handle = self.handle.clone();
+            actix_web::rt::spawn(async move {
+                wait_for_signal().await;
+                log::info!("signal received: closing sessions and shutting down");
+                handle.shutdown().await;
+            });
+        }
+        running.await
+    }
+}
+
+/// This worker thread's `Providers`, started on first use.
+///
+/// actix-web calls the app factory once per worker *per listener*, so with
+/// two listeners (`localhost` is often both 127.0.0.1 and ::1) a worker
+/// would otherwise get two actors and offer its thread twice for hubs. The
+/// key is the server's state, as tests run several servers in one process.
+fn worker_providers(app: &web::Data<AppState>) -> Addr<Providers> {
+    thread_local! {
+        static MINE: RefCell<Option<(usize, Addr<Providers>)>> = const { RefCell::new(None) };
+    }
+    let key = Arc::as_ptr(&app.clone().into_inner()) as usize;
+    MINE.with(|mine| {
+        let mut mine = mine.borrow_mut();
+        if let Some((k, addr)) = mine.as_ref() {
+            if *k == key && addr.connected() {
+                return addr.clone();
+            }
+        }
+        // Runs on the worker's thread: a handshake's provider questions stay
+        // on the thread that serves the connection, and hubs placed here
+        // share it.
+        let addr = Providers::start(&app.callbacks, app.config.provider_timeout);
+        app.registry.add_arbiter(Arbiter::current());
+        *mine = Some((key, addr.clone()));
+        addr
+    })
+}
+
+/// Binds every address; one working address is enough unless a port is in
+/// use.
+pub(crate) fn bind_all(addrs: &[SocketAddr]) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    let mut last_err = None;
+    for addr in addrs {
+        match bind_one(*addr) {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                log::debug!("could not listen on {addr}: {e}");
+                last_err = Some(io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {addr}: {e}"),
+                ));
+            }
+        }
+    }
+    // `localhost` may name an address family the machine lacks; one
+    // working address is enough, but a port in use is always an error.
+    match last_err {
+        Some(e) if listeners.is_empty() || e.kind() == io::ErrorKind::AddrInUse => Err(e),
+        _ => Ok(listeners),
+    }
+}
+
+fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    // Deep accept queue: handshake storms arrive faster than one accept loop.
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
