@@ -426,10 +426,11 @@ test('the protected server asks for a Discord login', async () => {
 });
 
 test('a stored Discord login is sent in connect and opens the protected server', async () => {
-  await page.evaluate(() => {
+  await page.evaluate((socket) => {
     localStorage.setItem('dzone.discordToken', 'browser-test-token');
     localStorage.setItem('dzone.discordUser', JSON.stringify({ id: '4242', username: 'tester' }));
-  });
+    localStorage.setItem('dzone.discordSocket', socket); // made for this page's own socket
+  }, ownSocket());
   await chooseServer(page, 'oauth'); // a retry of the refused server, now with credentials
   await until(page, 'the protected server joined', () => window.game.server === 'oauth' && window.game.joined);
   assert.ok((await page.evaluate(actorCount)) >= 1);
@@ -459,10 +460,11 @@ test('the login button goes to Discord with the client id from update-clientid',
 
 test('the Discord callback page keeps the token and user and returns', async () => {
   await page.goto(`${server.base}/?s=dworld`);
-  await page.evaluate((back) => {
+  await page.evaluate(([back, socket]) => {
     localStorage.setItem('dzone.oauthState', 'st4te');
+    localStorage.setItem('dzone.oauthSocket', socket);
     localStorage.setItem('dzone.oauthReturn', back);
-  }, `${server.base}/?s=dworld`);
+  }, [`${server.base}/?s=dworld`, ownSocket()]);
   await page.route('https://discord.com/api/users/@me', (route) =>
     route.fulfill({
       status: 200,
@@ -478,6 +480,7 @@ test('the Discord callback page keeps the token and user and returns', async () 
   assert.equal(stored[0], 'cb-token');
   assert.equal(stored[1].id, '7777');
   assert.equal(stored[1].username, 'callback-user');
+  assert.equal(await page.evaluate(() => localStorage.getItem('dzone.discordSocket')), ownSocket());
   await joinedWith(page, 'dworld', 4);
 });
 
