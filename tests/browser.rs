@@ -8,8 +8,9 @@ use std::process::Command;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// The d-zone page joins servers, shows bubbles, survives a restart and
-/// stays smooth with 1,000 characters (see tests/browser/run.mjs).
+/// The d-zone page joins servers, shows bubbles, survives a restart, keeps
+/// its Discord login from other sockets, backs off from servers that close
+/// at once, and stays smooth with 1,000 characters (see tests/browser/run.mjs).
 #[test]
 fn frontend_in_headless_chromium() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
@@ -18,7 +19,11 @@ fn frontend_in_headless_chromium() {
         "{CHROMIUM} is missing: the browser tests need Debian's chromium package (apt-get install chromium)"
     );
 
-    if !dir.join("node_modules/playwright-core").exists() {
+    // A node_modules from before a dependency was added lacks it: install again.
+    let installed = ["playwright-core", "ws"]
+        .iter()
+        .all(|m| dir.join("node_modules").join(m).exists());
+    if !installed {
         let out = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)

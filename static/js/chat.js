@@ -54,7 +54,12 @@ export class Chat {
         return;
       }
     }
-    this.channels.delete(this.channels.keys().next().value);
+    // Every channel is showing something: the oldest goes. Its bubble must let
+    // go of its speaker, or the speaker keeps a bubble nobody draws and never
+    // shows its name on hover again.
+    const [key, ch] = this.channels.entries().next().value;
+    ch.current.detach();
+    this.channels.delete(key);
   }
 
   update(users, now) {

@@ -8,12 +8,14 @@ import { credentials } from './auth.js';
 
 const STORED_SERVER = 'dzone.server';
 
-const ui = new UI({ onSwitch: (id) => choose(id, true) });
+const SOCKET = socketURL(location);
+
+const ui = new UI({ onSwitch: (id) => choose(id, true), socket: SOCKET });
 const game = new Game(document.getElementById('scene'), ui);
 ui.game = game;
 window.game = game;
 
-const conn = new Connection(socketURL(location), {
+const conn = new Connection(SOCKET, {
   onOpen() {
     ui.connection(true);
   },
@@ -58,8 +60,8 @@ function choose(id, push) {
 function join() {
   const data = { server: game.server };
   const entry = game.lookup(game.server);
-  const creds = credentials();
-  // Credentials go only to servers that ask for them.
+  const creds = credentials(SOCKET);
+  // Credentials go only to servers that ask for them, on the socket they were made for.
   if (creds && entry && entry[1].passworded) {
     data.discordToken = creds.token;
     data.discordUser = creds.user;

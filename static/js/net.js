@@ -1,8 +1,19 @@
 // The WebSocket to d-back, reopened with exponential backoff when it drops.
 // The caller rejoins its server when the next server-list arrives.
+//
+// The backoff starts over only after a connection that stayed up a while: a
+// server that accepts and closes at once (full, refusing us, crashing) must
+// not be hammered twice a second. Close codes that say "not now" wait longer.
 
 const FIRST_DELAY = 500;
 const MAX_DELAY = 5000;
+/** A connection open this long counts as good and resets the backoff. */
+const STABLE_MS = 10000;
+/** Per close code: [least delay, most delay] in ms. */
+const CLOSE_DELAYS = {
+  1001: [2000, MAX_DELAY], // going away: the server is shutting down or restarting
+  1008: [30000, 120000], // policy: the server refused us; soon would be refused again
+};
 
 /** Where to connect: `?socketURL=` or this page's own host at /ws. */
 export function socketURL(location) {
@@ -16,12 +27,13 @@ export class Connection {
   /**
    * @param {string} url
    * @param {{onMessage(msg), onOpen(), onClose(attempt, delay)}} handlers
+   *   onClose gets the delay actually waited before the next try, in ms.
    */
   constructor(url, handlers) {
     this.url = url;
     this.handlers = handlers;
     this.ws = null;
-    this.attempt = 0; // failed opens since the last good one
+    this.attempt = 0; // tries since the last connection that stayed up
     this.retryTimer = 0; // at most one pending reconnect
   }
 
@@ -41,8 +53,9 @@ export class Connection {
       return;
     }
     this.ws = ws;
+    let openedAt = 0;
     ws.onopen = () => {
-      this.attempt = 0;
+      openedAt = performance.now();
       this.handlers.onOpen();
     };
     ws.onmessage = (ev) => {
@@ -55,22 +68,25 @@ export class Connection {
       }
       if (msg && typeof msg === 'object') this.handlers.onMessage(msg);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      this.scheduleRetry();
+      if (openedAt && performance.now() - openedAt >= STABLE_MS) this.attempt = 0;
+      this.scheduleRetry(ev.code);
     };
     // Errors are always followed by close; nothing to do here.
     ws.onerror = () => {};
   }
 
-  scheduleRetry() {
+  scheduleRetry(code) {
     if (this.retryTimer) return;
-    const delay = Math.min(MAX_DELAY, FIRST_DELAY * 2 ** this.attempt);
+    const [least, most] = CLOSE_DELAYS[code] || [FIRST_DELAY, MAX_DELAY];
+    const delay = Math.min(most, Math.max(least, FIRST_DELAY * 2 ** this.attempt));
     this.attempt++;
-    this.handlers.onClose(this.attempt, delay);
-    // A little jitter so many clients of a restarted server do not return in step.
-    const jittered = Math.min(MAX_DELAY, delay * (0.85 + Math.random() * 0.3));
+    // A little jitter so many clients of a restarted server do not return in
+    // step; the visitor is shown this delay, not the round one.
+    const jittered = Math.round(Math.min(most, delay * (0.85 + Math.random() * 0.3)));
+    this.handlers.onClose(this.attempt, jittered);
     this.retryTimer = setTimeout(() => this.connect(), jittered);
   }
 

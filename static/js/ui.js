@@ -1,7 +1,7 @@
 // The DOM around the canvas: title, server menu, help panel with the Discord
 // login, error banners and the reconnecting indicator.
 
-import { credentials, login, logout, rememberClientId, rememberedClientId } from './auth.js';
+import { credentials, loggedInElsewhere, login, logout, rememberClientId, rememberedClientId } from './auth.js';
 
 export const NEEDS_LOGIN = 'This server requires Discord authentication. Please login with Discord.';
 export const LOGIN_FAILED = 'Discord authentication failed. Please try logging in again.';
@@ -11,8 +11,10 @@ const MAX_BANNERS = 3;
 const $ = (id) => document.getElementById(id);
 
 export class UI {
-  constructor({ onSwitch }) {
+  /** `socket`: the socket URL this page talks to; logins are made for it. */
+  constructor({ onSwitch, socket }) {
     this.onSwitch = onSwitch;
+    this.socket = socket;
     this.game = null; // set once the game exists
     this.banners = new Map(); // message -> {el, timer, count}
     $('server-button').addEventListener('click', (e) => {
@@ -121,7 +123,9 @@ export class UI {
 
   error(message) {
     if (message === NEEDS_LOGIN || message === LOGIN_FAILED) {
-      if (message === LOGIN_FAILED) logout();
+      // Only a login this socket was sent can have failed there; a login
+      // made for another socket is not this server's to throw away.
+      if (message === LOGIN_FAILED && credentials(this.socket)) logout();
       this.promptLogin(message);
       this.setTitle(this.game.serverName, false, true);
       return;
@@ -225,18 +229,20 @@ export class UI {
       this.banner('This d-back server has not shared a Discord application id, so login is not available.');
       return;
     }
-    login(id);
+    login(id, this.socket);
   }
 
   renderLogin() {
-    const creds = credentials();
+    const creds = credentials(this.socket);
     const who = $('login-status');
     if (creds) {
       who.textContent = `Logged in as ${creds.user.global_name || creds.user.username}.`;
+    } else if (loggedInElsewhere(this.socket)) {
+      who.textContent = 'Your Discord login was made for another d-back server. Log in again to use protected servers here.';
     } else {
       who.textContent = 'Protected servers (marked with a padlock) show their members only to people in them. Log in with Discord to prove you are one.';
     }
-    $('logout-button').hidden = !creds;
+    $('logout-button').hidden = !creds && !loggedInElsewhere(this.socket);
     $('login-button').hidden = false;
     $('login-button').textContent = creds ? 'Log in again' : 'Login with Discord';
     $('login-note').hidden = !!this.clientId();

@@ -5,7 +5,9 @@
 //
 // The script starts the server itself on a free port, injects broadcasts
 // through POST /api/broadcast (the bot side for other languages) and asserts
-// on the page's `window.game` state and on canvas pixels. Screenshots go to
+// on the page's `window.game` state and on canvas pixels. A second socket
+// server inside this script (StrangeServer) stands in for servers that are
+// not d-back: one fishing for logins, ones that close at once. Screenshots go to
 // target/browser-artifacts/. The binary serves the frontend compiled into it:
 // after editing static/, rebuild (`cargo build`, or run via `cargo test
 // --test browser`, which does) before running this script directly.
@@ -13,11 +15,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { WebSocketServer } from 'ws';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
@@ -102,9 +106,70 @@ class Server {
   }
 }
 
+// ---- a socket server that is not d-back ------------------------------------
+
+// What `?socketURL=` can point the page at: a server somebody else runs. Each
+// path behaves differently: /close-NNNN accepts and at once closes with code
+// NNNN; any other path offers one protected server and refuses every join, as
+// a server fishing for the visitor's Discord login would. Connections and the
+// frames received on them are kept for the tests to inspect.
+class StrangeServer {
+  constructor() {
+    this.wss = null;
+    this.port = 0;
+    this.connections = []; // {path, at (Date.now()), frames: [parsed JSON]}
+  }
+
+  async start() {
+    this.wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await once(this.wss, 'listening');
+    this.port = this.wss.address().port;
+    this.wss.on('connection', (ws, req) => this.accept(ws, req));
+  }
+
+  url(path) {
+    return `ws://127.0.0.1:${this.port}${path}`;
+  }
+
+  on(path) {
+    return this.connections.filter((c) => c.path === path);
+  }
+
+  accept(ws, req) {
+    const path = new URL(req.url, 'ws://strange').pathname;
+    const conn = { path, at: Date.now(), frames: [] };
+    this.connections.push(conn);
+    const code = /^\/close-(\d{4})$/.exec(path);
+    if (code) {
+      ws.close(Number(code[1]), 'closed by the test');
+      return;
+    }
+    ws.on('message', (raw) => {
+      let msg;
+      try {
+        msg = JSON.parse(String(raw));
+      } catch {
+        return;
+      }
+      conn.frames.push(msg);
+      if (msg.type === 'connect') {
+        ws.send(JSON.stringify({ type: 'error', data: { message: 'This server requires Discord authentication. Please login with Discord.' } }));
+      }
+    });
+    ws.send(JSON.stringify({ type: 'server-list', data: { '999000999000999000': { id: 'bait', name: 'Bait', passworded: true, default: true } } }));
+  }
+
+  async stop() {
+    if (!this.wss) return;
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise((ok) => this.wss.close(ok));
+  }
+}
+
 // ---- browser helpers -------------------------------------------------------
 
 const server = new Server();
+const strange = new StrangeServer();
 let browser;
 let page;
 const pageErrors = [];
@@ -177,6 +242,59 @@ function canvasVariety(p) {
   });
 }
 
+/** Polls fn() in this process until it is truthy. */
+async function eventually(what, fn) {
+  const end = Date.now() + WAIT_MS;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+/** The socket URL the page uses when no ?socketURL= is given. */
+const ownSocket = () => `${server.base.replace(/^http/, 'ws')}/ws`;
+
+/** A fresh browser context and page, so nothing stored by other tests leaks in. */
+async function freshPage() {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  return [context, watch(await context.newPage())];
+}
+
+/**
+ * Logs in with Discord the way a visitor does, from whatever page `p` shows:
+ * the login button, Discord's consent (faked), the callback page and back.
+ */
+async function discordLogin(p, user, token) {
+  let authorize = null;
+  const consent = /^https:\/\/discord\.com\/oauth2\//;
+  await p.route(consent, (route) => {
+    authorize = new URL(route.request().url());
+    return route.fulfill({ status: 200, contentType: 'text/html', body: '<p>discord</p>' });
+  });
+  await p.click('#help-button');
+  await p.click('#login-button');
+  await p.waitForURL(/discord\.com/);
+  await p.unroute(consent);
+  await p.route('https://discord.com/api/users/@me', (route) =>
+    route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      headers: { 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': 'Authorization' },
+      body: JSON.stringify(user),
+    }),
+  );
+  const answer = new URLSearchParams({ token_type: 'Bearer', access_token: token, expires_in: '604800', scope: 'identify guilds', state: authorize.searchParams.get('state') });
+  await p.goto(`${authorize.searchParams.get('redirect_uri')}#${answer}`);
+  try {
+    await p.waitForURL((url) => !url.pathname.endsWith('/discord-callback.html'), { timeout: WAIT_MS });
+  } catch (err) {
+    throw new Error(`the callback page did not return: ${await p.textContent('#status').catch(() => '?')}`, { cause: err });
+  }
+  await p.unroute('https://discord.com/api/users/@me');
+}
+
 async function chooseServer(p, id) {
   await p.click('#server-button');
   await p.waitForSelector('#server-menu:not([hidden])');
@@ -190,6 +308,7 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it (apt-get install chromium) to run the browser tests`);
   mkdirSync(ARTIFACTS, { recursive: true });
   await server.start();
+  await strange.start();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -199,6 +318,7 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
+  await strange.stop();
   await server.stop();
 });
 
@@ -308,10 +428,11 @@ test('the protected server asks for a Discord login', async () => {
 });
 
 test('a stored Discord login is sent in connect and opens the protected server', async () => {
-  await page.evaluate(() => {
+  await page.evaluate((socket) => {
     localStorage.setItem('dzone.discordToken', 'browser-test-token');
     localStorage.setItem('dzone.discordUser', JSON.stringify({ id: '4242', username: 'tester' }));
-  });
+    localStorage.setItem('dzone.discordSocket', socket); // made for this page's own socket
+  }, ownSocket());
   await chooseServer(page, 'oauth'); // a retry of the refused server, now with credentials
   await until(page, 'the protected server joined', () => window.game.server === 'oauth' && window.game.joined);
   assert.ok((await page.evaluate(actorCount)) >= 1);
@@ -341,10 +462,11 @@ test('the login button goes to Discord with the client id from update-clientid',
 
 test('the Discord callback page keeps the token and user and returns', async () => {
   await page.goto(`${server.base}/?s=dworld`);
-  await page.evaluate((back) => {
+  await page.evaluate(([back, socket]) => {
     localStorage.setItem('dzone.oauthState', 'st4te');
+    localStorage.setItem('dzone.oauthSocket', socket);
     localStorage.setItem('dzone.oauthReturn', back);
-  }, `${server.base}/?s=dworld`);
+  }, [`${server.base}/?s=dworld`, ownSocket()]);
   await page.route('https://discord.com/api/users/@me', (route) =>
     route.fulfill({
       status: 200,
@@ -360,6 +482,7 @@ test('the Discord callback page keeps the token and user and returns', async () 
   assert.equal(stored[0], 'cb-token');
   assert.equal(stored[1].id, '7777');
   assert.equal(stored[1].username, 'callback-user');
+  assert.equal(await page.evaluate(() => localStorage.getItem('dzone.discordSocket')), ownSocket());
   await joinedWith(page, 'dworld', 4);
 });
 
@@ -418,6 +541,154 @@ test('1,000 characters on one server stay smooth', async () => {
   console.log(`# fps with ${await p.evaluate(actorCount)} characters: ${fps.toFixed(1)} (game.fps=${await p.evaluate(() => window.game.fps)}); injected 1,000 presences in ${injectMs} ms`);
   assert.ok(fps >= 10, `only ${fps.toFixed(1)} fps with 1,000 characters`);
   await p.close();
+});
+
+test('a stored Discord login is sent only to the socket it was obtained for', async () => {
+  const [context, p] = await freshPage();
+  await p.goto(`${server.base}/?s=dworld`);
+  await joinedWith(p, 'dworld', 4);
+  await server.broadcast({ type: 'update-clientid', server: DWORLD, data: { clientId: '555000111' } });
+  await until(p, 'a client id', () => window.game.clientId === '555000111');
+  await discordLogin(p, { id: '8888', username: 'visitor' }, 'visitor-token');
+  await joinedWith(p, 'dworld', 4);
+  // A link that points our page at somebody else's socket, which claims its
+  // server is protected to be handed the login.
+  await p.goto(`${server.base}/?s=bait&socketURL=${encodeURIComponent(strange.url('/fishing'))}`);
+  await eventually('a connect at the strange socket', () => strange.on('/fishing').some((c) => c.frames.some((f) => f.type === 'connect')));
+  const connects = strange.on('/fishing').flatMap((c) => c.frames).filter((f) => f.type === 'connect');
+  for (const f of connects) {
+    assert.deepEqual(Object.keys(f.data), ['server'], `the strange socket was sent ${JSON.stringify(f.data)}`);
+  }
+  // There the visitor is asked to log in again, not told they are logged in.
+  await until(p, 'the login prompt', () => {
+    const btn = document.getElementById('login-button');
+    return btn.offsetParent !== null && /requires Discord authentication/.test(document.getElementById('banners').textContent);
+  });
+  assert.doesNotMatch(await p.textContent('#login-status'), /Logged in as/);
+  // Back on d-back's own socket the login still opens the protected server.
+  await p.goto(`${server.base}/?s=oauth`);
+  await until(p, 'the protected server joined', () => window.game.server === 'oauth' && window.game.joined);
+  await context.close();
+});
+
+test('the Discord callback refuses an answer to a login it did not start', async () => {
+  const [context, p] = await freshPage();
+  // Discord would accept the planted token; only the missing state can stop it.
+  await p.route('https://discord.com/api/users/@me', (route) =>
+    route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      headers: { 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': 'Authorization' },
+      body: JSON.stringify({ id: '6666', username: 'planted' }),
+    }),
+  );
+  await p.goto(`${server.base}/discord-callback.html#token_type=Bearer&access_token=planted-token&expires_in=604800&scope=identify&state=guessed`);
+  await p
+    .waitForFunction(() => !/Finishing/.test(document.getElementById('status')?.textContent ?? 'left the page'), null, { timeout: WAIT_MS, polling: 50 })
+    .catch(() => {}); // a page that navigated away is judged below
+  await p.waitForLoadState();
+  assert.equal(new URL(p.url()).pathname, '/discord-callback.html', 'the callback accepted the answer and returned');
+  assert.equal(await p.evaluate(() => localStorage.getItem('dzone.discordToken')), null);
+  assert.match(await p.textContent('#status'), /Login failed/);
+  await context.close();
+});
+
+/** A page pointed at the strange socket `path`, recording each delay it shows as [Date.now(), seconds]. */
+async function strangePage(path) {
+  const [context, p] = await freshPage();
+  await context.addInitScript(() => {
+    window.shownDelays = [];
+    document.addEventListener('DOMContentLoaded', () => {
+      const el = document.getElementById('reconnect-delay');
+      new MutationObserver(() => window.shownDelays.push([Date.now(), parseFloat(el.textContent)])).observe(el, { childList: true, characterData: true, subtree: true });
+    });
+  });
+  await p.goto(`${server.base}/?socketURL=${encodeURIComponent(strange.url(path))}`);
+  return [context, p];
+}
+
+test('a server that closes each connection at once is retried with a growing delay, shown as it really is', async () => {
+  const [context, p] = await strangePage('/close-1011');
+  await eventually('5 connections', () => strange.on('/close-1011').length >= 5);
+  const at = strange.on('/close-1011').map((c) => c.at);
+  const shown = await p.evaluate(() => window.shownDelays);
+  await context.close();
+  const gaps = at.slice(1, 5).map((t, i) => t - at[i]);
+  for (let i = 1; i < gaps.length; i++) assert.ok(gaps[i] > gaps[i - 1], `the delay did not grow: gaps ${gaps.join(', ')} ms`);
+  assert.ok(gaps[3] > 3000, `the 4th retry came after only ${gaps[3]} ms (gaps ${gaps.join(', ')} ms)`);
+  // Each shown delay is the time until the next try, jitter included.
+  let compared = 0;
+  for (let i = 1; i < 5; i++) {
+    const before = shown.filter(([t]) => t >= at[i - 1] && t < at[i]).pop();
+    if (!before) continue;
+    const waited = at[i] - before[0];
+    assert.ok(Math.abs(waited - before[1] * 1000) < 200, `showed ${before[1]} s, the next try came after ${waited} ms`);
+    compared++;
+  }
+  assert.ok(compared >= 3, `only ${compared} shown delays to compare: ${JSON.stringify(shown)}`);
+});
+
+test('a close with 1008 (policy) or 1001 (going away) waits longer before the next try', async () => {
+  const [policyContext, policy] = await strangePage('/close-1008');
+  await eventually('the first connection', () => strange.on('/close-1008').length >= 1);
+  await sleep(4000);
+  assert.equal(strange.on('/close-1008').length, 1, 'a policy close was retried within 4 s');
+  assert.ok(await policy.isVisible('#reconnecting'));
+  const shown = parseFloat(await policy.textContent('#reconnect-delay'));
+  assert.ok(shown >= 20, `after a policy close the page shows a next try in ${shown} s`);
+  await policyContext.close();
+
+  const [awayContext] = await strangePage('/close-1001');
+  await eventually('a second connection', () => strange.on('/close-1001').length >= 2);
+  await awayContext.close();
+  const [first, second] = strange.on('/close-1001').map((c) => c.at);
+  assert.ok(second - first >= 1500, `a going-away close was retried after ${second - first} ms`);
+});
+
+test('a bubble dropped with its channel gives its speaker back the hover label', async () => {
+  const [context, p] = await freshPage();
+  await p.goto(`${server.base}/?s=dworld`);
+  await joinedWith(p, 'dworld', 4);
+  await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'talker', status: 'online', username: 'Talker' } });
+  await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'chorus', status: 'online', username: 'Chorus' } });
+  await until(p, 'the two speakers', () => window.game.users.actors.talker?.onIsland && window.game.users.actors.chorus?.onIsland);
+  const long = 'a long story that takes a while to read, told slowly so the bubble stays up while every other channel fills up with chatter around it';
+  await server.broadcast({ type: 'message', server: DWORLD, data: { uid: 'talker', message: long, channel: 'story' } });
+  await until(p, "talker's bubble", () => window.game.bubbles.some((b) => b.uid === 'talker'));
+  // More channels, each showing something, until the chat is at its channel
+  // limit with none idle: then every new channel drops the oldest busy one.
+  // The mock's own chat may hold one of the oldest, so keep adding until the
+  // story goes.
+  await Promise.all(
+    Array.from({ length: 99 }, (_, i) =>
+      server.broadcast({ type: 'message', server: DWORLD, data: { uid: 'chorus', message: `chatter in channel ${i}, long enough to stay a while`, channel: `busy-${i}` } }),
+    ),
+  );
+  await until(p, '100 channels, all showing', () => {
+    const chs = [...window.game.chat.channels.values()];
+    return chs.length === 100 && chs.every((ch) => ch.current);
+  });
+  for (let k = 0; await p.evaluate(() => window.game.chat.channels.has('story')); k++) {
+    assert.ok(k < 5, `${k} new channels did not push the story out: ${JSON.stringify(await p.evaluate(() => [...window.game.chat.channels.keys()].slice(0, 5)))}`);
+    await server.broadcast({ type: 'message', server: DWORLD, data: { uid: 'chorus', message: 'one channel too many', channel: `extra-${k}` } });
+    await until(p, `channel extra-${k} showing`, (key) => !!window.game.chat.channels.get(key)?.current, `extra-${k}`);
+  }
+  const talker = await p.evaluate(() => {
+    const a = window.game.users.actors.talker;
+    return { bubble: !!a.bubble, message: a.message };
+  });
+  assert.deepEqual(talker, { bubble: false, message: null }, 'the dropped bubble still holds its speaker');
+  // Pointing at the talker now shows its name (drawOverlays labels a hovered actor without a bubble).
+  await until(p, 'the talker hovered with its label', () => {
+    const g = window.game;
+    const a = g.users.actors.talker;
+    const dpr = window.devicePixelRatio || 1;
+    g.setPointer(((g.ox + a.sx) * g.scale) / dpr, ((g.oy + a.sy - a.lift - 4) * g.scale) / dpr);
+    return g.hovered === a && !a.bubble;
+  });
+  await context.close();
+  await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'talker', status: 'offline', delete: true } });
+  await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'chorus', status: 'offline', delete: true } });
 });
 
 test('no script errors on the page', () => {
