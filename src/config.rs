@@ -57,6 +57,10 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Bearer token for `POST /api/broadcast`; `None` disables the endpoint.
     pub publish_token: Option<String>,
+    /// After the server sends a Close frame (errors, timeouts, eviction,
+    /// shutdown), how long it waits for the client's Close before it closes
+    /// the TCP connection anyway.
+    pub close_timeout: Duration,
     /// On SIGINT/SIGTERM sessions get 1001 and the process exits within this.
     pub shutdown_grace: Duration,
     /// Handle SIGINT/SIGTERM (off when embedded in a program that owns signals).
@@ -88,6 +92,7 @@ impl Default for Config {
             auth_cache_ttl: Duration::from_secs(300),
             allowed_origins: Vec::new(),
             publish_token: None,
+            close_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             handle_signals: true,
         }

@@ -31,13 +31,17 @@ impl Handle {
         let _ = self.server.set(server);
     }
 
-    /// Queues a broadcast at its guild's hub; dropped when no one watches.
+    /// Queues a broadcast at its guild's hub without waiting; dropped when
+    /// no one watches, or when the hub is 65,536 broadcasts behind (counted
+    /// in [`dropped_broadcasts`](Self::dropped_broadcasts), with a warning).
+    /// Use [`broadcast_counted`](Self::broadcast_counted) to wait instead.
     pub fn broadcast(&self, broadcast: Broadcast) {
         self.state.registry.broadcast(broadcast);
     }
 
-    /// Like [`broadcast`](Self::broadcast), answering how many sessions it
-    /// was queued for.
+    /// Like [`broadcast`](Self::broadcast), but never dropped for a full
+    /// hub: it waits for the hub's answer (which paces a loop of awaited
+    /// calls) and answers how many sessions it was queued for.
     pub async fn broadcast_counted(&self, broadcast: Broadcast) -> usize {
         self.state.registry.broadcast_counted(broadcast).await
     }
@@ -74,6 +78,11 @@ impl Handle {
     /// Open WebSocket sessions, joined or not.
     pub fn connection_count(&self) -> usize {
         self.state.registry.open_sessions()
+    }
+
+    /// Broadcasts dropped because their hub's mailbox was full.
+    pub fn dropped_broadcasts(&self) -> u64 {
+        self.state.registry.dropped()
     }
 
     /// Hubs alive (Discord servers with at least one viewer).

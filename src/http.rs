@@ -21,8 +21,9 @@ use crate::limits::{same_secret, SlotRefused};
 use crate::model::{Presence, RoleColor};
 use crate::outbound::{Meter, Metered};
 use crate::protocol;
-use crate::providers::{GetServers, Providers, StaticRequest, StaticResponse};
+use crate::providers::{answer_or_default, GetServers, Providers, StaticRequest, StaticResponse};
 use crate::session::Session;
+use crate::socket::ConnSocket;
 
 /// Largest body `POST /api/broadcast` reads.
 const MAX_PUBLISH_BODY: usize = 64 * 1024;
@@ -108,9 +109,10 @@ async fn upgrade(
     let codec = actix_http::ws::Codec::new().max_size(app.config.max_frame_bytes);
     // Asked before the upgrade completes so the list is ready when the body
     // is first polled: 101 and server-list leave in one write.
-    let servers = providers.send(GetServers).await.unwrap_or_default();
+    let servers = answer_or_default("the server list", providers.send(GetServers).await);
     let list = protocol::server_list(&servers);
-    let session = Session::new(app, providers, list, ip, slot, meter.clone());
+    let socket = req.conn_data::<ConnSocket>().copied();
+    let session = Session::new(app, providers, list, ip, slot, meter.clone(), socket);
     let inner = Box::pin(ws::WebsocketContext::with_codec(session, payload, codec));
     response.streaming(Metered::new(inner, meter))
 }

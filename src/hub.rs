@@ -18,7 +18,7 @@
 //! does.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,13 @@ pub(crate) struct Leave(pub(crate) SessionId);
 #[rtype(result = "()")]
 pub(crate) struct StopHub;
 
+/// Broadcasts a hub may have waiting in its mailbox; past this the
+/// registry drops new ones (counted) instead of queueing without bound.
+pub(crate) const MAX_QUEUED_BROADCASTS: usize = 65_536;
+
+/// Frames one batch holds at most; a full batch is flushed at once.
+const MAX_BATCH: usize = 256;
+
 /// The sessions of one guild.
 pub(crate) struct Hub {
     /// Guild snowflake, for logs.
@@ -96,6 +103,11 @@ pub(crate) struct Hub {
     members: Vec<Join>,
     /// A member with more than this queued is evicted, not sent more.
     max_backlog: u64,
+    /// Broadcasts sent to this hub and not yet handled, shared with the
+    /// registry, which checks it against [`MAX_QUEUED_BROADCASTS`]. (Each
+    /// clone of an `Addr` is its own sender, so actix's mailbox capacity
+    /// alone does not bound many senders.)
+    queued: Arc<AtomicUsize>,
     /// Frames waiting for the next flush.
     pending: Vec<ByteString>,
     /// Coalescing window (zero: every broadcast flushes at once).
@@ -107,9 +119,15 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    pub(crate) fn new(guild: Arc<str>, max_backlog: u64, batch_window: Duration) -> Hub {
+    pub(crate) fn new(
+        guild: Arc<str>,
+        queued: Arc<AtomicUsize>,
+        max_backlog: u64,
+        batch_window: Duration,
+    ) -> Hub {
         Hub {
             guild,
+            queued,
             members: Vec::new(),
             max_backlog,
             pending: Vec::new(),
@@ -156,7 +174,7 @@ impl Actor for Hub {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         // The bot side may burst; joins must never be refused.
-        ctx.set_mailbox_capacity(65_536);
+        ctx.set_mailbox_capacity(MAX_QUEUED_BROADCASTS);
         log::debug!("hub {} started", self.guild);
     }
 
@@ -193,8 +211,13 @@ impl Handler<Broadcast> for Hub {
     type Result = usize;
 
     fn handle(&mut self, msg: Broadcast, ctx: &mut Context<Self>) -> usize {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
         self.pending.push(ByteString::from(msg.encode()));
-        if !self.flush_scheduled {
+        if self.pending.len() >= MAX_BATCH {
+            // A burst fills a batch before the window ends: send it now,
+            // so frames waiting here stay bounded however long the burst.
+            self.flush();
+        } else if !self.flush_scheduled {
             let since = self.last_flush.map_or(Duration::MAX, |t| t.elapsed());
             if since >= self.batch_window {
                 self.flush();

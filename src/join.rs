@@ -17,7 +17,9 @@ use crate::app::AppState;
 use crate::limits::{same_secret, Attempts};
 use crate::model::{DiscordUser, ServerInfo, User};
 use crate::protocol::{errors, Connect};
-use crate::providers::{GetClientId, GetServers, GetUsers, Providers, ValidateUser, Validation};
+use crate::providers::{
+    answer_or_default, GetClientId, GetServers, GetUsers, Providers, ValidateUser, Validation,
+};
 
 /// A successful join, ready to send.
 pub(crate) struct Admitted {
@@ -77,7 +79,7 @@ pub(crate) async fn resolve(
         requested: req.server.clone(),
         why,
     };
-    let servers = providers.send(GetServers).await.unwrap_or_default();
+    let servers = answer_or_default("the server list", providers.send(GetServers).await);
     let Some(requested) = req.server.clone() else {
         return Err(refuse(Refusal::NoSuchServer));
     };
@@ -99,8 +101,8 @@ pub(crate) async fn resolve(
         server,
         requested,
         password: req.password,
-        users: users.unwrap_or_default(),
-        client_id: client_id.unwrap_or_default(),
+        users: answer_or_default("the users", users),
+        client_id: answer_or_default("the client id", client_id),
     })
 }
 
@@ -118,27 +120,10 @@ pub(crate) fn find_server<'a>(
         .or_else(|| if wants_default { servers.first() } else { None })
 }
 
-fn well_formed_user(
-    token: &Option<String>,
-    user: &Option<serde_json::Map<String, Value>>,
-) -> Option<(String, DiscordUser)> {
-    let token = token.as_ref().filter(|t| !t.is_empty())?;
-    let raw = user.as_ref().filter(|u| !u.is_empty())?;
-    let text = |k: &str| match raw.get(k) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let user = DiscordUser {
-        id: text("id")?,
-        username: text("username")?,
-        raw: raw.clone(),
-    };
-    Some((token.clone(), user))
-}
-
-/// Decides a join to a protected server. Refused credentials count against
-/// the IP and the session; past the limit the validator is not asked.
+/// Decides a join to a protected server. Every attempt with credentials
+/// is counted against the IP and the session before anything is awaited;
+/// past the limit the validator is not asked, and an accepted attempt is
+/// given back.
 async fn authorize(
     app: &AppState,
     providers: &Addr<Providers>,
@@ -153,47 +138,90 @@ async fn authorize(
         return Err(Refusal::AuthRequired);
     }
     let (limit, window) = app.auth.limit();
-    if app.auth.ip_exhausted(ip) || joiner.failures.borrow_mut().exhausted(limit, window) {
+    if !app.auth.try_take(ip) {
         log::info!("{ip}: authentication throttled for {}", server.snowflake);
         return Err(Refusal::AuthThrottled);
     }
-    let password_ok = match (&req.password, &server.password) {
-        (Some(given), Some(expected)) => same_secret(given, expected),
-        _ => false,
-    };
-    let mut failure = Refusal::AuthRequired;
-    if let Some((token, user)) = well_formed_user(&req.discord_token, &req.discord_user) {
-        if app.auth.cached(&token, &user.id, &server.snowflake) {
+    if !joiner.failures.borrow_mut().try_take(limit, window) {
+        app.auth.release(ip);
+        log::info!("{ip}: authentication throttled for {}", server.snowflake);
+        return Err(Refusal::AuthThrottled);
+    }
+    let verdict = check_credentials(app, providers, req, server).await;
+    if verdict.is_ok() {
+        app.auth.release(ip);
+        joiner.failures.borrow_mut().release();
+    }
+    verdict
+}
+
+/// The credentials themselves: the Discord login (cache, then validator),
+/// else the legacy password. Which refusal follows PROTOCOL.md: once a
+/// non-empty token and a non-empty user object are presented, every
+/// refusal is "authentication failed", so the client logs the user out.
+async fn check_credentials(
+    app: &AppState,
+    providers: &Addr<Providers>,
+    req: &Connect,
+    server: &ServerInfo,
+) -> Result<(), Refusal> {
+    if let (Some(given), Some(expected)) = (&req.password, &server.password) {
+        if same_secret(given, expected) {
             return Ok(());
         }
-        let user_id = user.id.clone();
-        let verdict = providers
-            .send(ValidateUser {
-                token: token.clone(),
-                user,
-                server: server.snowflake.clone(),
-            })
-            .await
-            .unwrap_or(Validation::Rejected);
-        match verdict {
-            Validation::Accepted => {
-                app.auth.remember(&token, &user_id, &server.snowflake);
-                return Ok(());
-            }
-            Validation::NoValidator => log::warn!(
-                "refusing Discord login to protected server {}: no validator is configured (fail closed)",
-                server.snowflake
-            ),
-            Validation::Rejected => {}
-        }
-        failure = Refusal::AuthFailed;
     }
-    if password_ok {
+    let token = req.discord_token.as_ref().filter(|t| !t.is_empty());
+    let raw = req.discord_user.as_ref().filter(|u| !u.is_empty());
+    let (Some(token), Some(raw)) = (token, raw) else {
+        return Err(Refusal::AuthRequired);
+    };
+    let Some(user) = discord_user(raw) else {
+        return Err(Refusal::AuthFailed);
+    };
+    if app.auth.cached(token, &user.id, &server.snowflake) {
         return Ok(());
     }
-    app.auth.record_failure(ip);
-    joiner.failures.borrow_mut().record(window);
-    Err(failure)
+    let user_id = user.id.clone();
+    let verdict = providers
+        .send(ValidateUser {
+            token: token.clone(),
+            user,
+            server: server.snowflake.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| {
+            log::warn!("asking the providers to validate a login failed ({e}); refusing it");
+            Validation::Rejected
+        });
+    match verdict {
+        Validation::Accepted => {
+            app.auth.remember(token, &user_id, &server.snowflake);
+            Ok(())
+        }
+        Validation::NoValidator => {
+            log::warn!(
+                "refusing Discord login to protected server {}: no validator is configured (fail closed)",
+                server.snowflake
+            );
+            Err(Refusal::AuthFailed)
+        }
+        Validation::Rejected => Err(Refusal::AuthFailed),
+    }
+}
+
+/// The user object as the validator gets it: `id` and `username` non-empty
+/// (a number counts as its decimal string).
+fn discord_user(raw: &serde_json::Map<String, Value>) -> Option<DiscordUser> {
+    let text = |k: &str| match raw.get(k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Some(DiscordUser {
+        id: text("id")?,
+        username: text("username")?,
+        raw: raw.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -53,6 +53,7 @@
 //! * `hub`: `Hub` per guild and the messages it exchanges with sessions.
 //! * `outbound`: the per-session meter of queued bytes, and frame sizes.
 //! * `session`: the WebSocket session actor.
+//! * `socket`: ends a connection's read side after the close handshake.
 //! * `join`: answering a `connect`: find the server, authenticate, load users.
 //! * `limits`: connection caps, rate limits, auth throttling and cache, secrets.
 //! * `lock`: the poison-tolerant mutex lock.
@@ -104,6 +105,7 @@ mod providers;
 mod registry;
 mod server;
 mod session;
+mod socket;
 
 pub use broadcast::Broadcast;
 pub use builder::{Builder, DBack};

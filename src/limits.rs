@@ -155,16 +155,24 @@ impl Attempts {
         }
     }
 
-    /// True when `limit` failures already happened within `window`.
-    pub(crate) fn exhausted(&mut self, limit: u32, window: Duration) -> bool {
-        self.prune(window, Instant::now());
-        self.0.len() >= limit as usize
-    }
-
-    pub(crate) fn record(&mut self, window: Duration) {
+    /// Takes one attempt if fewer than `limit` are counted within `window`;
+    /// false when the limit is reached. Taken *before* the validator is
+    /// asked, so concurrent attempts cannot all pass the check; an attempt
+    /// that succeeds is given back with [`release`](Self::release), one
+    /// that fails stays counted.
+    pub(crate) fn try_take(&mut self, limit: u32, window: Duration) -> bool {
         let now = Instant::now();
         self.prune(window, now);
+        if self.0.len() >= limit as usize {
+            return false;
+        }
         self.0.push_back(now);
+        true
+    }
+
+    /// Gives back one attempt taken by `try_take`.
+    pub(crate) fn release(&mut self) {
+        self.0.pop_back();
     }
 }
 
@@ -196,13 +204,8 @@ impl AuthGuard {
         (self.limit, self.window)
     }
 
-    pub(crate) fn ip_exhausted(&self, ip: IpAddr) -> bool {
-        let mut m = lock(&self.per_ip);
-        m.get_mut(&ip)
-            .is_some_and(|a| a.exhausted(self.limit, self.window))
-    }
-
-    pub(crate) fn record_failure(&self, ip: IpAddr) {
+    /// Takes one authentication attempt for `ip` (see [`Attempts::try_take`]).
+    pub(crate) fn try_take(&self, ip: IpAddr) -> bool {
         let mut m = lock(&self.per_ip);
         if m.len() > PRUNE_AT {
             let (window, now) = (self.window, Instant::now());
@@ -211,7 +214,14 @@ impl AuthGuard {
                 !a.0.is_empty()
             });
         }
-        m.entry(ip).or_default().record(self.window);
+        m.entry(ip).or_default().try_take(self.limit, self.window)
+    }
+
+    /// Gives back an attempt of `ip` that succeeded.
+    pub(crate) fn release(&self, ip: IpAddr) {
+        if let Some(a) = lock(&self.per_ip).get_mut(&ip) {
+            a.release();
+        }
     }
 
     fn key(&self, token: &str, user_id: &str, guild: &str) -> u64 {

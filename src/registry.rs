@@ -12,18 +12,20 @@
 //! broadcast (on a small machine context switches, not code, dominate).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
 
 use crate::broadcast::Broadcast;
-use crate::hub::{GoingAway, Hub, Join, Leave, SessionId, StopHub};
+use crate::hub::{GoingAway, Hub, Join, Leave, SessionId, StopHub, MAX_QUEUED_BROADCASTS};
 use crate::lock::lock;
 
 struct Entry {
     hub: Addr<Hub>,
+    /// Broadcasts queued at the hub (see `Hub::queued`).
+    queued: Arc<AtomicUsize>,
     /// Sessions that joined and have not yet left, counted under the lock.
     members: usize,
 }
@@ -38,6 +40,8 @@ pub(crate) struct Registry {
     next: AtomicUsize,
     /// Sessions joined to some hub.
     joined: AtomicUsize,
+    /// Broadcasts dropped at a full hub mailbox.
+    dropped: AtomicU64,
     /// Outbound bytes a member may have queued before its hub evicts it.
     max_backlog: u64,
     /// The hubs' coalescing window.
@@ -53,6 +57,7 @@ impl Registry {
             arbiters: Mutex::new(Vec::new()),
             next: AtomicUsize::new(0),
             joined: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
             max_backlog,
             batch_window,
             sessions: Mutex::new(HashMap::new()),
@@ -62,16 +67,20 @@ impl Registry {
     /// Adds a session to the guild's hub, starting the hub if needed.
     pub(crate) fn join(&self, guild: &Arc<str>, member: Join) {
         let mut hubs = lock(&self.hubs);
-        let entry = hubs.entry(guild.clone()).or_insert_with(|| Entry {
-            hub: self.start_hub(guild.clone()),
-            members: 0,
+        let entry = hubs.entry(guild.clone()).or_insert_with(|| {
+            let queued = Arc::new(AtomicUsize::new(0));
+            Entry {
+                hub: self.start_hub(guild.clone(), queued.clone()),
+                queued,
+                members: 0,
+            }
         });
         entry.members += 1;
         entry.hub.do_send(member);
         self.joined.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn start_hub(&self, guild: Arc<str>) -> Addr<Hub> {
+    fn start_hub(&self, guild: Arc<str>, queued: Arc<AtomicUsize>) -> Addr<Hub> {
         let arbiter = {
             let arbiters = lock(&self.arbiters);
             let i = self.next.fetch_add(1, Ordering::Relaxed);
@@ -84,7 +93,9 @@ impl Registry {
                 .unwrap_or_else(Arbiter::current)
         };
         let (max_backlog, window) = (self.max_backlog, self.batch_window);
-        Hub::start_in_arbiter(&arbiter, move |_| Hub::new(guild, max_backlog, window))
+        Hub::start_in_arbiter(&arbiter, move |_| {
+            Hub::new(guild, queued, max_backlog, window)
+        })
     }
 
     /// Removes a session from the guild's hub; the last one out stops it.
@@ -105,26 +116,50 @@ impl Registry {
         self.joined.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// The hub of a guild, if anyone is watching it.
-    fn hub_of(&self, guild: &str) -> Option<Addr<Hub>> {
-        lock(&self.hubs).get(guild).map(|e| e.hub.clone())
+    /// The hub of a guild, if anyone is watching it, with its queue count
+    /// already raised for one broadcast (`None` too when it is full).
+    fn hub_for_broadcast(&self, guild: &str, wait: bool) -> Option<Addr<Hub>> {
+        let hubs = lock(&self.hubs);
+        let entry = hubs.get(guild)?;
+        let before = entry.queued.fetch_add(1, Ordering::Relaxed);
+        if !wait && before >= MAX_QUEUED_BROADCASTS {
+            entry.queued.fetch_sub(1, Ordering::Relaxed);
+            drop(hubs);
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // The first drop, then ever more rarely (powers of two from 65,536).
+            if dropped == 1 || (dropped.is_power_of_two() && dropped >= 1 << 16) {
+                log::warn!(
+                    "hub {guild} is {before} broadcasts behind: {dropped} dropped so far (is a bot sending faster than it can fan out?)"
+                );
+            }
+            return None;
+        }
+        Some(entry.hub.clone())
     }
 
     /// Queues a broadcast at its guild's hub without waiting; dropped when
-    /// no one watches the guild.
+    /// no one watches the guild, and dropped (counted, with a warning) when
+    /// the hub has [`MAX_QUEUED_BROADCASTS`] waiting, so a bot calling this
+    /// in a tight loop cannot grow memory without bound.
     pub(crate) fn broadcast(&self, broadcast: Broadcast) {
-        if let Some(hub) = self.hub_of(broadcast.server()) {
+        if let Some(hub) = self.hub_for_broadcast(broadcast.server(), false) {
             hub.do_send(broadcast);
         }
     }
 
-    /// Sends a broadcast to its guild's hub and answers how many sessions it
-    /// was queued for (0 when no one watches).
+    /// Sends a broadcast to its guild's hub, never dropped for a full hub,
+    /// and answers how many sessions it was queued for (0 when no one
+    /// watches). Awaiting the answer paces a caller to the hub's speed.
     pub(crate) async fn broadcast_counted(&self, broadcast: Broadcast) -> usize {
-        match self.hub_of(broadcast.server()) {
+        match self.hub_for_broadcast(broadcast.server(), true) {
             Some(hub) => hub.send(broadcast).await.unwrap_or(0),
             None => 0,
         }
+    }
+
+    /// Broadcasts dropped because a hub's mailbox was full.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Sessions joined to some hub.

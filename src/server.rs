@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::handle::Handle;
 use crate::http;
 use crate::providers::Providers;
+use crate::socket::ConnSocket;
 
 /// A bound, ready server.
 pub struct Server {
@@ -58,6 +59,7 @@ impl Server {
         let cfg = &self.state.config;
         let user_timeout = cfg.write_timeout;
         let data = web::Data::from(self.state.clone());
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut http = HttpServer::new(move || {
             let providers = worker_providers(&data);
             App::new()
@@ -65,7 +67,10 @@ impl Server {
                 .app_data(web::Data::new(providers))
                 .default_service(web::to(http::entry))
         })
-        .on_connect(move |conn, _| {
+        .on_connect(move |conn, data| {
+            if let Some(socket) = ConnSocket::of(conn) {
+                data.insert(socket);
+            }
             if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
                 let sock = socket2::SockRef::from(tcp);
                 // A peer that stops reading leaves a zero window; the kernel
@@ -76,8 +81,12 @@ impl Server {
             }
         })
         .client_request_timeout(cfg.handshake_timeout)
+        // How long an HTTP response to an unread body lingers; WebSockets
+        // end their read side instead (see `socket`), bounded by the same.
+        .client_disconnect_timeout(cfg.close_timeout)
         .shutdown_timeout(cfg.shutdown_grace.as_secs().max(1))
-        .max_connections(cfg.max_connections.max(1) + 1024)
+        .workers(workers)
+        .max_connections(per_worker_cap(cfg.max_connections, workers))
         .disable_signals();
         for l in self.listeners {
             http = http.listen(l)?;
@@ -94,6 +103,18 @@ impl Server {
         }
         running.await
     }
+}
+
+/// Plain HTTP requests and handshakes in flight, on top of the sessions.
+const HTTP_HEADROOM: usize = 1024;
+
+/// actix-web's `max_connections` is per worker; `Config::max_connections`
+/// is a total. The WebSocket total is exact (`limits::Connections`, 503
+/// beyond it); this bounds every TCP connection of the process to that
+/// total plus [`HTTP_HEADROOM`], shared out among the workers.
+fn per_worker_cap(max_sessions: usize, workers: usize) -> usize {
+    let workers = workers.max(1);
+    (max_sessions.max(1) + HTTP_HEADROOM).div_ceil(workers)
 }
 
 /// This worker thread's `Providers`, started on first use.
@@ -183,5 +204,21 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{per_worker_cap, HTTP_HEADROOM};
+
+    /// The per-worker caps add up to the total (plus headroom), not to a
+    /// multiple of it.
+    #[test]
+    fn connection_cap_is_shared_by_the_workers() {
+        for workers in 1..=8 {
+            let total = per_worker_cap(50_000, workers) * workers;
+            assert!(total >= 50_000 + HTTP_HEADROOM);
+            assert!(total < 50_000 + HTTP_HEADROOM + workers);
+        }
     }
 }

@@ -32,6 +32,7 @@ use crate::model::{Presence, Status};
 use crate::outbound::Meter;
 use crate::protocol::{self, errors, Connect};
 use crate::providers::{mock, Providers};
+use crate::socket::ConnSocket;
 
 /// The hub a session is in, and what runs only while it is there.
 struct Joined {
@@ -67,6 +68,13 @@ pub(crate) struct Session {
     rate_strikes: u32,
     /// Refused credentials of this session (shared with its join futures).
     auth_failures: Rc<RefCell<Attempts>>,
+    /// The join being resolved, cancelled when a newer `connect` supersedes it.
+    pending_join: Option<SpawnHandle>,
+    /// Set once a Close frame has gone out: the session only waits for the
+    /// client's Close (or `close_timeout`) and then ends the connection.
+    closing: bool,
+    /// Ends the read side when the close handshake is over (see `socket`).
+    socket: Option<ConnSocket>,
     /// Released when the session is dropped.
     _slot: Slot,
 }
@@ -79,6 +87,7 @@ impl Session {
         ip: IpAddr,
         slot: Slot,
         meter: Arc<Meter>,
+        socket: Option<ConnSocket>,
     ) -> Self {
         let rate = RateLimit::new(app.config.rate_burst, app.config.rate_per_sec);
         Session {
@@ -95,6 +104,9 @@ impl Session {
             rate,
             rate_strikes: 0,
             auth_failures: Rc::default(),
+            pending_join: None,
+            closing: false,
+            socket,
             _slot: slot,
         }
     }
@@ -109,13 +121,58 @@ impl Session {
         self.send(ctx, protocol::error(message));
     }
 
+    /// Starts a server-side close: leaves the hub, sends Close with `code`,
+    /// and ends the connection when the client answers or after
+    /// `close_timeout`, whichever comes first.
     fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &str) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        self.cancel_join(ctx);
+        self.leave(ctx);
         self.meter.queue(2 + why.len());
         ctx.close(Some(CloseReason {
             code,
             description: Some(why.to_string()),
         }));
+        ctx.run_later(self.app.config.close_timeout, |act, ctx| {
+            log::debug!("session {}: no Close answer in time; closing", act.id);
+            act.finish(ctx);
+        });
+    }
+
+    /// Logs why the session closes (once, with who it is) and closes.
+    fn close_because(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        code: CloseCode,
+        why: &str,
+        cause: &str,
+    ) {
+        log::info!(
+            "session {} ({}): {cause}; closing with {}",
+            self.id,
+            self.ip,
+            u16::from(code)
+        );
+        self.close(ctx, code, why);
+    }
+
+    /// The close handshake is over: stop, and let the connection's TCP
+    /// close as soon as the last frame is written.
+    fn finish(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         ctx.stop();
+        if let Some(socket) = self.socket.take() {
+            socket.end_reading();
+        }
+    }
+
+    /// Drops the join being resolved, if any: its answer would be stale.
+    fn cancel_join(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some(task) = self.pending_join.take() {
+            ctx.cancel_future(task);
+        }
     }
 
     /// Leaves the current hub, if any, and stops the mock traffic. The one
@@ -151,12 +208,12 @@ impl Session {
             log::info!("session {} ({}): inbound rate limit hit", self.id, self.ip);
             self.send_error(ctx, errors::RATE_LIMITED);
         } else if self.rate_strikes > self.app.config.rate_burst.max(10) {
-            log::warn!(
-                "session {} ({}): kept flooding; closing with 1008",
-                self.id,
-                self.ip
+            self.close_because(
+                ctx,
+                CloseCode::Policy,
+                "rate limit exceeded",
+                "kept flooding",
             );
-            self.close(ctx, CloseCode::Policy, "rate limit exceeded");
         }
         false
     }
@@ -173,7 +230,12 @@ impl Session {
         } else {
             match std::str::from_utf8(&payload) {
                 Ok(text) => self.on_text(text, ctx),
-                Err(_) => self.close(ctx, CloseCode::Invalid, "text frame is not UTF-8"),
+                Err(_) => self.close_because(
+                    ctx,
+                    CloseCode::Invalid,
+                    "text frame is not UTF-8",
+                    "text frame is not UTF-8",
+                ),
             }
         }
     }
@@ -192,20 +254,13 @@ impl Session {
             });
         }
         let Some(frags) = self.fragments.as_mut() else {
-            self.close(
-                ctx,
-                CloseCode::Protocol,
-                "continuation without a first frame",
-            );
+            let why = "continuation without a first frame";
+            self.close_because(ctx, CloseCode::Protocol, why, why);
             return;
         };
         if frags.buf.len() + chunk.len() > self.app.config.max_frame_bytes {
-            log::info!(
-                "session {} ({}): fragmented message over the limit",
-                self.id,
-                self.ip
-            );
-            self.close(ctx, CloseCode::Size, "message too big");
+            let cause = "fragmented message over the limit";
+            self.close_because(ctx, CloseCode::Size, "message too big", cause);
             return;
         }
         frags.buf.extend_from_slice(&chunk);
@@ -219,16 +274,18 @@ impl Session {
     fn connect(&mut self, req: Connect, ctx: &mut ws::WebsocketContext<Self>) {
         self.attempt += 1;
         let attempt = self.attempt;
+        self.cancel_join(ctx);
         self.leave(ctx);
         let joiner = Joiner {
             ip: self.ip,
             failures: self.auth_failures.clone(),
         };
         let join = join::resolve(self.app.clone(), self.providers.clone(), joiner, req);
-        ctx.spawn(join.into_actor(self).map(move |outcome, act, ctx| {
-            if act.attempt != attempt {
-                return; // superseded by a newer connect
+        let task = ctx.spawn(join.into_actor(self).map(move |outcome, act, ctx| {
+            if act.attempt != attempt || act.closing {
+                return; // superseded by a newer connect, or closing
             }
+            act.pending_join = None;
             match outcome {
                 Ok(admitted) => act.enter(admitted, ctx),
                 Err(refused) => {
@@ -243,6 +300,7 @@ impl Session {
                 }
             }
         }));
+        self.pending_join = Some(task);
     }
 
     /// Enters the hub of an admitted join and sends the `server-join`.
@@ -306,13 +364,12 @@ impl Session {
     }
 
     fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.closing {
+            return;
+        }
         if self.last_heard.elapsed() > self.app.config.client_timeout {
-            log::info!(
-                "session {} ({}): silent past the timeout; closing",
-                self.id,
-                self.ip
-            );
-            self.close(ctx, CloseCode::Away, "timeout");
+            let cause = "silent past the timeout";
+            self.close_because(ctx, CloseCode::Away, "timeout", cause);
             return;
         }
         self.meter.queue(0);
@@ -349,6 +406,14 @@ impl Actor for Session {
 impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
     fn handle(&mut self, item: Result<ws::Message, ProtocolError>, ctx: &mut Self::Context) {
         self.last_heard = Instant::now();
+        if self.closing {
+            // Only the client's Close matters now; anything else (data it
+            // sent before seeing ours, or a broken stream) ends it too.
+            if !matches!(item, Ok(ws::Message::Ping(_) | ws::Message::Pong(_))) {
+                self.finish(ctx);
+            }
+            return;
+        }
         match item {
             Ok(ws::Message::Text(text)) => self.on_message(false, text.into_bytes(), ctx),
             Ok(ws::Message::Binary(bin)) => self.on_message(true, bin, ctx),
@@ -359,35 +424,34 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
             }
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Close(reason)) => {
+                // The client closes: answer with its code, then end at once.
                 self.meter.queue(2);
                 ctx.close(reason.map(|r| CloseReason::from(r.code)));
-                ctx.stop();
+                self.finish(ctx);
             }
             Err(ProtocolError::Overflow) => {
-                log::info!(
-                    "session {} ({}): frame over the limit; closing with 1009",
-                    self.id,
-                    self.ip
-                );
-                self.close(ctx, CloseCode::Size, "message too big");
+                let cause = "frame over the limit";
+                self.close_because(ctx, CloseCode::Size, "message too big", cause);
             }
-            // The only Io error raised for an intact stream is the UTF-8
-            // check of a text frame.
+            // actix-web-actors flattens stream errors into text, so the
+            // two ordinary ones are told apart by it: the UTF-8 check of a
+            // text frame, and a connection dropped without a Close frame (a
+            // closed tab, a lost network), which is no protocol error.
             Err(ProtocolError::Io(e)) if e.to_string().contains("utf-8") => {
+                let why = "text frame is not UTF-8";
+                self.close_because(ctx, CloseCode::Invalid, why, why);
+            }
+            Err(ProtocolError::Io(e)) if e.to_string().contains("reached EOF") => {
                 log::info!(
-                    "session {} ({}): text frame is not UTF-8; closing with 1007",
+                    "session {} ({}): disconnected without a Close frame",
                     self.id,
                     self.ip
                 );
-                self.close(ctx, CloseCode::Invalid, "text frame is not UTF-8");
+                ctx.stop();
             }
             Err(e) => {
-                log::info!(
-                    "session {} ({}): protocol error: {e}; closing",
-                    self.id,
-                    self.ip
-                );
-                self.close(ctx, CloseCode::Protocol, "protocol error");
+                let cause = format!("protocol error: {e}");
+                self.close_because(ctx, CloseCode::Protocol, "protocol error", &cause);
             }
         }
     }
@@ -397,6 +461,9 @@ impl Handler<Deliver> for Session {
     type Result = ();
 
     fn handle(&mut self, Deliver(batch): Deliver, ctx: &mut Self::Context) {
+        if self.closing {
+            return; // queued before we left the hub; our Close is out
+        }
         // Already counted in the meter by the hub. Queued together, the
         // frames leave in one write.
         for frame in batch.iter() {

@@ -181,19 +181,29 @@ async fn mock_protected_server() {
         c.join("oauth").await,
         json!({"type":"error","data":{"message":errors::AUTH_REQUIRED}})
     );
-    for data in [
-        json!({"server":"oauth","discordToken":"","discordUser":{"id":"1","username":"a"}}),
-        json!({"server":"oauth","discordToken":"t","discordUser":{}}),
-        json!({"server":"oauth","discordToken":"t","discordUser":{"id":"1"}}),
-        json!({"server":"oauth","discordToken":"t"}),
+    for (data, refusal) in [
+        (
+            json!({"server":"oauth","discordToken":"","discordUser":{"id":"1","username":"a"}}),
+            errors::AUTH_REQUIRED,
+        ),
+        (
+            json!({"server":"oauth","discordToken":"t","discordUser":{}}),
+            errors::AUTH_REQUIRED,
+        ),
+        // A token and a user object, incomplete: the login failed (the
+        // d-zone client logs out on this string).
+        (
+            json!({"server":"oauth","discordToken":"t","discordUser":{"id":"1"}}),
+            errors::AUTH_FAILED,
+        ),
+        (
+            json!({"server":"oauth","discordToken":"t"}),
+            errors::AUTH_REQUIRED,
+        ),
     ] {
         c.send_text(&json!({"type":"connect","data":data}).to_string())
             .await;
-        assert_eq!(
-            c.recv_text().await,
-            error_frame(errors::AUTH_REQUIRED),
-            "{data}"
-        );
+        assert_eq!(c.recv_text().await, error_frame(refusal), "{data}");
     }
     // A fresh session: the four malformed attempts above are throttled per session.
     let mut c = srv.client().await;
@@ -208,6 +218,59 @@ async fn mock_protected_server() {
             "users":{"300000000000000001":{"uid":"300000000000000001","username":"Gatekeeper","status":"online","roleColor":"#e67e22"}},
             "request":{"server":"oauth"},"serverName":"OAuth2 Protected Server","clientId":"1048576000000000000"}})
     );
+}
+
+/// A non-empty token with a non-empty user object that lacks `id` or
+/// `username` is a failed login, whatever else; without both it is a
+/// request to log in.
+#[tokio::test]
+async fn incomplete_discord_user_is_a_failed_login() {
+    let srv = start_with(|b| {
+        b.config(Config {
+            auth_attempts: 100,
+            ..quiet()
+        })
+        .on_get_server_data(|| async { Ok(protected_servers()) })
+        .on_get_user_data(|_| async { Ok(Vec::<User>::new()) })
+        .on_validate_discord_user(|_, _, _| async { Ok(true) })
+    });
+    let mut c = srv.client().await;
+    for (data, refusal) in [
+        (
+            json!({"discordToken":"t","discordUser":{"id":"42"}}),
+            errors::AUTH_FAILED,
+        ),
+        (
+            json!({"discordToken":"t","discordUser":{"username":"u"}}),
+            errors::AUTH_FAILED,
+        ),
+        (
+            json!({"discordToken":"t","discordUser":{"id":"","username":"u"}}),
+            errors::AUTH_FAILED,
+        ),
+        (
+            json!({"discordToken":"t","discordUser":{"id":"42"},"password":"wrong"}),
+            errors::AUTH_FAILED,
+        ),
+        (
+            json!({"discordToken":"t","discordUser":{}}),
+            errors::AUTH_REQUIRED,
+        ),
+        (
+            json!({"discordToken":"","discordUser":{"id":"42"}}),
+            errors::AUTH_REQUIRED,
+        ),
+        (
+            json!({"discordUser":{"id":"42","username":"u"}}),
+            errors::AUTH_REQUIRED,
+        ),
+    ] {
+        let mut data = data;
+        data["server"] = json!("locked");
+        c.send_text(&json!({"type":"connect","data":data}).to_string())
+            .await;
+        assert_eq!(c.recv_text().await, error_frame(refusal), "{data}");
+    }
 }
 
 fn protected_servers() -> Vec<ServerInfo> {

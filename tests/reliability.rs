@@ -53,6 +53,9 @@ async fn heartbeat_closes_silent_clients() {
         b.config(Config {
             heartbeat_interval: Duration::from_millis(100),
             client_timeout: Duration::from_millis(400),
+            // The silent one cannot answer our Close; cut it well within the
+            // second `alive` reads for.
+            close_timeout: Duration::from_millis(100),
             ..quiet()
         })
     });
@@ -539,4 +542,118 @@ async fn shutdown_with_stalled_client_respects_grace() {
         .await
         .expect("shutdown within 5 s");
     assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+/// A validator that takes its time and refuses, counting its calls.
+fn slow_refusing_server(calls: Arc<AtomicUsize>) -> TestServer {
+    start_with(move |b| {
+        b.config(quiet())
+            .on_get_server_data(|| async {
+                Ok(vec![ServerInfo::new("1", "locked", "L").with_password("pw")])
+            })
+            .on_get_user_data(|_| async { Ok(Vec::<User>::new()) })
+            .on_validate_discord_user(move |_, _, _| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Ok(false)
+                }
+            })
+    })
+}
+
+/// 50 refused logins sent at once on one session reach the validator at
+/// most `auth_attempts` times: the attempt is counted before the validator
+/// is awaited.
+#[tokio::test]
+async fn concurrent_attempts_on_one_session_are_limited() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let srv = slow_refusing_server(calls.clone());
+    let mut c = srv.client().await;
+    for _ in 0..50 {
+        c.ws.feed(Message::text(login("bad"))).await.unwrap();
+    }
+    c.ws.flush().await.unwrap();
+    // Superseded joins are cancelled: only throttled refusals and the last
+    // attempt's answer come back, never a stale one after it.
+    let mut answers = Vec::new();
+    loop {
+        let a = c.recv_text().await;
+        let last = a == error_frame(errors::AUTH_FAILED) || answers.len() == 49;
+        answers.push(a);
+        if last {
+            break;
+        }
+    }
+    c.assert_silent(Duration::from_millis(400)).await;
+    let n = calls.load(Ordering::SeqCst);
+    assert!(n <= 5, "the validator was asked {n} times");
+}
+
+/// 50 refused logins at once from one IP over 50 sessions reach the
+/// validator at most `auth_attempts` times.
+#[tokio::test]
+async fn concurrent_attempts_from_one_ip_are_limited() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let srv = slow_refusing_server(calls.clone());
+    let mut clients = Vec::new();
+    for _ in 0..50 {
+        clients.push(srv.client().await);
+    }
+    for c in clients.iter_mut() {
+        c.send_text(&login("bad")).await;
+    }
+    let mut throttled = 0;
+    for c in clients.iter_mut() {
+        let a = c.recv_text().await;
+        if a == error_frame(errors::AUTH_THROTTLED) {
+            throttled += 1;
+        } else {
+            assert_eq!(a, error_frame(errors::AUTH_FAILED));
+        }
+    }
+    let n = calls.load(Ordering::SeqCst);
+    assert!(n <= 5, "the validator was asked {n} times");
+    assert_eq!(throttled, 50 - n);
+}
+
+/// A bot calling `broadcast_message` ten million times in a tight loop
+/// cannot grow the server's memory without bound: the hub's queue is a
+/// bound, and what does not fit is dropped and counted. Bounded means the
+/// last eight million calls add (almost) nothing to what the first two
+/// million took (the allocator keeps some freed memory, so the first
+/// figure is not zero).
+#[tokio::test]
+async fn tight_broadcast_loop_is_bounded() {
+    let srv = start();
+    let _viewer = srv.joined("dworld").await;
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    let handle = srv.handle.clone();
+    let before = rss_bytes();
+    let worker = std::thread::spawn(move || {
+        let text = "x".repeat(100);
+        let mut after_two_million = 0;
+        for i in 0..10_000_000u32 {
+            if i == 2_000_000 {
+                after_two_million = rss_bytes();
+            }
+            handle.broadcast_message(DWORLD, "1", &text, "c");
+        }
+        (handle, after_two_million)
+    });
+    let (handle, after_two_million) = tokio::task::spawn_blocking(move || worker.join().unwrap())
+        .await
+        .unwrap();
+    let end = rss_bytes();
+    let (first, rest) = (
+        after_two_million.saturating_sub(before) >> 20,
+        end.saturating_sub(after_two_million) >> 20,
+    );
+    println!(
+        "RSS: +{first} MiB for the first 2M calls, +{rest} MiB for the next 8M; {} dropped",
+        handle.dropped_broadcasts()
+    );
+    assert!(rest < 64, "RSS grew {rest} MiB over the last 8M calls");
+    assert!(first < 1024, "RSS grew {first} MiB over the first 2M calls");
+    assert!(handle.dropped_broadcasts() > 0);
 }

@@ -66,6 +66,16 @@ impl Actor for Providers {
     }
 }
 
+/// A provider's answer, or the safe default when the actor could not be
+/// asked (its mailbox is closed or full): logged with the cause, so a broken
+/// provider never passes for "no such server" or an empty island.
+pub(crate) fn answer_or_default<T: Default>(asked: &str, r: Result<T, MailboxError>) -> T {
+    r.unwrap_or_else(|e| {
+        log::warn!("asking the providers for {asked} failed ({e}); using the safe default");
+        T::default()
+    })
+}
+
 /// Runs one callback: panics (while building or polling the future), errors
 /// and timeouts all become `fallback` plus one warning naming the callback.
 fn guarded<T: 'static>(
