@@ -207,6 +207,8 @@ def metrics(name, params, rep, st):
         m["handshakes/s"] = rep["handshakes_per_s"]
         m["handshake p50 ms"] = rep["handshake_p50_ms"]
         m["handshake p99 ms"] = rep["handshake_p99_ms"]
+        m["close p99 ms"] = rep.get("close_p99_ms", 0)
+        m["close failed"] = rep.get("close_failed", 0)
         m["completed"] = rep["connected"]
         m["server CPU s"] = st["cpu_phase_s"]
     elif params.get("rate", 0) == 0:

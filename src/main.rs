@@ -51,6 +51,9 @@ struct Options {
     /// Seconds a provider callback may take before its safe default answers.
     #[arg(long, env = "D_BACK_PROVIDER_TIMEOUT_SECS", default_value_t = 5.0)]
     provider_timeout_secs: f64,
+    /// Seconds to wait for a client's Close answer after the server closes.
+    #[arg(long, env = "D_BACK_CLOSE_TIMEOUT_SECS", default_value_t = 1.0)]
+    close_timeout_secs: f64,
     /// Seconds to drain connections on SIGINT/SIGTERM.
     #[arg(long, env = "D_BACK_SHUTDOWN_GRACE_SECS", default_value_t = 10.0)]
     shutdown_grace_secs: f64,
@@ -77,6 +80,7 @@ fn config(o: &Options) -> Result<Config, String> {
         client_timeout: seconds("client-timeout-secs", o.client_timeout_secs)?,
         provider_timeout: seconds("provider-timeout-secs", o.provider_timeout_secs)?,
         shutdown_grace: seconds("shutdown-grace-secs", o.shutdown_grace_secs)?,
+        close_timeout: seconds("close-timeout-secs", o.close_timeout_secs)?,
         mock_traffic: !o.no_mock_traffic,
         ..Config::default()
     })

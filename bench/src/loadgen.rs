@@ -18,7 +18,9 @@
 //!   driver knows the broadcast phase (for its CPU time) is over.
 //!
 //! Storm mode (`--storm M --concurrency C`) measures handshakes only: M
-//! clients, C at a time, each connects, joins, and closes.
+//! clients, C at a time, each connects, joins, and closes as a browser does
+//! (sends Close, reads the server's Close, waits for its EOF); the close
+//! latency is reported beside the handshake rate.
 //!
 //! The last line printed on stdout is a JSON object with every number in the
 //! human summary above it.
@@ -100,6 +102,12 @@ pub struct Report {
     pub handshake_p99_ms: f64,
     pub handshake_max_ms: f64,
     pub handshakes_per_s: f64,
+    /// Storm: from sending Close to the server's EOF (its Close read on the way).
+    pub close_p50_ms: f64,
+    pub close_p99_ms: f64,
+    pub close_max_ms: f64,
+    /// Storm: closes that got no Close frame back, or no EOF in time.
+    pub close_failed: usize,
     pub sent: u64,
     pub expected: u64,
     pub delivered: u64,
@@ -701,7 +709,33 @@ pub async fn run_fanout(args: &Args) -> Result<Report, String> {
     Ok(r)
 }
 
-/// Storm run: `storm` handshakes, `concurrency` at a time, each closed at once.
+impl Conn {
+    /// Closes like a browser (RFC 6455 §7.1.1): sends Close, reads until the
+    /// server's Close, then waits for the server to close TCP. True when
+    /// both arrived.
+    async fn close_properly(&mut self) -> bool {
+        let close = client_frame(OP_CLOSE, &1000u16.to_be_bytes());
+        if self.stream.write_all(&close).await.is_err() {
+            return false;
+        }
+        let mut got_close = false;
+        loop {
+            let mut consumed = 0;
+            while let Some(ev) = self.next_buffered(&mut consumed).await {
+                if matches!(ev, Event::Closed) {
+                    got_close = true;
+                }
+            }
+            self.compact(consumed);
+            if !self.read_more().await {
+                return got_close;
+            }
+        }
+    }
+}
+
+/// Storm run: `storm` handshakes, `concurrency` at a time, each closed as a
+/// browser closes (Close, the server's Close, then its EOF), timed.
 pub async fn run_storm(args: &Args, total: usize) -> Result<Report, String> {
     let target = Target::new(&args.url, &args.server)?;
     // The driver samples its baseline at the start signal.
@@ -715,6 +749,8 @@ pub async fn run_storm(args: &Args, total: usize) -> Result<Report, String> {
         let (t, next) = (target.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut ok = Vec::new();
+            let mut closes = Vec::new();
+            let mut close_failed = 0usize;
             let mut failed = 0usize;
             let mut first_err = None;
             while (next.fetch_add(1, Ordering::Relaxed) as usize) < total {
@@ -722,8 +758,11 @@ pub async fn run_storm(args: &Args, total: usize) -> Result<Report, String> {
                 match tokio::time::timeout(timeout, handshake(&t, false)).await {
                     Ok(Ok(mut c)) => {
                         ok.push(t0.elapsed().as_micros() as u32);
-                        let close = client_frame(OP_CLOSE, &1000u16.to_be_bytes());
-                        let _ = c.stream.write_all(&close).await;
+                        let t1 = Instant::now();
+                        match tokio::time::timeout(timeout, c.close_properly()).await {
+                            Ok(true) => closes.push(t1.elapsed().as_micros() as u32),
+                            _ => close_failed += 1,
+                        }
                     }
                     Ok(Err(e)) => {
                         failed += 1;
@@ -732,7 +771,7 @@ pub async fn run_storm(args: &Args, total: usize) -> Result<Report, String> {
                     Err(_) => failed += 1,
                 }
             }
-            (ok, failed, first_err)
+            (ok, closes, close_failed, failed, first_err)
         }));
     }
     let mut r = Report {
@@ -741,14 +780,21 @@ pub async fn run_storm(args: &Args, total: usize) -> Result<Report, String> {
         ..Default::default()
     };
     let mut hs = Vec::with_capacity(total);
+    let mut closes = Vec::with_capacity(total);
     let mut first_err = None;
     for w in workers {
-        if let Ok((ok, failed, err)) = w.await {
+        if let Ok((ok, closed, close_failed, failed, err)) = w.await {
             hs.extend(ok);
+            closes.extend(closed);
+            r.close_failed += close_failed;
             r.connect_failed += failed;
             first_err = first_err.or(err);
         }
     }
+    closes.sort_unstable();
+    r.close_p50_ms = percentile_ms(&closes, 50.0);
+    r.close_p99_ms = percentile_ms(&closes, 99.0);
+    r.close_max_ms = closes.last().map_or(0.0, |&v| f64::from(v) / 1000.0);
     if let Some(e) = first_err {
         eprintln!(
             "loadgen: {} storm handshakes failed, first: {e}",
@@ -782,6 +828,13 @@ pub fn summary(r: &Report) -> String {
         "connections: {}/{} established ({} failed); handshake p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {:.0} handshakes/s",
         r.connected, r.clients, r.connect_failed, r.handshake_p50_ms, r.handshake_p99_ms, r.handshake_max_ms, r.handshakes_per_s
     );
+    if r.mode == "storm" {
+        let _ = writeln!(
+            s,
+            "closes (Close, server Close, EOF): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} failed",
+            r.close_p50_ms, r.close_p99_ms, r.close_max_ms, r.close_failed
+        );
+    }
     if r.mode == "fanout" {
         let _ = writeln!(
             s,
