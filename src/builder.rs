@@ -14,8 +14,8 @@ use crate::files::StaticFiles;
 use crate::limits::{AuthGuard, Connections};
 use crate::model::{DiscordUser, IntoServers, IntoUsers};
 use crate::providers::{
-    per_thread, BoxError, Callbacks, ClientIdFn, LocalFut, ServersFn, StaticFn, StaticResponse,
-    UsersFn, ValidateFn,
+    by_key, per_thread, BoxError, Callbacks, LocalFut, ServersFn, StaticResponse, UsersFn,
+    ValidateFn,
 };
 use crate::registry::Registry;
 use crate::server::{bind_all, Server};
@@ -111,9 +111,7 @@ impl Builder {
         F: Fn(String) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Option<String>, BoxError>> + 'static,
     {
-        self.callbacks.client_id = per_thread(f, |f| -> ClientIdFn {
-            Rc::new(move |s| Box::pin(f(s)) as LocalFut<_>)
-        });
+        self.callbacks.client_id = by_key(f);
         self
     }
 
@@ -123,9 +121,7 @@ impl Builder {
         F: Fn(String) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Option<StaticResponse>, BoxError>> + 'static,
     {
-        self.callbacks.static_request = per_thread(f, |f| -> StaticFn {
-            Rc::new(move |p| Box::pin(f(p)) as LocalFut<_>)
-        });
+        self.callbacks.static_request = by_key(f);
         self
     }
 

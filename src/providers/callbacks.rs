@@ -21,8 +21,11 @@ pub(crate) type LocalFut<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>>>>
 pub(crate) type ServersFn = Rc<dyn Fn() -> LocalFut<Vec<ServerInfo>>>;
 pub(crate) type UsersFn = Rc<dyn Fn(String) -> LocalFut<Vec<User>>>;
 pub(crate) type ValidateFn = Rc<dyn Fn(String, DiscordUser, String) -> LocalFut<bool>>;
-pub(crate) type ClientIdFn = Rc<dyn Fn(String) -> LocalFut<Option<String>>>;
-pub(crate) type StaticFn = Rc<dyn Fn(String) -> LocalFut<Option<StaticResponse>>>;
+/// A callback asked about one key (a snowflake, a path) that answers
+/// `Option<T>` as it is.
+pub(crate) type KeyFn<T> = Rc<dyn Fn(String) -> LocalFut<Option<T>>>;
+pub(crate) type ClientIdFn = KeyFn<String>;
+pub(crate) type StaticFn = KeyFn<StaticResponse>;
 
 /// What a static-request callback answers for a path it handles.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +61,19 @@ where
 {
     let f = Arc::new(f);
     Some(Arc::new(move || local(f.clone())))
+}
+
+/// [`per_thread`] for the callbacks that take one key and answer as they
+/// are (the client id and the static request).
+pub(crate) fn by_key<F, Fut, T>(f: F) -> Option<Factory<KeyFn<T>>>
+where
+    F: Fn(String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Option<T>, BoxError>> + 'static,
+    T: 'static,
+{
+    per_thread(f, |f| -> KeyFn<T> {
+        Rc::new(move |key| Box::pin(f(key)) as LocalFut<_>)
+    })
 }
 
 /// The callbacks a builder collected, as factories (see [`per_thread`]);

@@ -25,7 +25,7 @@ use futures_util::FutureExt;
 use crate::model::{DiscordUser, ServerInfo, User};
 
 pub(crate) use callbacks::{
-    per_thread, Callbacks, ClientIdFn, LocalFut, ServersFn, StaticFn, UsersFn, ValidateFn,
+    by_key, per_thread, Callbacks, ClientIdFn, LocalFut, ServersFn, StaticFn, UsersFn, ValidateFn,
 };
 pub use callbacks::{BoxError, StaticResponse};
 
