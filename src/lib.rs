@@ -62,6 +62,7 @@
 
 mod app;
 pub mod config;
+pub mod discord;
 pub mod files;
 mod http;
 pub mod hub;
@@ -72,6 +73,7 @@ pub mod providers;
 pub mod session;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::{Arc, OnceLock};
@@ -107,9 +109,25 @@ pub struct Builder {
     addr_error: Option<io::Error>,
     config: Config,
     callbacks: Callbacks,
+    /// Tasks started with the server (the built-in Discord bot).
+    background: Vec<Background>,
 }
 
+/// A task started when the server runs, with its handle. It resolves only
+/// with an error no retry can fix, which stops the server.
+pub(crate) type Background =
+    Box<dyn FnOnce(Handle) -> Pin<Box<dyn Future<Output = io::Error>>> + Send>;
+
 impl Builder {
+    /// Starts `task` with the server's handle when the server runs.
+    pub(crate) fn background(
+        mut self,
+        task: impl FnOnce(Handle) -> Pin<Box<dyn Future<Output = io::Error>>> + Send + 'static,
+    ) -> Self {
+        self.background.push(Box::new(task));
+        self
+    }
+
     /// Where to listen (several calls listen on several addresses). Port 0
     /// picks a free port; read it back with [`Server::local_addr`]. Default:
     /// `localhost:3000`.
@@ -218,6 +236,7 @@ impl Builder {
         });
         Ok(Server {
             listeners,
+            background: self.background,
             handle: Handle {
                 state: state.clone(),
                 server: Arc::new(OnceLock::new()),
@@ -267,6 +286,7 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
 /// A bound, ready server.
 pub struct Server {
     listeners: Vec<TcpListener>,
+    background: Vec<Background>,
     state: Arc<AppState>,
     handle: Handle,
 }
@@ -333,7 +353,22 @@ impl Server {
                 handle.shutdown().await;
             });
         }
-        running.await
+        let mut background: futures_util::stream::FuturesUnordered<_> = self
+            .background
+            .into_iter()
+            .map(|start| start(self.handle.clone()))
+            .collect();
+        if background.is_empty() {
+            return running.await;
+        }
+        let handle = self.handle.clone();
+        tokio::select! {
+            r = running => r,
+            Some(fatal) = futures_util::StreamExt::next(&mut background) => {
+                handle.shutdown().await;
+                Err(fatal)
+            }
+        }
     }
 }
 
