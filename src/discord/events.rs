@@ -22,8 +22,6 @@ pub(crate) struct UserObject {
     pub username: Option<String>,
     #[serde(default)]
     pub global_name: Option<String>,
-    #[serde(default)]
-    pub bot: bool,
 }
 
 #[derive(Deserialize, Clone, Default)]

@@ -106,7 +106,8 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle) -> io::Error {
             Ok(Message::Close(frame)) => {
                 let code = frame.as_ref().map(|f| f.code);
                 if let Some(s) = code.and_then(super::fatal::sentence) {
-                    log::error!("discord: {s}");
+                    // Not logged here: `Server::run` returns it, and the
+                    // binary prints it as its last line.
                     return io::Error::other(s);
                 }
                 log::warn!(
