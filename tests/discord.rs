@@ -245,3 +245,271 @@ async fn presence_join_leave_rename_and_role_colour() {
         })
     );
 }
+
+fn login(server: &str, token: &str, uid: &str) -> String {
+    json!({"type": "connect", "data": {"server": server, "discordToken": token,
+        "discordUser": {"id": uid, "username": "someone"}}})
+    .to_string()
+}
+
+async fn protected_bot(fake: &FakeDiscord) -> TestServer {
+    let mut cfg = config(fake);
+    cfg.servers = vec![ServerConfig { protected: true, ..ServerConfig::new(G1) }];
+    start_bot(fake, cfg, 1).await
+}
+
+/// The validator accepts a token issued to our client id for the claimed
+/// user who is a member; refuses another app's token, another user's, a
+/// non-member's, and an unknown (401) token.
+#[tokio::test]
+async fn validator_accepts_and_refuses() {
+    let fake = FakeDiscord::start(vec![island()]);
+    fake.add_token("good", valid_token(ALICE, &[G1]));
+    fake.add_token("other-app", Token::Valid { app: "1".into(), user: ALICE.into(), expires: "2999-01-01T00:00:00+00:00".into(), guilds: vec![] });
+    fake.add_token("stranger", valid_token("444444444444444499", &[]));
+    fake.add_token("expired", Token::Valid { app: APP_ID.into(), user: ALICE.into(), expires: "2001-01-01T00:00:00+00:00".into(), guilds: vec![] });
+    let srv = protected_bot(&fake).await;
+    let mut c = srv.client().await;
+    c.send_text(&login("island-life", "good", ALICE)).await;
+    let j = c.recv_json().await;
+    assert_eq!(j["type"], "server-join", "{j}");
+    assert_eq!(j["data"]["clientId"], APP_ID);
+    for (token, uid) in [("other-app", ALICE), ("good", BOB), ("stranger", "444444444444444499"), ("junk", ALICE), ("expired", ALICE)] {
+        let mut c = srv.client().await;
+        c.send_text(&login("island-life", token, uid)).await;
+        assert_eq!(c.recv_text().await, error_frame(d_back::protocol::errors::AUTH_FAILED), "{token}");
+    }
+}
+
+/// A 429 refuses and pauses every question to Discord for retry_after; a
+/// hanging Discord times out into a refusal; refusals are cached.
+#[tokio::test]
+async fn validator_obeys_429_timeout_and_caches() {
+    let fake = FakeDiscord::start(vec![island()]);
+    fake.add_token("limited", Token::RateLimited(1.0));
+    fake.add_token("good", valid_token(ALICE, &[G1]));
+    fake.add_token("hang", Token::Hang);
+    let srv = protected_bot(&fake).await;
+    let failed = error_frame(d_back::protocol::errors::AUTH_FAILED);
+    let mut c = srv.client().await;
+    c.send_text(&login("island-life", "limited", ALICE)).await;
+    assert_eq!(c.recv_text().await, failed);
+    let asked = fake.rest_count("/oauth2/@me");
+    assert_eq!(asked, 1);
+    // Paused: a good token is refused without asking Discord.
+    c.send_text(&login("island-life", "good", ALICE)).await;
+    assert_eq!(c.recv_text().await, failed);
+    assert_eq!(fake.rest_count("/oauth2/@me"), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut c2 = srv.client().await;
+    c2.send_text(&login("island-life", "good", ALICE)).await;
+    assert_eq!(c2.recv_json().await["type"], "server-join");
+    // Timeout.
+    let mut c3 = srv.client().await;
+    let started = std::time::Instant::now();
+    c3.send_text(&login("island-life", "hang", ALICE)).await;
+    assert_eq!(c3.recv_text().await, failed);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // A refused verdict is remembered: the second ask does not reach Discord.
+    let mut c4 = srv.client().await;
+    c4.send_text(&login("island-life", "good", BOB)).await;
+    assert_eq!(c4.recv_text().await, failed);
+    let n = fake.rest_count("/oauth2/@me");
+    let mut c5 = srv.client().await;
+    c5.send_text(&login("island-life", "good", BOB)).await;
+    assert_eq!(c5.recv_text().await, failed);
+    assert_eq!(fake.rest_count("/oauth2/@me"), n);
+}
+
+/// d-zone's filters: ignoreChannels, listenChannels (by name or id),
+/// ignoreUsers (left out of users and chat), hideOffline (offline members
+/// hidden, their chat dropped, offline is a delete, online brings name and colour).
+#[tokio::test]
+async fn dzone_filters() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let mut cfg = config(&fake);
+    cfg.servers = vec![ServerConfig {
+        ignore_channels: vec!["random".into()],
+        ignore_users: vec![BOB.into()],
+        hide_offline: true,
+        ..ServerConfig::new(G1)
+    }];
+    let srv = start_bot(&fake, cfg, 1).await;
+    let (mut c, data) = join_users(&srv, "island-life").await;
+    assert_eq!(data["users"], json!({ALICE: user(ALICE, "Alice A", "online", "#ff0000")}));
+    srv.until("joined", |h| h.session_count() == 1).await;
+    fake.dispatch("MESSAGE_CREATE", message(G1, RANDOM, ALICE, "alice", "ignored channel"));
+    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, BOB, "bob", "ignored user"));
+    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, CAROL, "carol", "offline"));
+    fake.dispatch("PRESENCE_UPDATE", presence(BOB, G1, "online"));
+    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, ALICE, "alice", "shown"));
+    assert_eq!(c.recv_json().await, json!({"type": "message", "server": G1, "data": {"uid": ALICE, "message": "shown", "channel": GENERAL}}));
+    fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G1, "offline"));
+    assert_eq!(c.recv_json().await, json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "offline", "delete": true}}));
+    fake.dispatch("PRESENCE_UPDATE", presence(CAROL, G1, "idle"));
+    assert_eq!(c.recv_json().await, json!({"type": "presence", "server": G1, "data": {"uid": CAROL, "status": "idle", "username": "Caz", "roleColor": "#ffffff"}}));
+    c.assert_silent(Duration::from_millis(200)).await;
+
+    // listenChannels by id: only that channel.
+    let fake = FakeDiscord::start(vec![island()]);
+    let mut cfg = config(&fake);
+    cfg.servers = vec![ServerConfig { listen_channels: vec![RANDOM.into()], ..ServerConfig::new(G1) }];
+    let srv = start_bot(&fake, cfg, 1).await;
+    let (mut c, _) = join_users(&srv, "island-life").await;
+    srv.until("joined", |h| h.session_count() == 1).await;
+    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, ALICE, "alice", "not listened"));
+    fake.dispatch("MESSAGE_CREATE", message(G1, RANDOM, ALICE, "alice", "listened"));
+    assert_eq!(c.recv_json().await["data"]["message"], "listened");
+    c.assert_silent(Duration::from_millis(200)).await;
+}
+
+/// A dropped gateway connection resumes; events sent meanwhile are replayed
+/// and reach viewers, who kept their sessions.
+#[tokio::test]
+async fn resume_replays_missed_presences() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let srv = start_bot(&fake, config(&fake), 1).await;
+    let (mut c, _) = join_users(&srv, "island-life").await;
+    srv.until("joined", |h| h.session_count() == 1).await;
+    fake.drop_connection();
+    fake.dispatch("PRESENCE_UPDATE", presence(CAROL, G1, "online"));
+    assert_eq!(c.recv_json().await, json!({"type": "presence", "server": G1, "data": {"uid": CAROL, "status": "online"}}));
+    assert_eq!(fake.resumes(), 1);
+    assert_eq!(fake.identifies().len(), 1);
+}
+
+/// A session Discord forgot (INVALID_SESSION false) identifies afresh; the
+/// new GUILD_CREATE is diffed against what viewers saw.
+#[tokio::test]
+async fn fresh_session_catches_up() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let srv = start_bot(&fake, config(&fake), 1).await;
+    let (mut c, _) = join_users(&srv, "island-life").await;
+    srv.until("joined", |h| h.session_count() == 1).await;
+    let changed = FakeGuild::new(G1, "Island Life")
+        .role(RED, "Red", 0xff0000, 1)
+        .channel(GENERAL, "general")
+        .member(member(ALICE, "alice", Some("Alice A"), None, &[RED]))
+        .member(member(CAROL, "carol", Some("Carol G"), Some("Caz"), &[]))
+        .presence(ALICE, "idle");
+    fake.set_guild(changed);
+    fake.invalidate_session(false);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(tokio::time::timeout(Duration::from_secs(15), c.recv_json()).await.unwrap());
+    }
+    got.sort_by_key(|v| v["data"]["uid"].as_str().unwrap().to_string());
+    assert_eq!(got, vec![
+        json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "idle"}}),
+        json!({"type": "presence", "server": G1, "data": {"uid": BOB, "status": "offline", "delete": true}}),
+    ]);
+    assert_eq!(fake.identifies().len(), 2);
+}
+
+/// The info command answers url?s=<id> once per cooldown per channel.
+#[tokio::test]
+async fn info_command_replies_with_cooldown() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let mut cfg = config(&fake);
+    cfg.info_command = Some("!dzone".into());
+    cfg.url = Some("http://example.test/".into());
+    let srv = start_bot(&fake, cfg, 1).await;
+    let activity = &fake.identifies()[0]["presence"]["activities"][0];
+    assert_eq!(activity["name"], "!dzone");
+    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, ALICE, "alice", "!dzone"));
+    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, ALICE, "alice", "!dzone"));
+    fake.until("reply", Duration::from_secs(5), |f| !f.posted().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let posted = fake.posted();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].0, GENERAL);
+    assert_eq!(posted[0].1["content"], "http://example.test/?s=island-life");
+    drop(srv);
+}
+
+/// A guild that goes unavailable leaves the server list.
+#[tokio::test]
+async fn unavailable_guild_leaves_the_list() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    let srv = start_bot(&fake, config(&fake), 2).await;
+    fake.dispatch("GUILD_DELETE", json!({"id": G2, "unavailable": true}));
+    wait_for_servers(&srv, 1).await;
+    assert!(server_list(&srv).await.get(G2).is_none());
+}
+
+fn bin_with(fake: &FakeDiscord, token: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_d-back"))
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .env("DISCORD_TOKEN", token)
+        .env("D_BACK_DISCORD_GATEWAY_URL", fake.gateway_url())
+        .env("D_BACK_DISCORD_API_URL", fake.api_url())
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap()
+}
+
+/// Close 4004 (wrong token) and 4014 (intents): the binary exits non-zero
+/// with one sentence naming the fix, and never prints the token.
+#[tokio::test]
+async fn fatal_close_codes_exit_with_a_sentence() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let out = bin_with(&fake, "wrong-secret-token");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("4004") && err.contains("DISCORD_TOKEN"), "{err}");
+    assert!(!err.contains("wrong-secret-token"));
+    let fake = FakeDiscord::start(vec![island()]);
+    fake.deny(1 << 12, INTENT_PRESENCES);
+    let out = bin_with(&fake, BOT_TOKEN);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    for intent in ["Server Members", "Presence", "Message Content"] {
+        assert!(err.contains(intent), "{err}");
+    }
+}
+
+/// Without the Message Content intent the bot connects without asking for it.
+#[tokio::test]
+async fn missing_message_content_is_not_fatal() {
+    let fake = FakeDiscord::start(vec![island()]);
+    fake.deny(1 << 18, INTENT_MESSAGE_CONTENT);
+    let _srv = start_bot(&fake, config(&fake), 1).await;
+    let intents = fake.identifies()[0]["intents"].as_u64().unwrap();
+    assert_eq!(intents & INTENT_MESSAGE_CONTENT, 0);
+}
+
+/// d-zone's own discord-config.json works as it is, via --config.
+#[tokio::test]
+async fn dzone_json_config_file() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    let path = std::env::temp_dir().join(format!("d-back-dzone-{}.json", std::process::id()));
+    std::fs::write(&path, json!({"servers": [{"id": G2, "alias": "Port", "default": true, "hideOffline": true}], "infoCommand": "!dzone", "url": "http://x/"}).to_string()).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_d-back"))
+        .args(["--host", "127.0.0.1", "--port", "0", "--config"])
+        .arg(&path)
+        .env("DISCORD_TOKEN", BOT_TOKEN)
+        .env("D_BACK_DISCORD_GATEWAY_URL", fake.gateway_url())
+        .env("D_BACK_DISCORD_API_URL", fake.api_url())
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let addr: std::net::SocketAddr = line.trim().strip_prefix("d-back listening on http://").unwrap().parse().unwrap();
+    let start = std::time::Instant::now();
+    let list = loop {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+        let mut c = Client { ws };
+        let list = c.recv_json().await;
+        if !list["data"].as_object().unwrap().is_empty() {
+            break list;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(list, json!({"type": "server-list", "data": {G2: {"id": "port", "name": "Port", "passworded": false, "default": true}}}));
+}
