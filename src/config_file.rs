@@ -37,14 +37,22 @@ pub fn load(path: &Path) -> Result<FileOptions, String> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     if is_json {
-        let discord = DiscordConfig::from_dzone_json(&text)
-            .map_err(|e| format!("the d-zone config file {} is not valid: {e}", path.display()))?;
+        let discord = DiscordConfig::from_dzone_json(&text).map_err(|e| {
+            format!(
+                "the d-zone config file {} is not valid: {e}",
+                path.display()
+            )
+        })?;
         Ok(FileOptions {
             discord: Some(discord),
             ..FileOptions::default()
         })
     } else {
-        toml::from_str(&text)
-            .map_err(|e| format!("the config file {} is not valid TOML for d-back: {e}", path.display()))
+        toml::from_str(&text).map_err(|e| {
+            format!(
+                "the config file {} is not valid TOML for d-back: {e}",
+                path.display()
+            )
+        })
     }
 }

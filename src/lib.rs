@@ -73,9 +73,9 @@ pub mod providers;
 pub mod session;
 
 use std::future::Future;
-use std::pin::Pin;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 use actix_web::{web, App, HttpServer};

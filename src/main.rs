@@ -134,7 +134,11 @@ fn apply_file(
 fn discord(file: Option<DiscordConfig>) -> Result<Option<Discord>, String> {
     let had_servers = file.as_ref().is_some_and(|d| !d.servers.is_empty());
     let config = file.unwrap_or_default().with_env();
-    if config.token.as_deref().map_or(true, |t| t.trim().is_empty()) {
+    if config
+        .token
+        .as_deref()
+        .map_or(true, |t| t.trim().is_empty())
+    {
         if had_servers {
             log::warn!("Discord servers are configured but no token is set (DISCORD_TOKEN); showing mock data");
         }

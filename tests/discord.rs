@@ -7,9 +7,9 @@ mod fake_discord;
 
 use std::time::Duration;
 
-use fake_discord::*;
 use common::*;
 use d_back::discord::{Discord, DiscordConfig, ServerConfig};
+use fake_discord::*;
 use serde_json::{json, Value};
 
 const G1: &str = "111111111111111111";
@@ -56,7 +56,10 @@ fn config(fake: &FakeDiscord) -> DiscordConfig {
 
 /// d-back with the built-in bot, started once the bot knows `guilds` guilds.
 async fn start_bot(_fake: &FakeDiscord, cfg: DiscordConfig, guilds: usize) -> TestServer {
-    let srv = start_with(move |b| b.config(quiet()).discord(Discord::new(cfg).expect("valid config")));
+    let srv = start_with(move |b| {
+        b.config(quiet())
+            .discord(Discord::new(cfg).expect("valid config"))
+    });
     wait_for_servers(&srv, guilds).await;
     srv
 }
@@ -75,7 +78,10 @@ async fn wait_for_servers(srv: &TestServer, n: usize) {
         if list.as_object().map_or(0, |m| m.len()) == n {
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "server list never had {n}: {list}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "server list never had {n}: {list}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -110,7 +116,10 @@ async fn every_guild_is_listed_with_derived_ids() {
     // The bot identified with the three privileged intents and the others it needs.
     let identify = &fake.identifies()[0];
     let intents = identify["intents"].as_u64().unwrap();
-    assert_eq!(intents & (INTENT_MEMBERS | INTENT_PRESENCES | INTENT_MESSAGE_CONTENT), INTENT_MEMBERS | INTENT_PRESENCES | INTENT_MESSAGE_CONTENT);
+    assert_eq!(
+        intents & (INTENT_MEMBERS | INTENT_PRESENCES | INTENT_MESSAGE_CONTENT),
+        INTENT_MEMBERS | INTENT_PRESENCES | INTENT_MESSAGE_CONTENT
+    );
     assert_eq!(intents & 1, 1, "GUILDS");
     assert_eq!(intents & (1 << 9), 1 << 9, "GUILD_MESSAGES");
 }
@@ -123,9 +132,17 @@ async fn configured_servers_in_order_with_alias_and_default() {
     let fake = FakeDiscord::start(vec![island(), harbour()]);
     let mut cfg = config(&fake);
     cfg.servers = vec![
-        ServerConfig { alias: Some("The Harbour".into()), protected: true, ..ServerConfig::new(G2) },
+        ServerConfig {
+            alias: Some("The Harbour".into()),
+            protected: true,
+            ..ServerConfig::new(G2)
+        },
         ServerConfig::new("999999999999999999"),
-        ServerConfig { default: true, password: Some("pw".into()), ..ServerConfig::new(G1) },
+        ServerConfig {
+            default: true,
+            password: Some("pw".into()),
+            ..ServerConfig::new(G1)
+        },
     ];
     let srv = start_bot(&fake, cfg, 2).await;
     let mut c = srv.client_at("/").await;
@@ -138,10 +155,14 @@ async fn configured_servers_in_order_with_alias_and_default() {
         .to_string()
     );
     // The legacy password still opens it and is echoed as the protocol says.
-    c.send_text(r#"{"type":"connect","data":{"server":"default","password":"pw"}}"#).await;
+    c.send_text(r#"{"type":"connect","data":{"server":"default","password":"pw"}}"#)
+        .await;
     let j = c.recv_json().await;
     assert_eq!(j["type"], "server-join");
-    assert_eq!(j["data"]["request"], json!({"server": "default", "password": "pw"}));
+    assert_eq!(
+        j["data"]["request"],
+        json!({"server": "default", "password": "pw"})
+    );
     assert_eq!(j["data"]["serverName"], "Island Life");
 }
 
@@ -153,7 +174,8 @@ async fn users_have_names_presence_and_colours() {
     let fake = FakeDiscord::start(vec![island()]);
     let srv = start_bot(&fake, config(&fake), 1).await;
     let mut c = srv.client().await;
-    c.send_text(r#"{"type":"connect","data":{"server":"island-life"}}"#).await;
+    c.send_text(r#"{"type":"connect","data":{"server":"island-life"}}"#)
+        .await;
     assert_eq!(
         c.recv_text().await,
         json!({"type": "server-join", "data": {
@@ -179,9 +201,17 @@ async fn chat_is_cleaned_and_routed() {
     let (mut c, _) = join_users(&srv, "island-life").await;
     let (mut other, _) = join_users(&srv, "harbour").await;
     srv.until("two joined", |h| h.session_count() == 2).await;
-    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, BOT_ID, "dzone-bot", "I am the bot"));
-    let text = format!("hi <@{BOB}> and <@!{CAROL}>, <@&{RED}> see <#{RANDOM}> <:party:123456> <a:wave:42> <b>");
-    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, ALICE, "alice", &text));
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, BOT_ID, "dzone-bot", "I am the bot"),
+    );
+    let text = format!(
+        "hi <@{BOB}> and <@!{CAROL}>, <@&{RED}> see <#{RANDOM}> <:party:123456> <a:wave:42> <b>"
+    );
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, ALICE, "alice", &text),
+    );
     assert_eq!(
         c.recv_text().await,
         json!({"type": "message", "server": G1, "data": {
@@ -190,7 +220,8 @@ async fn chat_is_cleaned_and_routed() {
         .to_string()
     );
     let mut attach = message(G1, RANDOM, BOB, "bob", "");
-    attach["attachments"] = json!([{"id": "1", "filename": "cat.png", "size": 1, "url": "u", "proxy_url": "p"}]);
+    attach["attachments"] =
+        json!([{"id": "1", "filename": "cat.png", "size": 1, "url": "u", "proxy_url": "p"}]);
     fake.dispatch("MESSAGE_CREATE", attach);
     assert_eq!(
         c.recv_json().await,
@@ -208,7 +239,10 @@ async fn presence_join_leave_rename_and_role_colour() {
     let (mut c, _) = join_users(&srv, "island-life").await;
     srv.until("joined", |h| h.session_count() == 1).await;
     fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G1, "dnd"));
-    assert_eq!(c.recv_json().await, json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "dnd"}}));
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "dnd"}})
+    );
     let dave = "444444444444444404";
     let mut add = member(dave, "dave", None, None, &[BLUE]);
     add["guild_id"] = json!(G1);
@@ -224,12 +258,18 @@ async fn presence_join_leave_rename_and_role_colour() {
         c.recv_json().await,
         json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "dnd", "username": "Ally", "roleColor": "#ff0000"}})
     );
-    fake.dispatch("GUILD_ROLE_UPDATE", json!({"guild_id": G1, "role": role(RED, "Red", 0x00ff00, 1)}));
+    fake.dispatch(
+        "GUILD_ROLE_UPDATE",
+        json!({"guild_id": G1, "role": role(RED, "Red", 0x00ff00, 1)}),
+    );
     assert_eq!(
         c.recv_json().await,
         json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "dnd", "username": "Ally", "roleColor": "#00ff00"}})
     );
-    fake.dispatch("GUILD_MEMBER_REMOVE", json!({"guild_id": G1, "user": {"id": BOB, "username": "bob"}}));
+    fake.dispatch(
+        "GUILD_MEMBER_REMOVE",
+        json!({"guild_id": G1, "user": {"id": BOB, "username": "bob"}}),
+    );
     assert_eq!(
         c.recv_json().await,
         json!({"type": "presence", "server": G1, "data": {"uid": BOB, "status": "offline", "delete": true}})
@@ -254,7 +294,10 @@ fn login(server: &str, token: &str, uid: &str) -> String {
 
 async fn protected_bot(fake: &FakeDiscord) -> TestServer {
     let mut cfg = config(fake);
-    cfg.servers = vec![ServerConfig { protected: true, ..ServerConfig::new(G1) }];
+    cfg.servers = vec![ServerConfig {
+        protected: true,
+        ..ServerConfig::new(G1)
+    }];
     start_bot(fake, cfg, 1).await
 }
 
@@ -265,19 +308,45 @@ async fn protected_bot(fake: &FakeDiscord) -> TestServer {
 async fn validator_accepts_and_refuses() {
     let fake = FakeDiscord::start(vec![island()]);
     fake.add_token("good", valid_token(ALICE, &[G1]));
-    fake.add_token("other-app", Token::Valid { app: "1".into(), user: ALICE.into(), expires: "2999-01-01T00:00:00+00:00".into(), guilds: vec![] });
+    fake.add_token(
+        "other-app",
+        Token::Valid {
+            app: "1".into(),
+            user: ALICE.into(),
+            expires: "2999-01-01T00:00:00+00:00".into(),
+            guilds: vec![],
+        },
+    );
     fake.add_token("stranger", valid_token("444444444444444499", &[]));
-    fake.add_token("expired", Token::Valid { app: APP_ID.into(), user: ALICE.into(), expires: "2001-01-01T00:00:00+00:00".into(), guilds: vec![] });
+    fake.add_token(
+        "expired",
+        Token::Valid {
+            app: APP_ID.into(),
+            user: ALICE.into(),
+            expires: "2001-01-01T00:00:00+00:00".into(),
+            guilds: vec![],
+        },
+    );
     let srv = protected_bot(&fake).await;
     let mut c = srv.client().await;
     c.send_text(&login("island-life", "good", ALICE)).await;
     let j = c.recv_json().await;
     assert_eq!(j["type"], "server-join", "{j}");
     assert_eq!(j["data"]["clientId"], APP_ID);
-    for (token, uid) in [("other-app", ALICE), ("good", BOB), ("stranger", "444444444444444499"), ("junk", ALICE), ("expired", ALICE)] {
+    for (token, uid) in [
+        ("other-app", ALICE),
+        ("good", BOB),
+        ("stranger", "444444444444444499"),
+        ("junk", ALICE),
+        ("expired", ALICE),
+    ] {
         let mut c = srv.client().await;
         c.send_text(&login("island-life", token, uid)).await;
-        assert_eq!(c.recv_text().await, error_frame(d_back::protocol::errors::AUTH_FAILED), "{token}");
+        assert_eq!(
+            c.recv_text().await,
+            error_frame(d_back::protocol::errors::AUTH_FAILED),
+            "{token}"
+        );
     }
 }
 
@@ -336,29 +405,62 @@ async fn dzone_filters() {
     }];
     let srv = start_bot(&fake, cfg, 1).await;
     let (mut c, data) = join_users(&srv, "island-life").await;
-    assert_eq!(data["users"], json!({ALICE: user(ALICE, "Alice A", "online", "#ff0000")}));
+    assert_eq!(
+        data["users"],
+        json!({ALICE: user(ALICE, "Alice A", "online", "#ff0000")})
+    );
     srv.until("joined", |h| h.session_count() == 1).await;
-    fake.dispatch("MESSAGE_CREATE", message(G1, RANDOM, ALICE, "alice", "ignored channel"));
-    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, BOB, "bob", "ignored user"));
-    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, CAROL, "carol", "offline"));
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, RANDOM, ALICE, "alice", "ignored channel"),
+    );
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, BOB, "bob", "ignored user"),
+    );
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, CAROL, "carol", "offline"),
+    );
     fake.dispatch("PRESENCE_UPDATE", presence(BOB, G1, "online"));
-    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, ALICE, "alice", "shown"));
-    assert_eq!(c.recv_json().await, json!({"type": "message", "server": G1, "data": {"uid": ALICE, "message": "shown", "channel": GENERAL}}));
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, ALICE, "alice", "shown"),
+    );
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "message", "server": G1, "data": {"uid": ALICE, "message": "shown", "channel": GENERAL}})
+    );
     fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G1, "offline"));
-    assert_eq!(c.recv_json().await, json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "offline", "delete": true}}));
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "offline", "delete": true}})
+    );
     fake.dispatch("PRESENCE_UPDATE", presence(CAROL, G1, "idle"));
-    assert_eq!(c.recv_json().await, json!({"type": "presence", "server": G1, "data": {"uid": CAROL, "status": "idle", "username": "Caz", "roleColor": "#ffffff"}}));
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": CAROL, "status": "idle", "username": "Caz", "roleColor": "#ffffff"}})
+    );
     c.assert_silent(Duration::from_millis(200)).await;
 
     // listenChannels by id: only that channel.
     let fake = FakeDiscord::start(vec![island()]);
     let mut cfg = config(&fake);
-    cfg.servers = vec![ServerConfig { listen_channels: vec![RANDOM.into()], ..ServerConfig::new(G1) }];
+    cfg.servers = vec![ServerConfig {
+        listen_channels: vec![RANDOM.into()],
+        ..ServerConfig::new(G1)
+    }];
     let srv = start_bot(&fake, cfg, 1).await;
     let (mut c, _) = join_users(&srv, "island-life").await;
     srv.until("joined", |h| h.session_count() == 1).await;
-    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, ALICE, "alice", "not listened"));
-    fake.dispatch("MESSAGE_CREATE", message(G1, RANDOM, ALICE, "alice", "listened"));
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, ALICE, "alice", "not listened"),
+    );
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, RANDOM, ALICE, "alice", "listened"),
+    );
     assert_eq!(c.recv_json().await["data"]["message"], "listened");
     c.assert_silent(Duration::from_millis(200)).await;
 }
@@ -373,7 +475,10 @@ async fn resume_replays_missed_presences() {
     srv.until("joined", |h| h.session_count() == 1).await;
     fake.drop_connection();
     fake.dispatch("PRESENCE_UPDATE", presence(CAROL, G1, "online"));
-    assert_eq!(c.recv_json().await, json!({"type": "presence", "server": G1, "data": {"uid": CAROL, "status": "online"}}));
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": CAROL, "status": "online"}})
+    );
     assert_eq!(fake.resumes(), 1);
     assert_eq!(fake.identifies().len(), 1);
 }
@@ -396,13 +501,20 @@ async fn fresh_session_catches_up() {
     fake.invalidate_session(false);
     let mut got = Vec::new();
     for _ in 0..2 {
-        got.push(tokio::time::timeout(Duration::from_secs(15), c.recv_json()).await.unwrap());
+        got.push(
+            tokio::time::timeout(Duration::from_secs(15), c.recv_json())
+                .await
+                .unwrap(),
+        );
     }
     got.sort_by_key(|v| v["data"]["uid"].as_str().unwrap().to_string());
-    assert_eq!(got, vec![
-        json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "idle"}}),
-        json!({"type": "presence", "server": G1, "data": {"uid": BOB, "status": "offline", "delete": true}}),
-    ]);
+    assert_eq!(
+        got,
+        vec![
+            json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "idle"}}),
+            json!({"type": "presence", "server": G1, "data": {"uid": BOB, "status": "offline", "delete": true}}),
+        ]
+    );
     assert_eq!(fake.identifies().len(), 2);
 }
 
@@ -416,9 +528,16 @@ async fn info_command_replies_with_cooldown() {
     let srv = start_bot(&fake, cfg, 1).await;
     let activity = &fake.identifies()[0]["presence"]["activities"][0];
     assert_eq!(activity["name"], "!dzone");
-    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, ALICE, "alice", "!dzone"));
-    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, ALICE, "alice", "!dzone"));
-    fake.until("reply", Duration::from_secs(5), |f| !f.posted().is_empty()).await;
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, ALICE, "alice", "!dzone"),
+    );
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, ALICE, "alice", "!dzone"),
+    );
+    fake.until("reply", Duration::from_secs(5), |f| !f.posted().is_empty())
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let posted = fake.posted();
     assert_eq!(posted.len(), 1, "{posted:?}");
@@ -456,7 +575,10 @@ async fn fatal_close_codes_exit_with_a_sentence() {
     let out = bin_with(&fake, "wrong-secret-token");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("4004") && err.contains("DISCORD_TOKEN"), "{err}");
+    assert!(
+        err.contains("4004") && err.contains("DISCORD_TOKEN"),
+        "{err}"
+    );
     assert!(!err.contains("wrong-secret-token"));
     let fake = FakeDiscord::start(vec![island()]);
     fake.deny(1 << 12, INTENT_PRESENCES);
@@ -496,11 +618,22 @@ async fn dzone_json_config_file() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let addr: std::net::SocketAddr = line.trim().strip_prefix("d-back listening on http://").unwrap().parse().unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("d-back listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
     let start = std::time::Instant::now();
     let list = loop {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
         let mut c = Client { ws };
         let list = c.recv_json().await;
         if !list["data"].as_object().unwrap().is_empty() {
@@ -511,5 +644,8 @@ async fn dzone_json_config_file() {
     };
     child.kill().unwrap();
     let _ = child.wait();
-    assert_eq!(list, json!({"type": "server-list", "data": {G2: {"id": "port", "name": "Port", "passworded": false, "default": true}}}));
+    assert_eq!(
+        list,
+        json!({"type": "server-list", "data": {G2: {"id": "port", "name": "Port", "passworded": false, "default": true}}})
+    );
 }

@@ -27,9 +27,10 @@ pub(crate) fn clean(msg: &MessageCreate, guild: &Guild) -> String {
     while let Some(start) = rest.find('<') {
         out.push_str(&rest[..start]);
         let tail = &rest[start..];
-        match tail.find('>').and_then(|end| {
-            replacement(&tail[1..end], msg, guild).map(|r| (r, end))
-        }) {
+        match tail
+            .find('>')
+            .and_then(|end| replacement(&tail[1..end], msg, guild).map(|r| (r, end)))
+        {
             Some((r, end)) => {
                 out.push_str(&r);
                 rest = &tail[end + 1..];
@@ -63,7 +64,9 @@ fn replacement(token: &str, msg: &MessageCreate, guild: &Guild) -> Option<String
         return Some(format!("#{}", name.unwrap_or_else(|| "channel".into())));
     }
     // <:name:id> and animated <a:name:id>
-    let emoji = token.strip_prefix("a:").or_else(|| token.strip_prefix(':'))?;
+    let emoji = token
+        .strip_prefix("a:")
+        .or_else(|| token.strip_prefix(':'))?;
     let (name, id) = emoji.rsplit_once(':')?;
     digits(id)?;
     (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))

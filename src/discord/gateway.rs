@@ -78,7 +78,10 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle) -> io::Error {
             // Asking for an intent the application lacks closes with 4014.
             intents.remove(Intents::MESSAGE_CONTENT);
         }
-        for (flag, name) in [(FLAG_PRESENCE, "Presence"), (FLAG_MEMBERS, "Server Members")] {
+        for (flag, name) in [
+            (FLAG_PRESENCE, "Presence"),
+            (FLAG_MEMBERS, "Server Members"),
+        ] {
             if flags & flag == 0 {
                 log::warn!("discord: the {name} Intent is not enabled for this bot in the Developer Portal; Discord will refuse the connection");
             }
@@ -168,9 +171,14 @@ impl Bot {
         let g = self.guilds.clone();
         match kind {
             "READY" => {
-                let Some(r) = parse::<Ready>(kind, env.d) else { return };
+                let Some(r) = parse::<Ready>(kind, env.d) else {
+                    return;
+                };
                 let app = r.application.as_ref();
-                if app.and_then(|a| a.flags).is_some_and(|f| f & FLAG_MESSAGE_CONTENT == 0) {
+                if app
+                    .and_then(|a| a.flags)
+                    .is_some_and(|f| f & FLAG_MESSAGE_CONTENT == 0)
+                {
                     self.warn_no_content();
                 }
                 let ids: Vec<String> = r.guilds.iter().map(|x| x.id.clone()).collect();
@@ -184,13 +192,15 @@ impl Bot {
                 self.announce_client_ids(before);
             }
             "GUILD_CREATE" => {
-                let Some(c) = parse::<GuildCreate>(kind, env.d) else { return };
+                let Some(c) = parse::<GuildCreate>(kind, env.d) else {
+                    return;
+                };
                 if c.unavailable == Some(true) {
                     g.guild_delete(&c.id);
                     return;
                 }
-                let complete = !c.large
-                    || c.member_count.map_or(true, |n| c.members.len() as u64 >= n);
+                let complete =
+                    !c.large || c.member_count.map_or(true, |n| c.members.len() as u64 >= n);
                 let out = g.guild_create(
                     &c.id,
                     &c.name,
@@ -203,49 +213,76 @@ impl Bot {
                 self.send(out);
                 if !complete {
                     if let Some(id) = c.id.parse().ok().and_then(Id::new_checked) {
-                        log::info!("discord: requesting the member list of large guild {}", c.id);
-                        shard.command(&RequestGuildMembers::builder(id).presences(true).query("", None));
+                        log::info!(
+                            "discord: requesting the member list of large guild {}",
+                            c.id
+                        );
+                        shard.command(
+                            &RequestGuildMembers::builder(id)
+                                .presences(true)
+                                .query("", None),
+                        );
                     }
                 }
             }
             "GUILD_UPDATE" => {
-                let Some(u) = parse::<GuildUpdate>(kind, env.d) else { return };
+                let Some(u) = parse::<GuildUpdate>(kind, env.d) else {
+                    return;
+                };
                 self.send(g.guild_update(&u.id, u.name.as_deref(), u.roles.as_deref()));
             }
             "GUILD_DELETE" => {
-                let Some(u) = parse::<UnavailableGuild>(kind, env.d) else { return };
+                let Some(u) = parse::<UnavailableGuild>(kind, env.d) else {
+                    return;
+                };
                 log::info!(
                     "discord: guild {} {}; it leaves the server list",
                     u.id,
-                    if u.unavailable == Some(true) { "became unavailable" } else { "removed the bot" }
+                    if u.unavailable == Some(true) {
+                        "became unavailable"
+                    } else {
+                        "removed the bot"
+                    }
                 );
                 g.guild_delete(&u.id);
             }
             "GUILD_MEMBERS_CHUNK" => {
-                let Some(c) = parse::<MembersChunk>(kind, env.d) else { return };
+                let Some(c) = parse::<MembersChunk>(kind, env.d) else {
+                    return;
+                };
                 let last = c.chunk_index + 1 >= c.chunk_count;
                 self.send(g.members_chunk(&c.guild_id, &c.members, &c.presences, last));
             }
             "GUILD_MEMBER_ADD" | "GUILD_MEMBER_UPDATE" => {
-                let Some(m) = parse::<GuildMember>(kind, env.d) else { return };
+                let Some(m) = parse::<GuildMember>(kind, env.d) else {
+                    return;
+                };
                 self.send(g.member_upsert(&m.guild_id, &m.member));
             }
             "GUILD_MEMBER_REMOVE" => {
-                let Some(m) = parse::<GuildMemberRemove>(kind, env.d) else { return };
+                let Some(m) = parse::<GuildMemberRemove>(kind, env.d) else {
+                    return;
+                };
                 self.send(g.member_remove(&m.guild_id, &m.user.id));
             }
             "PRESENCE_UPDATE" => {
-                let Some(p) = parse::<PresenceObject>(kind, env.d) else { return };
+                let Some(p) = parse::<PresenceObject>(kind, env.d) else {
+                    return;
+                };
                 let Some(gid) = &p.guild_id else { return };
                 let status = parse_status(p.status.as_deref());
                 self.send(g.presence_update(gid, &p.user.id, status));
             }
             "GUILD_ROLE_CREATE" | "GUILD_ROLE_UPDATE" => {
-                let Some(r) = parse::<GuildRole>(kind, env.d) else { return };
+                let Some(r) = parse::<GuildRole>(kind, env.d) else {
+                    return;
+                };
                 self.send(g.role_upsert(&r.guild_id, &r.role));
             }
             "GUILD_ROLE_DELETE" => {
-                let Some(r) = parse::<GuildRoleDelete>(kind, env.d) else { return };
+                let Some(r) = parse::<GuildRoleDelete>(kind, env.d) else {
+                    return;
+                };
                 self.send(g.role_delete(&r.guild_id, &r.role_id));
             }
             "CHANNEL_CREATE" | "CHANNEL_UPDATE" | "THREAD_CREATE" | "THREAD_UPDATE" => {
@@ -271,7 +308,9 @@ impl Bot {
     /// application id once READY tells it.
     fn announce_client_ids(&self, before: Option<String>) {
         let g = &self.guilds;
-        let Some(app) = g.read().application_id.clone() else { return };
+        let Some(app) = g.read().application_id.clone() else {
+            return;
+        };
         if before.as_deref() == Some(app.as_str()) || g.config.client_id.is_some() {
             return;
         }
@@ -282,7 +321,9 @@ impl Bot {
 
     fn message(&mut self, m: &MessageCreate) {
         let g = self.guilds.clone();
-        let Some(gid) = m.guild_id.as_deref() else { return };
+        let Some(gid) = m.guild_id.as_deref() else {
+            return;
+        };
         let cfg = g.config.server(gid);
         if m.webhook_id.is_some() || (!g.config.servers.is_empty() && cfg.is_none()) {
             return;
@@ -292,7 +333,9 @@ impl Bot {
             if inner.bot_id.as_deref() == Some(m.author.id.as_str()) {
                 return;
             }
-            let Some(guild) = inner.guilds.get(gid) else { return };
+            let Some(guild) = inner.guilds.get(gid) else {
+                return;
+            };
             if let Some(cfg) = cfg {
                 let channel = guild.channels.get(&m.channel_id).map(String::as_str);
                 let named = |list: &[String]| {
@@ -311,7 +354,9 @@ impl Bot {
                     .map(|mm| mm.display_name().to_string());
                 let username = m.author.username.as_deref().unwrap_or_default();
                 if is_ignored(cfg, &m.author.id, username)
-                    || name.as_deref().is_some_and(|n| is_ignored(cfg, &m.author.id, n))
+                    || name
+                        .as_deref()
+                        .is_some_and(|n| is_ignored(cfg, &m.author.id, n))
                 {
                     return;
                 }
@@ -340,7 +385,9 @@ impl Bot {
             return;
         }
         let servers = self.guilds.servers();
-        let Some(server) = servers.iter().find(|s| s.snowflake == gid) else { return };
+        let Some(server) = servers.iter().find(|s| s.snowflake == gid) else {
+            return;
+        };
         let now = Instant::now();
         if let Some(last) = self.answered.get(&m.channel_id) {
             if now.duration_since(*last) < config.info_cooldown {

@@ -140,7 +140,12 @@ pub(crate) fn is_ignored(cfg: &ServerConfig, uid: &str, name: &str) -> bool {
 }
 
 /// The broadcast that turns `before` into `after` at a viewer.
-fn difference(server: &str, uid: &str, before: Option<User>, after: Option<User>) -> Option<Presence> {
+fn difference(
+    server: &str,
+    uid: &str,
+    before: Option<User>,
+    after: Option<User>,
+) -> Option<Presence> {
     match (before, after) {
         (None, None) => None,
         (Some(_), None) => Some(Presence::new(server, uid, Status::Offline).delete()),
@@ -230,8 +235,7 @@ impl Change<'_> {
         for (uid, before) in uids.iter().zip(before) {
             self.guild.refresh(uid);
             let after = visible(self.cfg, self.guild.users.get(uid));
-            self.out
-                .extend(difference(self.server, uid, before, after));
+            self.out.extend(difference(self.server, uid, before, after));
         }
     }
 }
@@ -389,7 +393,12 @@ impl Guilds {
         out
     }
 
-    pub fn guild_update(&self, id: &str, name: Option<&str>, roles: Option<&[RoleObject]>) -> Vec<Presence> {
+    pub fn guild_update(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        roles: Option<&[RoleObject]>,
+    ) -> Vec<Presence> {
         {
             let mut inner = self.write();
             if let Some(name) = name {

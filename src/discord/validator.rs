@@ -140,7 +140,11 @@ impl Validator {
                     ))));
                 }
             }
-            while s.refusals.front().is_some_and(|t| now - *t > REFUSAL_WINDOW) {
+            while s
+                .refusals
+                .front()
+                .is_some_and(|t| now - *t > REFUSAL_WINDOW)
+            {
                 s.refusals.pop_front();
             }
             if s.refusals.len() >= REFUSAL_BUDGET {

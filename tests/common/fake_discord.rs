@@ -59,8 +59,9 @@ impl FakeGuild {
     }
 
     pub fn channel(mut self, id: &str, name: &str) -> Self {
-        self.channels
-            .push(json!({"id": id, "type": 0, "name": name, "position": 0, "permission_overwrites": []}));
+        self.channels.push(
+            json!({"id": id, "type": 0, "name": name, "position": 0, "permission_overwrites": []}),
+        );
         self
     }
 
@@ -81,7 +82,13 @@ pub fn role(id: &str, name: &str, color: u32, position: i64) -> Value {
 }
 
 /// A guild member object: user, nick, roles.
-pub fn member(uid: &str, username: &str, global: Option<&str>, nick: Option<&str>, roles: &[&str]) -> Value {
+pub fn member(
+    uid: &str,
+    username: &str,
+    global: Option<&str>,
+    nick: Option<&str>,
+    roles: &[&str],
+) -> Value {
     json!({
         "user": {"id": uid, "username": username, "global_name": global, "discriminator": "0", "avatar": null},
         "nick": nick, "roles": roles, "joined_at": "2024-01-01T00:00:00.000000+00:00",
@@ -109,7 +116,12 @@ pub fn message(guild: &str, channel: &str, author: &str, username: &str, content
 #[derive(Clone)]
 pub enum Token {
     /// Issued to `app` for `user`, expiring at `expires` (RFC 3339).
-    Valid { app: String, user: String, expires: String, guilds: Vec<String> },
+    Valid {
+        app: String,
+        user: String,
+        expires: String,
+        guilds: Vec<String>,
+    },
     /// 401.
     Invalid,
     /// 429 with this retry_after (seconds).
@@ -300,7 +312,11 @@ impl FakeDiscord {
     }
 
     pub fn rest_count(&self, path: &str) -> usize {
-        self.lock().rest_calls.iter().filter(|c| c.ends_with(path)).count()
+        self.lock()
+            .rest_calls
+            .iter()
+            .filter(|c| c.ends_with(path))
+            .count()
     }
 
     /// Messages the bot posted: (channel, body).
@@ -396,7 +412,12 @@ async fn connection(tcp: TcpStream, st: Arc<Mutex<State>>, gateway: SocketAddr) 
     }
 }
 
-fn handle_op(st: &Arc<Mutex<State>>, tx: &mpsc::UnboundedSender<Push>, v: &Value, gateway: SocketAddr) {
+fn handle_op(
+    st: &Arc<Mutex<State>>,
+    tx: &mpsc::UnboundedSender<Push>,
+    v: &Value,
+    gateway: SocketAddr,
+) {
     let mut s = st.lock().unwrap();
     match v["op"].as_u64() {
         Some(1) => {
@@ -418,7 +439,11 @@ fn handle_op(st: &Arc<Mutex<State>>, tx: &mpsc::UnboundedSender<Push>, v: &Value
             s.session_id = Some(format!("session-{}", s.identifies.len()));
             s.seq = 0;
             s.log.clear();
-            let guilds: Vec<Value> = s.guilds.iter().map(|g| json!({"id": g.id, "unavailable": true})).collect();
+            let guilds: Vec<Value> = s
+                .guilds
+                .iter()
+                .map(|g| json!({"id": g.id, "unavailable": true}))
+                .collect();
             let ready = json!({
                 "v": 10, "user": {"id": BOT_ID, "username": "dzone-bot", "discriminator": "0", "avatar": null, "bot": true},
                 "guilds": guilds, "session_id": s.session_id, "resume_gateway_url": format!("ws://{gateway}"),
@@ -433,7 +458,8 @@ fn handle_op(st: &Arc<Mutex<State>>, tx: &mpsc::UnboundedSender<Push>, v: &Value
         Some(6) => {
             s.resumes += 1;
             let d = &v["d"];
-            let ok = d["session_id"].as_str().is_some() && d["session_id"].as_str() == s.session_id.as_deref();
+            let ok = d["session_id"].as_str().is_some()
+                && d["session_id"].as_str() == s.session_id.as_deref();
             if !ok {
                 let _ = tx.send(Push::Text(json!({"op": 9, "d": false}).to_string()));
                 return;
@@ -449,16 +475,26 @@ fn handle_op(st: &Arc<Mutex<State>>, tx: &mpsc::UnboundedSender<Push>, v: &Value
         Some(8) => {
             s.gateway_commands.push(v.clone());
             let gid = v["d"]["guild_id"].as_str().unwrap_or_default().to_string();
-            let Some(g) = s.guilds.iter().find(|g| g.id == gid).cloned() else { return };
+            let Some(g) = s.guilds.iter().find(|g| g.id == gid).cloned() else {
+                return;
+            };
             let chunks: Vec<&[Value]> = g.members.chunks(1000).collect();
             let count = chunks.len();
             for (i, chunk) in chunks.into_iter().enumerate() {
                 let ids: Vec<&Value> = chunk.iter().map(|m| &m["user"]["id"]).collect();
-                let presences: Vec<&Value> = g.presences.iter().filter(|p| ids.contains(&&p["user"]["id"])).collect();
-                push_dispatch(&mut s, "GUILD_MEMBERS_CHUNK", json!({
-                    "guild_id": gid, "members": chunk, "chunk_index": i, "chunk_count": count,
-                    "presences": presences
-                }));
+                let presences: Vec<&Value> = g
+                    .presences
+                    .iter()
+                    .filter(|p| ids.contains(&&p["user"]["id"]))
+                    .collect();
+                push_dispatch(
+                    &mut s,
+                    "GUILD_MEMBERS_CHUNK",
+                    json!({
+                        "guild_id": gid, "members": chunk, "chunk_index": i, "chunk_count": count,
+                        "presences": presences
+                    }),
+                );
             }
         }
         _ => s.gateway_commands.push(v.clone()),
@@ -470,7 +506,9 @@ async fn rest(mut tcp: TcpStream, st: Arc<Mutex<State>>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
-        let Ok(n) = tcp.read(&mut chunk).await else { return };
+        let Ok(n) = tcp.read(&mut chunk).await else {
+            return;
+        };
         if n == 0 {
             return;
         }
@@ -486,9 +524,14 @@ async fn rest(mut tcp: TcpStream, st: Arc<Mutex<State>>) {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
     while buf.len() < head_end + 4 + length {
-        let Ok(n) = tcp.read(&mut chunk).await else { return };
+        let Ok(n) = tcp.read(&mut chunk).await else {
+            return;
+        };
         if n == 0 {
             break;
         }
@@ -497,7 +540,13 @@ async fn rest(mut tcp: TcpStream, st: Arc<Mutex<State>>) {
     let body = buf[head_end + 4..].to_vec();
     let mut parts = first.split(' ');
     let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().split('?').next().unwrap_or_default().to_string();
+    let path = parts
+        .next()
+        .unwrap_or_default()
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let auth = headers.get("authorization").cloned().unwrap_or_default();
     let (status, extra, reply) = answer(&st, &method, &path, &auth, &body).await;
     let reply = reply.to_string();
@@ -509,50 +558,88 @@ async fn rest(mut tcp: TcpStream, st: Arc<Mutex<State>>) {
     let _ = tcp.shutdown().await;
 }
 
-async fn answer(st: &Arc<Mutex<State>>, method: &str, path: &str, auth: &str, body: &[u8]) -> (&'static str, String, Value) {
-    st.lock().unwrap().rest_calls.push(format!("{method} {path}"));
-    let unauthorized = ("401 Unauthorized", String::new(), json!({"message": "401: Unauthorized", "code": 0}));
+async fn answer(
+    st: &Arc<Mutex<State>>,
+    method: &str,
+    path: &str,
+    auth: &str,
+    body: &[u8],
+) -> (&'static str, String, Value) {
+    st.lock()
+        .unwrap()
+        .rest_calls
+        .push(format!("{method} {path}"));
+    let unauthorized = (
+        "401 Unauthorized",
+        String::new(),
+        json!({"message": "401: Unauthorized", "code": 0}),
+    );
     let bot = auth == format!("Bot {BOT_TOKEN}");
     match (method, path) {
         ("GET", "/api/v10/applications/@me") if bot => {
             let flags = st.lock().unwrap().app_flags;
-            ("200 OK", String::new(), json!({"id": APP_ID, "name": "d-zone", "flags": flags}))
+            (
+                "200 OK",
+                String::new(),
+                json!({"id": APP_ID, "name": "d-zone", "flags": flags}),
+            )
         }
         ("POST", p) if bot && p.starts_with("/api/v10/channels/") && p.ends_with("/messages") => {
-            let channel = p.trim_start_matches("/api/v10/channels/").trim_end_matches("/messages").to_string();
+            let channel = p
+                .trim_start_matches("/api/v10/channels/")
+                .trim_end_matches("/messages")
+                .to_string();
             let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
             st.lock().unwrap().posted.push((channel, body));
             ("200 OK", String::new(), json!({"id": "1"}))
         }
         ("GET", "/api/v10/oauth2/@me") | ("GET", "/api/v10/users/@me/guilds") => {
-            let Some(token) = auth.strip_prefix("Bearer ") else { return unauthorized };
+            let Some(token) = auth.strip_prefix("Bearer ") else {
+                return unauthorized;
+            };
             let t = st.lock().unwrap().tokens.get(token).cloned();
             match t {
                 None | Some(Token::Invalid) => unauthorized,
                 Some(Token::RateLimited(after)) => (
                     "429 Too Many Requests",
-                    format!("Retry-After: {}\r\nX-RateLimit-Scope: user\r\n", after.ceil()),
+                    format!(
+                        "Retry-After: {}\r\nX-RateLimit-Scope: user\r\n",
+                        after.ceil()
+                    ),
                     json!({"message": "You are being rate limited.", "retry_after": after, "global": false}),
                 ),
                 Some(Token::Hang) => {
                     tokio::time::sleep(Duration::from_secs(60)).await;
                     unauthorized
                 }
-                Some(Token::Valid { app, user, expires, guilds }) => {
+                Some(Token::Valid {
+                    app,
+                    user,
+                    expires,
+                    guilds,
+                }) => {
                     if path.ends_with("/guilds") {
                         let list: Vec<Value> = guilds.iter().map(|g| json!({"id": g, "name": "g", "owner": false, "permissions": "0", "features": []})).collect();
                         ("200 OK", String::new(), Value::Array(list))
                     } else {
-                        ("200 OK", String::new(), json!({
-                            "application": {"id": app, "name": "d-zone", "description": "", "bot_public": true, "bot_require_code_grant": false, "verify_key": "k"},
-                            "scopes": ["identify", "guilds"], "expires": expires,
-                            "user": {"id": user, "username": "someone", "discriminator": "0", "avatar": null}
-                        }))
+                        (
+                            "200 OK",
+                            String::new(),
+                            json!({
+                                "application": {"id": app, "name": "d-zone", "description": "", "bot_public": true, "bot_require_code_grant": false, "verify_key": "k"},
+                                "scopes": ["identify", "guilds"], "expires": expires,
+                                "user": {"id": user, "username": "someone", "discriminator": "0", "avatar": null}
+                            }),
+                        )
                     }
                 }
             }
         }
         _ if !bot => unauthorized,
-        _ => ("404 Not Found", String::new(), json!({"message": "404: Not Found", "code": 0})),
+        _ => (
+            "404 Not Found",
+            String::new(),
+            json!({"message": "404: Not Found", "code": 0}),
+        ),
     }
 }
