@@ -649,3 +649,35 @@ async fn dzone_json_config_file() {
         json!({"type": "server-list", "data": {G2: {"id": "port", "name": "Port", "passworded": false, "default": true}}})
     );
 }
+
+/// A large guild (offline members left out of GUILD_CREATE): the bot asks
+/// for the member list and viewers get every member.
+#[tokio::test]
+async fn large_guild_requests_members() {
+    let mut g = FakeGuild::new(G1, "Big").channel(GENERAL, "general");
+    for i in 0..1500u64 {
+        let uid = format!("{}", 600000000000000000u64 + i);
+        g = g.member(member(&uid, &format!("m{i}"), None, None, &[]));
+    }
+    g = g.presence("600000000000000000", "online");
+    let fake = FakeDiscord::start(vec![g]);
+    let srv = start_bot(&fake, config(&fake), 1).await;
+    fake.until("a member request", Duration::from_secs(5), |f| {
+        f.gateway_commands()
+            .iter()
+            .any(|c| c["op"] == 8 && c["d"]["guild_id"] == G1)
+    })
+    .await;
+    let start = std::time::Instant::now();
+    loop {
+        let (_, data) = join_users(&srv, "big").await;
+        let n = data["users"].as_object().unwrap().len();
+        if n == 1500 {
+            assert_eq!(data["users"]["600000000000000000"]["status"], "online");
+            assert_eq!(data["users"]["600000000000000001"]["status"], "offline");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "only {n} members");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
