@@ -681,3 +681,78 @@ async fn large_guild_requests_members() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Scale (run with `cargo test --release --test discord -- --ignored scale --nocapture`):
+/// 1,000 viewers join a 10,000-member guild; prints p50/p99 join latency,
+/// process CPU time and peak RSS. Asserts every viewer joined within 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn scale_1000_viewers_10000_members() {
+    let mut g = FakeGuild::new(G1, "Big");
+    for i in 0..10_000u64 {
+        let uid = format!("{}", 600000000000000000u64 + i);
+        g = g.member(member(&uid, &format!("member{i}"), None, None, &[]));
+        if i % 3 == 0 {
+            g = g.presence(&uid, "online");
+        }
+    }
+    let fake = FakeDiscord::start(vec![g]);
+    let srv = start_with(move |b| {
+        b.config(d_back::Config { max_connections_per_ip: 5000, ..quiet() })
+            .discord(Discord::new(config(&fake)).unwrap())
+    });
+    wait_for_servers(&srv, 1).await;
+    let start = std::time::Instant::now();
+    loop {
+        let (_, d) = join_users(&srv, "big").await;
+        if d["users"].as_object().unwrap().len() == 10_000 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cpu0 = cpu_secs();
+    let began = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..1000u64 {
+        let addr = srv.addr;
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 5)).await;
+            let t = std::time::Instant::now();
+            let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+            let mut c = Client { ws };
+            let _ = c.recv_json().await;
+            c.send_text(r#"{"type":"connect","data":{"server":"big"}}"#).await;
+            let text = c.recv_text().await;
+            assert!(text.starts_with(r#"{"type":"server-join""#));
+            (t.elapsed(), c)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut clients = Vec::new();
+    for t in tasks {
+        let (d, c) = t.await.unwrap();
+        lat.push(d);
+        clients.push(c);
+    }
+    let total = began.elapsed();
+    lat.sort();
+    println!(
+        "scale: 1000 joins of a 10000-member guild in {total:?}; p50 {:?} p99 {:?} max {:?}; CPU {:.2} s (server and clients together); peak RSS {} MiB",
+        lat[500], lat[989], lat[999], cpu_secs() - cpu0, peak_rss_kib() / 1024
+    );
+    assert!(total < Duration::from_secs(10), "{total:?}");
+}
+
+fn cpu_secs() -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+fn peak_rss_kib() -> i64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    u.ru_maxrss
+}
