@@ -5,12 +5,14 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::app::AppState;
 use crate::config::{self, Config};
 use crate::files::StaticFiles;
+use crate::handle::Handle;
 use crate::limits::{AuthGuard, Connections};
 use crate::model::{DiscordUser, IntoServers, IntoUsers};
 use crate::providers::{
@@ -37,10 +39,26 @@ pub struct Builder {
     /// An address that did not resolve, reported by `build`.
     addr_error: Option<io::Error>,
     config: Config,
-    callbacks: Callbacks,
+    pub(crate) callbacks: Callbacks,
+    /// Tasks started with the server (the built-in Discord bot).
+    background: Vec<Background>,
 }
 
+/// A task started when the server runs, with its handle. It resolves only
+/// with an error no retry can fix, which stops the server.
+pub(crate) type Background =
+    Box<dyn FnOnce(Handle) -> Pin<Box<dyn Future<Output = io::Error>>> + Send>;
+
 impl Builder {
+    /// Starts `task` with the server's handle when the server runs.
+    pub(crate) fn background(
+        mut self,
+        task: impl FnOnce(Handle) -> Pin<Box<dyn Future<Output = io::Error>>> + Send + 'static,
+    ) -> Self {
+        self.background.push(Box::new(task));
+        self
+    }
+
     /// Where to listen (several calls listen on several addresses). Port 0
     /// picks a free port; read it back with [`Server::local_addr`]. Default:
     /// `localhost:3000`.
@@ -160,6 +178,6 @@ impl Builder {
             mock_users,
             config,
         });
-        Ok(Server::new(listeners, state))
+        Ok(Server::new(listeners, state, self.background))
     }
 }

@@ -59,6 +59,8 @@
 //! * `lock`: the poison-tolerant mutex lock.
 //! * `app`: the state every request and session shares.
 //! * `http`, `files`: the single route and the static file resolver.
+//! * `discord/`: the built-in Discord bot (gateway, guild cache, login
+//!   validator, d-zone's config) behind `Builder::discord`.
 //!
 //! # Example
 //!
@@ -91,6 +93,7 @@ mod app;
 mod broadcast;
 mod builder;
 pub mod config;
+pub mod discord;
 mod files;
 mod handle;
 mod http;

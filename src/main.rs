@@ -1,16 +1,23 @@
 //! The `d-back` command: parse options, start logging, serve.
 
+mod config_file;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use d_back::discord::{Discord, DiscordConfig};
 use d_back::{Config, DBack};
 
 /// The d-zone WebSocket server: serves the frontend and live Discord events.
 #[derive(Parser, Debug)]
 #[command(name = "d-back", version, about)]
 struct Options {
+    /// A TOML file with these options and a [discord] table, or d-zone's discord-config.json.
+    #[arg(long, env = "D_BACK_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "D_BACK_HOST", default_value = d_back::config::DEFAULT_HOST)]
     host: String,
@@ -86,9 +93,87 @@ fn config(o: &Options) -> Result<Config, String> {
     })
 }
 
+/// Fills the options the command line left at their defaults from the
+/// file; answers the file's Discord settings.
+fn apply_file(
+    options: &mut Options,
+    matches: &ArgMatches,
+    file: config_file::FileOptions,
+) -> Option<DiscordConfig> {
+    let unset = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            None | Some(ValueSource::DefaultValue)
+        )
+    };
+    macro_rules! fill {
+        ($($field:ident),*) => {$(
+            if let Some(v) = file.$field {
+                if unset(stringify!($field)) {
+                    options.$field = v.into();
+                }
+            }
+        )*};
+    }
+    fill!(
+        host,
+        port,
+        static_dir,
+        allowed_origins,
+        publish_token,
+        max_connections,
+        max_connections_per_ip,
+        max_frame_bytes,
+        max_backlog_bytes,
+        heartbeat_secs,
+        client_timeout_secs,
+        provider_timeout_secs,
+        shutdown_grace_secs,
+        close_timeout_secs,
+        no_mock_traffic
+    );
+    file.discord
+}
+
+/// The built-in bot, when a token is set (environment or file).
+fn discord(file: Option<DiscordConfig>) -> Result<Option<Discord>, String> {
+    let had_servers = file.as_ref().is_some_and(|d| !d.servers.is_empty());
+    let config = file.unwrap_or_default().with_env();
+    if config
+        .token
+        .as_deref()
+        .map_or(true, |t| t.trim().is_empty())
+    {
+        if had_servers {
+            log::warn!("Discord servers are configured but no token is set (DISCORD_TOKEN); showing mock data");
+        }
+        return Ok(None);
+    }
+    Discord::new(config).map(Some).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
-    let options = Options::parse();
+    let matches = Options::command().get_matches();
+    let mut options = match Options::from_arg_matches(&matches) {
+        Ok(o) => o,
+        Err(e) => e.exit(),
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let file = match options.config.clone().map(|p| config_file::load(&p)) {
+        None => None,
+        Some(Ok(file)) => apply_file(&mut options, &matches, file),
+        Some(Err(e)) => {
+            eprintln!("d-back: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let discord = match discord(file) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("d-back: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = match config(&options) {
         Ok(c) => c,
         Err(e) => {
@@ -111,10 +196,13 @@ fn main() -> ExitCode {
         Err(e) => log::warn!("could not raise the open files limit: {e}"),
     }
     let result = actix_web::rt::System::new().block_on(async move {
-        let server = DBack::builder()
+        let mut builder = DBack::builder()
             .bind((options.host.as_str(), options.port))
-            .config(config)
-            .build()?;
+            .config(config);
+        if let Some(d) = discord {
+            builder = builder.discord(d);
+        }
+        let server = builder.build()?;
         for addr in server.local_addrs() {
             // One line on stdout per address, for scripts (and our browser
             // tests) that start us on port 0.

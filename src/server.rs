@@ -15,6 +15,7 @@ use actix::{Addr, Arbiter};
 use actix_web::{web, App, HttpServer};
 
 use crate::app::AppState;
+use crate::builder::Background;
 use crate::handle::Handle;
 use crate::http;
 use crate::providers::Providers;
@@ -23,14 +24,21 @@ use crate::socket::ConnSocket;
 /// A bound, ready server.
 pub struct Server {
     listeners: Vec<TcpListener>,
+    /// Started with the server; the first to end stops it with its error.
+    background: Vec<Background>,
     state: Arc<AppState>,
     handle: Handle,
 }
 
 impl Server {
-    pub(crate) fn new(listeners: Vec<TcpListener>, state: Arc<AppState>) -> Server {
+    pub(crate) fn new(
+        listeners: Vec<TcpListener>,
+        state: Arc<AppState>,
+        background: Vec<Background>,
+    ) -> Server {
         Server {
             listeners,
+            background,
             handle: Handle::new(state.clone()),
             state,
         }
@@ -101,7 +109,22 @@ impl Server {
                 handle.shutdown().await;
             });
         }
-        running.await
+        let mut background: futures_util::stream::FuturesUnordered<_> = self
+            .background
+            .into_iter()
+            .map(|start| start(self.handle.clone()))
+            .collect();
+        if background.is_empty() {
+            return running.await;
+        }
+        let handle = self.handle.clone();
+        tokio::select! {
+            r = running => r,
+            Some(fatal) = futures_util::StreamExt::next(&mut background) => {
+                handle.shutdown().await;
+                Err(fatal)
+            }
+        }
     }
 }
 

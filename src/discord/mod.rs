@@ -1,0 +1,98 @@
+//! The built-in Discord bot: show real Discord servers with nothing but a
+//! bot token.
+//!
+//! [`Discord`] holds a [`DiscordConfig`] and a cache of the bot's guilds.
+//! [`Builder::discord`](crate::Builder::discord) plugs it into the same
+//! seams a hand-written bot uses: the provider callbacks (server list,
+//! users, Discord login validation, client id) answer from the cache, and
+//! the gateway task, started when the server runs, broadcasts through the
+//! server's [`Handle`](crate::Handle). Any single callback may still be
+//! set by the user, before or after `discord(...)`; theirs wins.
+//!
+//! # Layout
+//!
+//! * `config`: [`DiscordConfig`] and [`ServerConfig`], from code, TOML or
+//!   d-zone's `discord-config.json`.
+//! * `gateway`: the twilight shard and the dispatch loop.
+//! * `events`: the gateway payloads, as lenient typed structs.
+//! * `guilds`: the cache, the server list, users, and the presence rule.
+//! * `chat`: clean message text.
+//! * `validator`: the built-in Discord login validator.
+//! * `rest`: the REST clients.
+//! * `fatal`: close codes no reconnect can fix, as sentences.
+
+mod chat;
+mod config;
+mod events;
+mod fatal;
+mod gateway;
+mod guilds;
+mod rest;
+mod validator;
+
+use std::sync::Arc;
+
+pub use config::{ConfigError, DiscordConfig, ServerConfig, DISCORD_API_URL, DISCORD_GATEWAY_URL};
+
+use guilds::Guilds;
+use validator::Validator;
+
+/// The built-in bot, ready to be given to [`Builder::discord`](crate::Builder::discord).
+pub struct Discord {
+    guilds: Arc<Guilds>,
+}
+
+impl Discord {
+    /// Checks the configuration (a token is required; URLs must be ws(s)://
+    /// and http(s)://). Nothing connects until the server runs.
+    pub fn new(config: DiscordConfig) -> Result<Discord, ConfigError> {
+        config.validate()?;
+        Ok(Discord {
+            guilds: Guilds::new(config),
+        })
+    }
+
+    pub fn config(&self) -> &DiscordConfig {
+        &self.guilds.config
+    }
+}
+
+impl crate::Builder {
+    /// Shows real Discord servers: installs the server list, users, login
+    /// validator and client id callbacks (those not already set), and
+    /// starts the gateway bot when the server runs. [`Server::run`](crate::Server::run)
+    /// returns an error with one explaining sentence if Discord refuses the
+    /// bot for good (wrong token, privileged intents not enabled).
+    pub fn discord(mut self, discord: Discord) -> Self {
+        let g = discord.guilds;
+        if self.callbacks.servers.is_none() {
+            let g = g.clone();
+            self = self.on_get_server_data(move || {
+                let list = g.servers();
+                async move { Ok(list.as_ref().clone()) }
+            });
+        }
+        if self.callbacks.users.is_none() {
+            let g = g.clone();
+            self = self.on_get_user_data(move |guild| {
+                let users = g.users(&guild);
+                async move { Ok(users.as_ref().clone()) }
+            });
+        }
+        if self.callbacks.validate.is_none() {
+            let v = Validator::new(g.clone());
+            self = self.on_validate_discord_user(move |token, user, guild| {
+                let v = v.clone();
+                async move { v.validate(token, user, guild).await }
+            });
+        }
+        if self.callbacks.client_id.is_none() {
+            let g = g.clone();
+            self = self.on_get_client_id(move |guild| {
+                let id = g.client_id(&guild);
+                async move { Ok(id) }
+            });
+        }
+        self.background(move |handle| Box::pin(gateway::run(g, handle)))
+    }
+}

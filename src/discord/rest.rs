@@ -1,0 +1,31 @@
+//! Discord's REST API clients, pointed at Discord or at the configured base
+//! (`D_BACK_DISCORD_API_URL`, for tests and proxies).
+
+use twilight_http::Client;
+
+use super::config::DiscordConfig;
+
+fn builder(config: &DiscordConfig) -> twilight_http::client::ClientBuilder {
+    let mut b = Client::builder().timeout(config.rest_timeout);
+    if let Some((host, plain)) = config.api_host() {
+        b = b.proxy(host, plain);
+    }
+    b
+}
+
+/// The bot's own client: its token, twilight's rate limiter.
+pub(crate) fn bot(config: &DiscordConfig) -> Client {
+    builder(config)
+        .token(config.token.clone().unwrap_or_default())
+        .build()
+}
+
+/// A client for users' OAuth2 tokens, sent per request. No rate limiter
+/// (the validator obeys 429s itself) and no memory of a refused token
+/// (one junk token must not disable the client for everyone).
+pub(crate) fn bearer(config: &DiscordConfig) -> Client {
+    builder(config)
+        .ratelimiter(None)
+        .remember_invalid_token(false)
+        .build()
+}

@@ -1,0 +1,297 @@
+//! The built-in Discord login validator for protected servers.
+//!
+//! A viewer proves who they are with an OAuth2 access token. We ask Discord
+//! whom it belongs to (`GET /oauth2/@me`): it must have been issued to this
+//! server's client id and not have expired, its user must be the one the
+//! viewer claims, and that user must be a member of the guild (the bot's
+//! member cache, or the user's own `/users/@me/guilds` while the cache is
+//! still filling).
+//!
+//! Discord bans an IP that sends too many refused requests, and junk tokens
+//! are free to send, so: verdicts (accepted and refused) are remembered by
+//! a keyed hash, never by the token; a 429 stops every question until its
+//! `retry_after` has passed; refused answers from Discord have a budget per
+//! ten minutes; every question has a timeout. The sessions' per-IP limits
+//! apply before this is asked at all.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::header::{HeaderValue, AUTHORIZATION};
+use serde::Deserialize;
+use twilight_http::error::ErrorType;
+use twilight_http::request::Request;
+use twilight_http::routing::Route;
+use twilight_http::Client;
+
+use crate::model::DiscordUser;
+use crate::providers::BoxError;
+
+use super::guilds::Guilds;
+
+/// Refused answers from Discord allowed per window (Discord's own ban
+/// threshold is 10,000 per 10 minutes; we stay far below it).
+const REFUSAL_BUDGET: usize = 1_000;
+const REFUSAL_WINDOW: Duration = Duration::from_secs(600);
+/// How long a refusal is remembered (shorter than an acceptance, so a user
+/// who just joined the guild is not locked out for long).
+const REFUSED_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Deserialize)]
+struct Authorization {
+    application: Application,
+    #[serde(default)]
+    expires: Option<String>,
+    #[serde(default)]
+    user: Option<AuthUser>,
+}
+
+#[derive(Deserialize)]
+struct Application {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct AuthUser {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct PartialGuild {
+    id: String,
+}
+
+#[derive(Default)]
+struct State {
+    /// Keyed hash of (token, user, guild) -> (verdict, until).
+    verdicts: HashMap<u64, (bool, Instant)>,
+    /// No question goes to Discord before this (after a 429).
+    blocked_until: Option<Instant>,
+    /// When Discord refused recently, for the refusal budget.
+    refusals: VecDeque<Instant>,
+}
+
+/// Answers `on_validate_discord_user` for the built-in bot.
+#[derive(Clone)]
+pub(crate) struct Validator {
+    guilds: Arc<Guilds>,
+    http: Arc<Client>,
+    hasher: std::hash::RandomState,
+    state: Arc<Mutex<State>>,
+}
+
+/// Why Discord could not be asked (the login is refused, not remembered).
+#[derive(Debug)]
+pub(crate) struct Unavailable(String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
+enum Answer {
+    /// Discord answered; a verdict worth remembering.
+    Verdict(bool),
+    /// Discord could not answer; refuse without remembering.
+    Unavailable(String),
+}
+
+impl Validator {
+    pub fn new(guilds: Arc<Guilds>) -> Validator {
+        let http = Arc::new(super::rest::bearer(&guilds.config));
+        Validator {
+            guilds,
+            http,
+            hasher: std::hash::RandomState::new(),
+            state: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Accepts or refuses `user`'s login to the guild `guild` with `token`.
+    pub async fn validate(
+        &self,
+        token: String,
+        user: DiscordUser,
+        guild: String,
+    ) -> Result<bool, BoxError> {
+        let key = self.hasher.hash_one((&token, &user.id, &guild));
+        let now = Instant::now();
+        {
+            let mut s = self.lock();
+            if let Some((verdict, until)) = s.verdicts.get(&key) {
+                if *until > now {
+                    return Ok(*verdict);
+                }
+            }
+            if let Some(until) = s.blocked_until {
+                if until > now {
+                    return Err(Box::new(Unavailable(format!(
+                        "Discord asked us to wait (429); refusing logins for {:?} more",
+                        until - now
+                    ))));
+                }
+            }
+            while s
+                .refusals
+                .front()
+                .is_some_and(|t| now - *t > REFUSAL_WINDOW)
+            {
+                s.refusals.pop_front();
+            }
+            if s.refusals.len() >= REFUSAL_BUDGET {
+                return Err(Box::new(Unavailable(
+                    "too many refused logins in ten minutes; not asking Discord for now".into(),
+                )));
+            }
+        }
+        match self.ask(&token, &user, &guild).await {
+            Answer::Verdict(v) => {
+                let ttl = if v {
+                    self.guilds.config.validation_cache_ttl
+                } else {
+                    REFUSED_TTL.min(self.guilds.config.validation_cache_ttl)
+                };
+                let mut s = self.lock();
+                if s.verdicts.len() > 10_000 {
+                    s.verdicts.retain(|_, (_, until)| *until > now);
+                }
+                if !ttl.is_zero() {
+                    s.verdicts.insert(key, (v, now + ttl));
+                }
+                Ok(v)
+            }
+            Answer::Unavailable(why) => Err(Box::new(Unavailable(why))),
+        }
+    }
+
+    /// One GET with the user's token.
+    async fn get<T>(&self, route: &Route<'_>, token: &str) -> Result<T, Answer>
+    where
+        T: serde::de::DeserializeOwned + Unpin + Send + 'static,
+    {
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+            // A token that cannot be a header is junk: refuse, remember.
+            .map_err(|_| Answer::Verdict(false))?;
+        value.set_sensitive(true);
+        let request = Request::builder(route)
+            .use_authorization_token(false)
+            .headers(std::iter::once((AUTHORIZATION, value)))
+            .build()
+            .map_err(|e| Answer::Unavailable(format!("building the request: {e}")))?;
+        let response = match self.http.request::<T>(request).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.failure(e)),
+        };
+        response
+            .model()
+            .await
+            .map_err(|e| Answer::Unavailable(format!("Discord's answer did not parse: {e}")))
+    }
+
+    /// Turns a REST error into a verdict (Discord refused the token) or an
+    /// unavailability (429, timeout, outage), noting 429s and refusals.
+    fn failure(&self, e: twilight_http::Error) -> Answer {
+        match e.kind() {
+            ErrorType::Response { status, body, .. } => {
+                let code = status.get();
+                if code == 429 {
+                    let wait = retry_after(body).unwrap_or(Duration::from_secs(5));
+                    let mut s = self.lock();
+                    s.blocked_until = Some(Instant::now() + wait);
+                    s.refusals.push_back(Instant::now());
+                    log::warn!("discord: login validation rate limited; pausing for {wait:?}");
+                    Answer::Unavailable("Discord rate limited the validation".into())
+                } else if (400..500).contains(&code) {
+                    self.lock().refusals.push_back(Instant::now());
+                    Answer::Verdict(false)
+                } else {
+                    Answer::Unavailable(format!("Discord answered {code}"))
+                }
+            }
+            ErrorType::RequestTimedOut => Answer::Unavailable(format!(
+                "Discord did not answer within {:?}",
+                self.guilds.config.rest_timeout
+            )),
+            _ => Answer::Unavailable(format!("asking Discord failed: {e}")),
+        }
+    }
+
+    async fn ask(&self, token: &str, user: &DiscordUser, guild: &str) -> Answer {
+        let auth: Authorization = match self
+            .get(&Route::GetCurrentAuthorizationInformation, token)
+            .await
+        {
+            Ok(a) => a,
+            Err(answer) => return answer,
+        };
+        let Some(client_id) = self.guilds.client_id(guild) else {
+            log::warn!("discord: no client id for server {guild}; refusing Discord logins to it");
+            return Answer::Verdict(false);
+        };
+        if auth.application.id != client_id {
+            log::info!("discord: a login token for another application was refused");
+            return Answer::Verdict(false);
+        }
+        if auth.expires.as_deref().is_some_and(expired) {
+            return Answer::Verdict(false);
+        }
+        if auth.user.as_ref().map(|u| u.id.as_str()) != Some(user.id.as_str()) {
+            log::info!("discord: a login token for another user was refused");
+            return Answer::Verdict(false);
+        }
+        let cached = {
+            let inner = self.guilds.read();
+            inner
+                .guilds
+                .get(guild)
+                .map(|g| (g.members.contains_key(&user.id), g.complete))
+        };
+        match cached {
+            Some((true, _)) => Answer::Verdict(true),
+            Some((false, true)) | None => Answer::Verdict(false),
+            Some((false, false)) => {
+                let route = Route::GetGuilds {
+                    after: None,
+                    before: None,
+                    limit: Some(200),
+                };
+                match self.get::<Vec<PartialGuild>>(&route, token).await {
+                    Ok(list) => Answer::Verdict(list.iter().any(|g| g.id == guild)),
+                    Err(answer) => answer,
+                }
+            }
+        }
+    }
+}
+
+/// `retry_after` (seconds, fractional) from a 429 body.
+fn retry_after(body: &[u8]) -> Option<Duration> {
+    #[derive(Deserialize)]
+    struct Limited {
+        retry_after: f64,
+    }
+    let l: Limited = serde_json::from_slice(body).ok()?;
+    Duration::try_from_secs_f64(l.retry_after).ok()
+}
+
+fn expired(expires: &str) -> bool {
+    match expires.parse::<twilight_model::util::Timestamp>() {
+        Ok(t) => {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64);
+            t.as_micros() <= now
+        }
+        // An expiry we cannot read is not trusted.
+        Err(_) => true,
+    }
+}

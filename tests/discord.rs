@@ -1,0 +1,764 @@
+//! The built-in Discord bot against a fake Discord (tests/common/fake_discord.rs):
+//! real WebSockets both sides, exact frames at a real d-zone client.
+
+mod common;
+#[path = "common/fake_discord.rs"]
+mod fake_discord;
+
+use std::time::Duration;
+
+use common::*;
+use d_back::discord::{Discord, DiscordConfig, ServerConfig};
+use fake_discord::*;
+use serde_json::{json, Value};
+
+const G1: &str = "111111111111111111";
+const G2: &str = "222222222222222222";
+const GENERAL: &str = "333333333333333301";
+const RANDOM: &str = "333333333333333302";
+const ALICE: &str = "444444444444444401";
+const BOB: &str = "444444444444444402";
+const CAROL: &str = "444444444444444403";
+const RED: &str = "555555555555555501";
+const BLUE: &str = "555555555555555502";
+
+/// A small guild: Alice (red, online), Bob (blue and red; blue is higher, idle),
+/// Carol (no colour, offline, nickname).
+fn island() -> FakeGuild {
+    FakeGuild::new(G1, "Island Life")
+        .role(RED, "Red", 0xff0000, 1)
+        .role(BLUE, "Blue", 0x0000ff, 2)
+        .channel(GENERAL, "general")
+        .channel(RANDOM, "random")
+        .member(member(ALICE, "alice", Some("Alice A"), None, &[RED]))
+        .member(member(BOB, "bob", None, None, &[RED, BLUE]))
+        .member(member(CAROL, "carol", Some("Carol G"), Some("Caz"), &[]))
+        .presence(ALICE, "online")
+        .presence(BOB, "idle")
+}
+
+fn harbour() -> FakeGuild {
+    FakeGuild::new(G2, "Harbour")
+        .channel("333333333333333399", "docks")
+        .member(member(ALICE, "alice", None, None, &[]))
+        .presence(ALICE, "dnd")
+}
+
+fn config(fake: &FakeDiscord) -> DiscordConfig {
+    DiscordConfig {
+        token: Some(BOT_TOKEN.into()),
+        gateway_url: Some(fake.gateway_url()),
+        api_url: Some(fake.api_url()),
+        rest_timeout: Duration::from_millis(500),
+        ..DiscordConfig::default()
+    }
+}
+
+/// d-back with the built-in bot, started once the bot knows `guilds` guilds.
+async fn start_bot(_fake: &FakeDiscord, cfg: DiscordConfig, guilds: usize) -> TestServer {
+    let srv = start_with(move |b| {
+        b.config(quiet())
+            .discord(Discord::new(cfg).expect("valid config"))
+    });
+    wait_for_servers(&srv, guilds).await;
+    srv
+}
+
+async fn server_list(srv: &TestServer) -> Value {
+    let mut c = srv.client_at("/ws").await;
+    let list = c.recv_json().await;
+    assert_eq!(list["type"], "server-list");
+    list["data"].clone()
+}
+
+async fn wait_for_servers(srv: &TestServer, n: usize) {
+    let start = std::time::Instant::now();
+    loop {
+        let list = server_list(srv).await;
+        if list.as_object().map_or(0, |m| m.len()) == n {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "server list never had {n}: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn user(uid: &str, name: &str, status: &str, color: &str) -> Value {
+    json!({"uid": uid, "username": name, "status": status, "roleColor": color})
+}
+
+/// Joins `id` and returns the server-join's data.
+async fn join_users(srv: &TestServer, id: &str) -> (Client, Value) {
+    let mut c = srv.client().await;
+    let j = c.join(id).await;
+    assert_eq!(j["type"], "server-join", "{j}");
+    (c, j["data"].clone())
+}
+
+/// Without configured servers, every guild is listed (by snowflake), the
+/// short id comes from the name, and exactly the first is the default.
+#[tokio::test]
+async fn every_guild_is_listed_with_derived_ids() {
+    let fake = FakeDiscord::start(vec![harbour(), island()]);
+    let srv = start_bot(&fake, config(&fake), 2).await;
+    let mut c = srv.client_at("/").await;
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "server-list", "data": {
+            G1: {"id": "island-life", "name": "Island Life", "passworded": false, "default": true},
+            G2: {"id": "harbour", "name": "Harbour", "passworded": false}
+        }})
+        .to_string()
+    );
+    // The bot identified with the three privileged intents and the others it needs.
+    let identify = &fake.identifies()[0];
+    let intents = identify["intents"].as_u64().unwrap();
+    assert_eq!(
+        intents & (INTENT_MEMBERS | INTENT_PRESENCES | INTENT_MESSAGE_CONTENT),
+        INTENT_MEMBERS | INTENT_PRESENCES | INTENT_MESSAGE_CONTENT
+    );
+    assert_eq!(intents & 1, 1, "GUILDS");
+    assert_eq!(intents & (1 << 9), 1 << 9, "GUILD_MESSAGES");
+}
+
+/// Configured servers: config order, alias as name and short id source,
+/// the configured default, password and protected make `passworded`,
+/// and an id the bot is not in is skipped.
+#[tokio::test]
+async fn configured_servers_in_order_with_alias_and_default() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    let mut cfg = config(&fake);
+    cfg.servers = vec![
+        ServerConfig {
+            alias: Some("The Harbour".into()),
+            protected: true,
+            ..ServerConfig::new(G2)
+        },
+        ServerConfig::new("999999999999999999"),
+        ServerConfig {
+            default: true,
+            password: Some("pw".into()),
+            ..ServerConfig::new(G1)
+        },
+    ];
+    let srv = start_bot(&fake, cfg, 2).await;
+    let mut c = srv.client_at("/").await;
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "server-list", "data": {
+            G2: {"id": "the-harbour", "name": "The Harbour", "passworded": true},
+            G1: {"id": "island-life", "name": "Island Life", "passworded": true, "default": true}
+        }})
+        .to_string()
+    );
+    // The legacy password still opens it and is echoed as the protocol says.
+    c.send_text(r#"{"type":"connect","data":{"server":"default","password":"pw"}}"#)
+        .await;
+    let j = c.recv_json().await;
+    assert_eq!(j["type"], "server-join");
+    assert_eq!(
+        j["data"]["request"],
+        json!({"server": "default", "password": "pw"})
+    );
+    assert_eq!(j["data"]["serverName"], "Island Life");
+}
+
+/// Users: presence (offline when none), display name (nick, global name,
+/// username), the highest coloured role, and the client id (the bot's
+/// application id when none is configured).
+#[tokio::test]
+async fn users_have_names_presence_and_colours() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let srv = start_bot(&fake, config(&fake), 1).await;
+    let mut c = srv.client().await;
+    c.send_text(r#"{"type":"connect","data":{"server":"island-life"}}"#)
+        .await;
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "server-join", "data": {
+            "users": {
+                ALICE: user(ALICE, "Alice A", "online", "#ff0000"),
+                BOB: user(BOB, "bob", "idle", "#0000ff"),
+                CAROL: user(CAROL, "Caz", "offline", "#ffffff"),
+            },
+            "request": {"server": "island-life"},
+            "serverName": "Island Life",
+            "clientId": APP_ID
+        }})
+        .to_string()
+    );
+}
+
+/// Chat: clean text (mentions, roles, channels, custom emoji), the channel
+/// id, only to viewers of that guild; the bot's own messages are not shown.
+#[tokio::test]
+async fn chat_is_cleaned_and_routed() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    let srv = start_bot(&fake, config(&fake), 2).await;
+    let (mut c, _) = join_users(&srv, "island-life").await;
+    let (mut other, _) = join_users(&srv, "harbour").await;
+    srv.until("two joined", |h| h.joined_count() == 2).await;
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, BOT_ID, "dzone-bot", "I am the bot"),
+    );
+    let text = format!(
+        "hi <@{BOB}> and <@!{CAROL}>, <@&{RED}> see <#{RANDOM}> <:party:123456> <a:wave:42> <b>"
+    );
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, ALICE, "alice", &text),
+    );
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "message", "server": G1, "data": {
+            "uid": ALICE, "message": "hi @bob and @Caz, @Red see #random :party: :wave: <b>", "channel": GENERAL
+        }})
+        .to_string()
+    );
+    let mut attach = message(G1, RANDOM, BOB, "bob", "");
+    attach["attachments"] =
+        json!([{"id": "1", "filename": "cat.png", "size": 1, "url": "u", "proxy_url": "p"}]);
+    fake.dispatch("MESSAGE_CREATE", attach);
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "message", "server": G1, "data": {"uid": BOB, "message": "[attachment]", "channel": RANDOM}})
+    );
+    other.assert_silent(Duration::from_millis(200)).await;
+}
+
+/// Presence: status changes, a member joining (with name and colour),
+/// leaving (delete), and nickname and role changes (new name and colour).
+#[tokio::test]
+async fn presence_join_leave_rename_and_role_colour() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let srv = start_bot(&fake, config(&fake), 1).await;
+    let (mut c, _) = join_users(&srv, "island-life").await;
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G1, "dnd"));
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "dnd"}})
+    );
+    let dave = "444444444444444404";
+    let mut add = member(dave, "dave", None, None, &[BLUE]);
+    add["guild_id"] = json!(G1);
+    fake.dispatch("GUILD_MEMBER_ADD", add);
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": dave, "status": "offline", "username": "dave", "roleColor": "#0000ff"}})
+    );
+    let mut upd = member(ALICE, "alice", Some("Alice A"), Some("Ally"), &[RED]);
+    upd["guild_id"] = json!(G1);
+    fake.dispatch("GUILD_MEMBER_UPDATE", upd);
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "dnd", "username": "Ally", "roleColor": "#ff0000"}})
+    );
+    fake.dispatch(
+        "GUILD_ROLE_UPDATE",
+        json!({"guild_id": G1, "role": role(RED, "Red", 0x00ff00, 1)}),
+    );
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "dnd", "username": "Ally", "roleColor": "#00ff00"}})
+    );
+    fake.dispatch(
+        "GUILD_MEMBER_REMOVE",
+        json!({"guild_id": G1, "user": {"id": BOB, "username": "bob"}}),
+    );
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": BOB, "status": "offline", "delete": true}})
+    );
+    // A new viewer sees the same state the broadcasts built.
+    let (_, data) = join_users(&srv, "island-life").await;
+    assert_eq!(
+        data["users"],
+        json!({
+            ALICE: user(ALICE, "Ally", "dnd", "#00ff00"),
+            CAROL: user(CAROL, "Caz", "offline", "#ffffff"),
+            dave: user(dave, "dave", "offline", "#0000ff"),
+        })
+    );
+}
+
+fn login(server: &str, token: &str, uid: &str) -> String {
+    json!({"type": "connect", "data": {"server": server, "discordToken": token,
+        "discordUser": {"id": uid, "username": "someone"}}})
+    .to_string()
+}
+
+async fn protected_bot(fake: &FakeDiscord) -> TestServer {
+    let mut cfg = config(fake);
+    cfg.servers = vec![ServerConfig {
+        protected: true,
+        ..ServerConfig::new(G1)
+    }];
+    start_bot(fake, cfg, 1).await
+}
+
+/// The validator accepts a token issued to our client id for the claimed
+/// user who is a member; refuses another app's token, another user's, a
+/// non-member's, and an unknown (401) token.
+#[tokio::test]
+async fn validator_accepts_and_refuses() {
+    let fake = FakeDiscord::start(vec![island()]);
+    fake.add_token("good", valid_token(ALICE, &[G1]));
+    fake.add_token(
+        "other-app",
+        Token::Valid {
+            app: "1".into(),
+            user: ALICE.into(),
+            expires: "2999-01-01T00:00:00+00:00".into(),
+            guilds: vec![],
+        },
+    );
+    fake.add_token("stranger", valid_token("444444444444444499", &[]));
+    fake.add_token(
+        "expired",
+        Token::Valid {
+            app: APP_ID.into(),
+            user: ALICE.into(),
+            expires: "2001-01-01T00:00:00+00:00".into(),
+            guilds: vec![],
+        },
+    );
+    let srv = protected_bot(&fake).await;
+    let mut c = srv.client().await;
+    c.send_text(&login("island-life", "good", ALICE)).await;
+    let j = c.recv_json().await;
+    assert_eq!(j["type"], "server-join", "{j}");
+    assert_eq!(j["data"]["clientId"], APP_ID);
+    for (token, uid) in [
+        ("other-app", ALICE),
+        ("good", BOB),
+        ("stranger", "444444444444444499"),
+        ("junk", ALICE),
+        ("expired", ALICE),
+    ] {
+        let mut c = srv.client().await;
+        c.send_text(&login("island-life", token, uid)).await;
+        assert_eq!(
+            c.recv_text().await,
+            error_frame(d_back::errors::AUTH_FAILED),
+            "{token}"
+        );
+    }
+}
+
+/// A 429 refuses and pauses every question to Discord for retry_after; a
+/// hanging Discord times out into a refusal; refusals are cached.
+#[tokio::test]
+async fn validator_obeys_429_timeout_and_caches() {
+    let fake = FakeDiscord::start(vec![island()]);
+    fake.add_token("limited", Token::RateLimited(1.0));
+    fake.add_token("good", valid_token(ALICE, &[G1]));
+    fake.add_token("hang", Token::Hang);
+    let srv = protected_bot(&fake).await;
+    let failed = error_frame(d_back::errors::AUTH_FAILED);
+    let mut c = srv.client().await;
+    c.send_text(&login("island-life", "limited", ALICE)).await;
+    assert_eq!(c.recv_text().await, failed);
+    let asked = fake.rest_count("/oauth2/@me");
+    assert_eq!(asked, 1);
+    // Paused: a good token is refused without asking Discord.
+    c.send_text(&login("island-life", "good", ALICE)).await;
+    assert_eq!(c.recv_text().await, failed);
+    assert_eq!(fake.rest_count("/oauth2/@me"), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut c2 = srv.client().await;
+    c2.send_text(&login("island-life", "good", ALICE)).await;
+    assert_eq!(c2.recv_json().await["type"], "server-join");
+    // Timeout.
+    let mut c3 = srv.client().await;
+    let started = std::time::Instant::now();
+    c3.send_text(&login("island-life", "hang", ALICE)).await;
+    assert_eq!(c3.recv_text().await, failed);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // A refused verdict is remembered: the second ask does not reach Discord.
+    let mut c4 = srv.client().await;
+    c4.send_text(&login("island-life", "good", BOB)).await;
+    assert_eq!(c4.recv_text().await, failed);
+    let n = fake.rest_count("/oauth2/@me");
+    let mut c5 = srv.client().await;
+    c5.send_text(&login("island-life", "good", BOB)).await;
+    assert_eq!(c5.recv_text().await, failed);
+    assert_eq!(fake.rest_count("/oauth2/@me"), n);
+}
+
+/// d-zone's filters: ignoreChannels, listenChannels (by name or id),
+/// ignoreUsers (left out of users and chat), hideOffline (offline members
+/// hidden, their chat dropped, offline is a delete, online brings name and colour).
+#[tokio::test]
+async fn dzone_filters() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let mut cfg = config(&fake);
+    cfg.servers = vec![ServerConfig {
+        ignore_channels: vec!["random".into()],
+        ignore_users: vec![BOB.into()],
+        hide_offline: true,
+        ..ServerConfig::new(G1)
+    }];
+    let srv = start_bot(&fake, cfg, 1).await;
+    let (mut c, data) = join_users(&srv, "island-life").await;
+    assert_eq!(
+        data["users"],
+        json!({ALICE: user(ALICE, "Alice A", "online", "#ff0000")})
+    );
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, RANDOM, ALICE, "alice", "ignored channel"),
+    );
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, BOB, "bob", "ignored user"),
+    );
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, CAROL, "carol", "offline"),
+    );
+    fake.dispatch("PRESENCE_UPDATE", presence(BOB, G1, "online"));
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, ALICE, "alice", "shown"),
+    );
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "message", "server": G1, "data": {"uid": ALICE, "message": "shown", "channel": GENERAL}})
+    );
+    fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G1, "offline"));
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "offline", "delete": true}})
+    );
+    fake.dispatch("PRESENCE_UPDATE", presence(CAROL, G1, "idle"));
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": CAROL, "status": "idle", "username": "Caz", "roleColor": "#ffffff"}})
+    );
+    c.assert_silent(Duration::from_millis(200)).await;
+
+    // listenChannels by id: only that channel.
+    let fake = FakeDiscord::start(vec![island()]);
+    let mut cfg = config(&fake);
+    cfg.servers = vec![ServerConfig {
+        listen_channels: vec![RANDOM.into()],
+        ..ServerConfig::new(G1)
+    }];
+    let srv = start_bot(&fake, cfg, 1).await;
+    let (mut c, _) = join_users(&srv, "island-life").await;
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, ALICE, "alice", "not listened"),
+    );
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, RANDOM, ALICE, "alice", "listened"),
+    );
+    assert_eq!(c.recv_json().await["data"]["message"], "listened");
+    c.assert_silent(Duration::from_millis(200)).await;
+}
+
+/// A dropped gateway connection resumes; events sent meanwhile are replayed
+/// and reach viewers, who kept their sessions.
+#[tokio::test]
+async fn resume_replays_missed_presences() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let srv = start_bot(&fake, config(&fake), 1).await;
+    let (mut c, _) = join_users(&srv, "island-life").await;
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    fake.drop_connection();
+    fake.dispatch("PRESENCE_UPDATE", presence(CAROL, G1, "online"));
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": CAROL, "status": "online"}})
+    );
+    assert_eq!(fake.resumes(), 1);
+    assert_eq!(fake.identifies().len(), 1);
+}
+
+/// A session Discord forgot (INVALID_SESSION false) identifies afresh; the
+/// new GUILD_CREATE is diffed against what viewers saw.
+#[tokio::test]
+async fn fresh_session_catches_up() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let srv = start_bot(&fake, config(&fake), 1).await;
+    let (mut c, _) = join_users(&srv, "island-life").await;
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    let changed = FakeGuild::new(G1, "Island Life")
+        .role(RED, "Red", 0xff0000, 1)
+        .channel(GENERAL, "general")
+        .member(member(ALICE, "alice", Some("Alice A"), None, &[RED]))
+        .member(member(CAROL, "carol", Some("Carol G"), Some("Caz"), &[]))
+        .presence(ALICE, "idle");
+    fake.set_guild(changed);
+    fake.invalidate_session(false);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(
+            tokio::time::timeout(Duration::from_secs(15), c.recv_json())
+                .await
+                .unwrap(),
+        );
+    }
+    got.sort_by_key(|v| v["data"]["uid"].as_str().unwrap().to_string());
+    assert_eq!(
+        got,
+        vec![
+            json!({"type": "presence", "server": G1, "data": {"uid": ALICE, "status": "idle"}}),
+            json!({"type": "presence", "server": G1, "data": {"uid": BOB, "status": "offline", "delete": true}}),
+        ]
+    );
+    assert_eq!(fake.identifies().len(), 2);
+}
+
+/// The info command answers url?s=<id> once per cooldown per channel.
+#[tokio::test]
+async fn info_command_replies_with_cooldown() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let mut cfg = config(&fake);
+    cfg.info_command = Some("!dzone".into());
+    cfg.url = Some("http://example.test/".into());
+    let srv = start_bot(&fake, cfg, 1).await;
+    let activity = &fake.identifies()[0]["presence"]["activities"][0];
+    assert_eq!(activity["name"], "!dzone");
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, ALICE, "alice", "!dzone"),
+    );
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, ALICE, "alice", "!dzone"),
+    );
+    fake.until("reply", Duration::from_secs(5), |f| !f.posted().is_empty())
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let posted = fake.posted();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].0, GENERAL);
+    assert_eq!(posted[0].1["content"], "http://example.test/?s=island-life");
+    drop(srv);
+}
+
+/// A guild that goes unavailable leaves the server list.
+#[tokio::test]
+async fn unavailable_guild_leaves_the_list() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    let srv = start_bot(&fake, config(&fake), 2).await;
+    fake.dispatch("GUILD_DELETE", json!({"id": G2, "unavailable": true}));
+    wait_for_servers(&srv, 1).await;
+    assert!(server_list(&srv).await.get(G2).is_none());
+}
+
+fn bin_with(fake: &FakeDiscord, token: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_d-back"))
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .env("DISCORD_TOKEN", token)
+        .env("D_BACK_DISCORD_GATEWAY_URL", fake.gateway_url())
+        .env("D_BACK_DISCORD_API_URL", fake.api_url())
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap()
+}
+
+/// Close 4004 (wrong token) and 4014 (intents): the binary exits non-zero
+/// with one sentence naming the fix, and never prints the token.
+#[tokio::test]
+async fn fatal_close_codes_exit_with_a_sentence() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let out = bin_with(&fake, "wrong-secret-token");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("4004") && err.contains("DISCORD_TOKEN"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-secret-token"));
+    let fake = FakeDiscord::start(vec![island()]);
+    fake.deny(1 << 12, INTENT_PRESENCES);
+    let out = bin_with(&fake, BOT_TOKEN);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    for intent in ["Server Members", "Presence", "Message Content"] {
+        assert!(err.contains(intent), "{err}");
+    }
+}
+
+/// Without the Message Content intent the bot connects without asking for it.
+#[tokio::test]
+async fn missing_message_content_is_not_fatal() {
+    let fake = FakeDiscord::start(vec![island()]);
+    fake.deny(1 << 18, INTENT_MESSAGE_CONTENT);
+    let _srv = start_bot(&fake, config(&fake), 1).await;
+    let intents = fake.identifies()[0]["intents"].as_u64().unwrap();
+    assert_eq!(intents & INTENT_MESSAGE_CONTENT, 0);
+}
+
+/// d-zone's own discord-config.json works as it is, via --config.
+#[tokio::test]
+async fn dzone_json_config_file() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    let path = std::env::temp_dir().join(format!("d-back-dzone-{}.json", std::process::id()));
+    std::fs::write(&path, json!({"servers": [{"id": G2, "alias": "Port", "default": true, "hideOffline": true}], "infoCommand": "!dzone", "url": "http://x/"}).to_string()).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_d-back"))
+        .args(["--host", "127.0.0.1", "--port", "0", "--config"])
+        .arg(&path)
+        .env("DISCORD_TOKEN", BOT_TOKEN)
+        .env("D_BACK_DISCORD_GATEWAY_URL", fake.gateway_url())
+        .env("D_BACK_DISCORD_API_URL", fake.api_url())
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("d-back listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let list = loop {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        let mut c = Client { ws };
+        let list = c.recv_json().await;
+        if !list["data"].as_object().unwrap().is_empty() {
+            break list;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(
+        list,
+        json!({"type": "server-list", "data": {G2: {"id": "port", "name": "Port", "passworded": false, "default": true}}})
+    );
+}
+
+/// A large guild (offline members left out of GUILD_CREATE): the bot asks
+/// for the member list and viewers get every member.
+#[tokio::test]
+async fn large_guild_requests_members() {
+    let mut g = FakeGuild::new(G1, "Big").channel(GENERAL, "general");
+    for i in 0..1500u64 {
+        let uid = format!("{}", 600000000000000000u64 + i);
+        g = g.member(member(&uid, &format!("m{i}"), None, None, &[]));
+    }
+    g = g.presence("600000000000000000", "online");
+    let fake = FakeDiscord::start(vec![g]);
+    let srv = start_bot(&fake, config(&fake), 1).await;
+    fake.until("a member request", Duration::from_secs(5), |f| {
+        f.gateway_commands()
+            .iter()
+            .any(|c| c["op"] == 8 && c["d"]["guild_id"] == G1)
+    })
+    .await;
+    let start = std::time::Instant::now();
+    loop {
+        let (_, data) = join_users(&srv, "big").await;
+        let n = data["users"].as_object().unwrap().len();
+        if n == 1500 {
+            assert_eq!(data["users"]["600000000000000000"]["status"], "online");
+            assert_eq!(data["users"]["600000000000000001"]["status"], "offline");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "only {n} members");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Scale (run with `cargo test --release --test discord -- --ignored scale --nocapture`):
+/// 1,000 viewers join a 10,000-member guild; prints p50/p99 join latency,
+/// process CPU time and peak RSS. Asserts every viewer joined within 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn scale_1000_viewers_10000_members() {
+    let mut g = FakeGuild::new(G1, "Big");
+    for i in 0..10_000u64 {
+        let uid = format!("{}", 600000000000000000u64 + i);
+        g = g.member(member(&uid, &format!("member{i}"), None, None, &[]));
+        if i % 3 == 0 {
+            g = g.presence(&uid, "online");
+        }
+    }
+    let fake = FakeDiscord::start(vec![g]);
+    let srv = start_with(move |b| {
+        b.config(d_back::Config {
+            max_connections_per_ip: 5000,
+            ..quiet()
+        })
+        .discord(Discord::new(config(&fake)).unwrap())
+    });
+    wait_for_servers(&srv, 1).await;
+    let start = std::time::Instant::now();
+    loop {
+        let (_, d) = join_users(&srv, "big").await;
+        if d["users"].as_object().unwrap().len() == 10_000 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cpu0 = cpu_secs();
+    let began = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..1000u64 {
+        let addr = srv.addr;
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 5)).await;
+            let t = std::time::Instant::now();
+            let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+                .await
+                .unwrap();
+            let mut c = Client { ws };
+            let _ = c.recv_json().await;
+            c.send_text(r#"{"type":"connect","data":{"server":"big"}}"#)
+                .await;
+            let text = c.recv_text().await;
+            assert!(text.starts_with(r#"{"type":"server-join""#));
+            (t.elapsed(), c)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut clients = Vec::new();
+    for t in tasks {
+        let (d, c) = t.await.unwrap();
+        lat.push(d);
+        clients.push(c);
+    }
+    let total = began.elapsed();
+    lat.sort();
+    println!(
+        "scale: 1000 joins of a 10000-member guild in {total:?}; p50 {:?} p99 {:?} max {:?}; CPU {:.2} s (server and clients together); peak RSS {} MiB",
+        lat[500], lat[989], lat[999], cpu_secs() - cpu0, peak_rss_kib() / 1024
+    );
+    assert!(total < Duration::from_secs(10), "{total:?}");
+}
+
+fn cpu_secs() -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+fn peak_rss_kib() -> i64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    u.ru_maxrss
+}
