@@ -698,8 +698,11 @@ async fn scale_1000_viewers_10000_members() {
     }
     let fake = FakeDiscord::start(vec![g]);
     let srv = start_with(move |b| {
-        b.config(d_back::Config { max_connections_per_ip: 5000, ..quiet() })
-            .discord(Discord::new(config(&fake)).unwrap())
+        b.config(d_back::Config {
+            max_connections_per_ip: 5000,
+            ..quiet()
+        })
+        .discord(Discord::new(config(&fake)).unwrap())
     });
     wait_for_servers(&srv, 1).await;
     let start = std::time::Instant::now();
@@ -719,10 +722,13 @@ async fn scale_1000_viewers_10000_members() {
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(i * 5)).await;
             let t = std::time::Instant::now();
-            let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+            let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+                .await
+                .unwrap();
             let mut c = Client { ws };
             let _ = c.recv_json().await;
-            c.send_text(r#"{"type":"connect","data":{"server":"big"}}"#).await;
+            c.send_text(r#"{"type":"connect","data":{"server":"big"}}"#)
+                .await;
             let text = c.recv_text().await;
             assert!(text.starts_with(r#"{"type":"server-join""#));
             (t.elapsed(), c)
