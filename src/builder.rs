@@ -20,7 +20,7 @@ use crate::providers::{
     ValidateFn,
 };
 use crate::registry::Registry;
-use crate::server::{bind_all, Server};
+use crate::server::{bind_all, Background, Server};
 
 /// Entry point: `DBack::builder()`.
 pub struct DBack;
@@ -43,11 +43,6 @@ pub struct Builder {
     /// Tasks started with the server (the built-in Discord bot).
     background: Vec<Background>,
 }
-
-/// A task started when the server runs, with its handle. It resolves only
-/// with an error no retry can fix, which stops the server.
-pub(crate) type Background =
-    Box<dyn FnOnce(Handle) -> Pin<Box<dyn Future<Output = io::Error>>> + Send>;
 
 impl Builder {
     /// Starts `task` with the server's handle when the server runs.

@@ -7,19 +7,25 @@
 //! and handles SIGINT/SIGTERM.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix::{Addr, Arbiter};
 use actix_web::{web, App, HttpServer};
 
 use crate::app::AppState;
-use crate::builder::Background;
 use crate::handle::Handle;
 use crate::http;
 use crate::providers::Providers;
 use crate::socket::ConnSocket;
+
+/// A task started when the server runs, with its handle. It resolves only
+/// with an error no retry can fix, which stops the server.
+pub(crate) type Background =
+    Box<dyn FnOnce(Handle) -> Pin<Box<dyn Future<Output = io::Error>>> + Send>;
 
 /// A bound, ready server.
 pub struct Server {
