@@ -21,6 +21,7 @@ use crate::providers::{
 };
 use crate::registry::Registry;
 use crate::server::{bind_all, Background, Server};
+use crate::userlist::UserList;
 
 /// Entry point: `DBack::builder()`.
 pub struct DBack;
@@ -99,7 +100,10 @@ impl Builder {
         self.callbacks.users = per_thread(f, |f| -> UsersFn {
             Rc::new(move |server| {
                 let fut = f(server);
-                Box::pin(async move { fut.await.map(IntoUsers::into_users) })
+                Box::pin(async move {
+                    fut.await
+                        .map(|r| Arc::new(UserList::new(IntoUsers::into_users(r))))
+                })
             })
         });
         self

@@ -15,11 +15,12 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::limits::{same_secret, Attempts};
-use crate::model::{DiscordUser, ServerInfo, User};
+use crate::model::{DiscordUser, ServerInfo};
 use crate::protocol::{errors, Connect};
 use crate::providers::{
     answer_or_default, GetClientId, GetServers, GetUsers, Providers, ValidateUser, Validation,
 };
+use crate::userlist::UserList;
 
 /// A successful join, ready to send.
 pub(crate) struct Admitted {
@@ -28,7 +29,7 @@ pub(crate) struct Admitted {
     pub(crate) requested: String,
     /// The legacy password the client sent, echoed in `request`.
     pub(crate) password: Option<String>,
-    pub(crate) users: Vec<User>,
+    pub(crate) users: Arc<UserList>,
     pub(crate) client_id: Option<String>,
 }
 

@@ -109,6 +109,7 @@ mod registry;
 mod server;
 mod session;
 mod socket;
+mod userlist;
 
 pub use broadcast::Broadcast;
 pub use builder::{Builder, DBack};

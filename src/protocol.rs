@@ -3,9 +3,11 @@
 //! must match it byte for byte because deployed d-zone clients depend on them.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::model::{Presence, ServerInfo, User};
+use crate::model::{Presence, ServerInfo};
+use crate::userlist::UserList;
 
 /// The exact `data.message` strings clients see.
 pub mod errors {
@@ -141,14 +143,6 @@ pub(crate) fn server_list(servers: &[ServerInfo]) -> String {
     encode("server-list", None, data)
 }
 
-struct UserMap<'a>(&'a [User]);
-
-impl Serialize for UserMap<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|u| (&u.uid, u)))
-    }
-}
-
 #[derive(Serialize)]
 struct JoinRequest<'a> {
     server: &'a str,
@@ -158,7 +152,7 @@ struct JoinRequest<'a> {
 
 #[derive(Serialize)]
 struct JoinData<'a> {
-    users: UserMap<'a>,
+    users: &'a RawValue,
     request: JoinRequest<'a>,
     #[serde(rename = "serverName")]
     server_name: &'a str,
@@ -166,9 +160,10 @@ struct JoinData<'a> {
     client_id: Option<&'a str>,
 }
 
-/// `server-join`: the user map and the request as the client made it.
+/// `server-join`: the user map and the request as the client made it. The
+/// map is the list's own encoding, made once per list.
 pub(crate) fn server_join(
-    users: &[User],
+    users: &UserList,
     requested: &str,
     password: Option<&str>,
     server_name: &str,
@@ -178,7 +173,7 @@ pub(crate) fn server_join(
         "server-join",
         None,
         JoinData {
-            users: UserMap(users),
+            users: users.encoded(),
             request: JoinRequest {
                 server: requested,
                 password,

@@ -335,13 +335,14 @@ impl Session {
         let mut mock_timers = Vec::new();
         let cfg = &self.app.config;
         if self.app.mock_users && cfg.mock_traffic && !ok.users.is_empty() {
-            let users = Rc::new(ok.users);
+            let users = ok.users;
             let (g, u) = (guild.clone(), users.clone());
             mock_timers.push(ctx.run_interval(cfg.mock_chat_every, move |act, ctx| {
                 let mut rng = rand::thread_rng();
-                if let (Some(user), Some(line)) =
-                    (u.choose(&mut rng), mock::CHAT_LINES.choose(&mut rng))
-                {
+                if let (Some(user), Some(line)) = (
+                    u.users().choose(&mut rng),
+                    mock::CHAT_LINES.choose(&mut rng),
+                ) {
                     act.send(
                         ctx,
                         protocol::message(&g, &user.uid, line, mock::MOCK_CHANNEL),
@@ -351,7 +352,7 @@ impl Session {
             let g = guild.clone();
             mock_timers.push(ctx.run_interval(cfg.mock_presence_every, move |act, ctx| {
                 let mut rng = rand::thread_rng();
-                if let Some(user) = users.choose(&mut rng) {
+                if let Some(user) = users.users().choose(&mut rng) {
                     let status = Status::ALL[rng.gen_range(0..Status::ALL.len())];
                     let p = Presence::new(&*g, &user.uid, status)
                         .username(&user.username)

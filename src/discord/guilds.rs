@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::model::{Presence, RoleColor, ServerInfo, Status, User};
+use crate::userlist::UserList;
 
 use super::config::{DiscordConfig, ServerConfig};
 use super::events::{ChannelObject, MemberObject, PresenceObject, RoleObject};
@@ -67,7 +68,7 @@ pub(crate) struct Guild {
     /// diff against once the new member list is complete.
     before: Option<BTreeMap<String, Option<User>>>,
     /// The filtered list answered to joins, until something changes.
-    listing: Option<Arc<Vec<User>>>,
+    listing: Option<Arc<UserList>>,
 }
 
 impl Guild {
@@ -500,7 +501,7 @@ impl Guilds {
     }
 
     /// The users a viewer joining `id` sees.
-    pub fn users(&self, id: &str) -> Arc<Vec<User>> {
+    pub(crate) fn users(&self, id: &str) -> Arc<UserList> {
         if let Some(l) = self.read().guilds.get(id).and_then(|g| g.listing.clone()) {
             return l;
         }
@@ -509,12 +510,12 @@ impl Guilds {
         let Some(g) = inner.guilds.get_mut(id) else {
             return Arc::default();
         };
-        let list: Arc<Vec<User>> = Arc::new(
+        let list = Arc::new(UserList::new(
             g.users
                 .values()
                 .filter_map(|u| visible(cfg, Some(u)))
                 .collect(),
-        );
+        ));
         g.listing = Some(list.clone());
         list
     }

@@ -30,10 +30,12 @@ mod guilds;
 mod rest;
 mod validator;
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 pub use config::{ConfigError, DiscordConfig, ServerConfig, DISCORD_API_URL, DISCORD_GATEWAY_URL};
 
+use crate::providers::{per_thread, UsersFn};
 use guilds::Guilds;
 use validator::Validator;
 
@@ -73,10 +75,14 @@ impl crate::Builder {
             });
         }
         if self.callbacks.users.is_none() {
+            // The cache's own list: every join of a guild shares one
+            // encoding until a member changes.
             let g = g.clone();
-            self = self.on_get_user_data(move |guild| {
-                let users = g.users(&guild);
-                async move { Ok(users.as_ref().clone()) }
+            self.callbacks.users = per_thread(g, |g| -> UsersFn {
+                Rc::new(move |guild| {
+                    let users = g.users(&guild);
+                    Box::pin(async move { Ok(users) })
+                })
             });
         }
         if self.callbacks.validate.is_none() {

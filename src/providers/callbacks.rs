@@ -11,7 +11,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::model::{DiscordUser, ServerInfo, User};
+use crate::model::{DiscordUser, ServerInfo};
+use crate::userlist::UserList;
 
 /// Any error a callback wants to report; it is logged, never sent to clients.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -19,7 +20,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub(crate) type LocalFut<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>>>>;
 
 pub(crate) type ServersFn = Rc<dyn Fn() -> LocalFut<Vec<ServerInfo>>>;
-pub(crate) type UsersFn = Rc<dyn Fn(String) -> LocalFut<Vec<User>>>;
+/// Answers a shared list, so a provider that keeps its users (the Discord
+/// cache) hands every join the same encoding.
+pub(crate) type UsersFn = Rc<dyn Fn(String) -> LocalFut<Arc<UserList>>>;
 pub(crate) type ValidateFn = Rc<dyn Fn(String, DiscordUser, String) -> LocalFut<bool>>;
 /// A callback asked about one key (a snowflake, a path) that answers
 /// `Option<T>` as it is.

@@ -17,12 +17,14 @@ pub mod mock;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::FutureExt;
 
-use crate::model::{DiscordUser, ServerInfo, User};
+use crate::model::{DiscordUser, ServerInfo};
+use crate::userlist::UserList;
 
 pub(crate) use callbacks::{
     by_key, per_thread, Callbacks, ClientIdFn, LocalFut, ServersFn, StaticFn, UsersFn, ValidateFn,
@@ -117,7 +119,7 @@ pub(crate) struct GetServers;
 
 /// The users of one server (by snowflake).
 #[derive(Message)]
-#[rtype(result = "Vec<User>")]
+#[rtype(result = "Arc<UserList>")]
 pub(crate) struct GetUsers(pub(crate) String);
 
 /// Is this Discord user, proven by this token, allowed into this server?
@@ -160,7 +162,7 @@ impl Handler<GetServers> for Providers {
 }
 
 impl Handler<GetUsers> for Providers {
-    type Result = ResponseFuture<Vec<User>>;
+    type Result = ResponseFuture<Arc<UserList>>;
 
     fn handle(&mut self, msg: GetUsers, _: &mut Context<Self>) -> Self::Result {
         match self.users.clone() {
@@ -168,9 +170,11 @@ impl Handler<GetUsers> for Providers {
                 "on_get_user_data",
                 self.timeout,
                 move || f(msg.0),
-                Vec::new(),
+                Arc::default(),
             ),
-            None => Box::pin(std::future::ready(mock::users(&msg.0))),
+            None => Box::pin(std::future::ready(Arc::new(UserList::new(mock::users(
+                &msg.0,
+            ))))),
         }
     }
 }

@@ -1,0 +1,239 @@
+//! Discord scale benchmark: many viewers join one big guild at once.
+//!
+//! Starts the test suite's fake Discord (a real gateway and REST API on
+//! 127.0.0.1) holding one guild of `--members` members, then the d-back
+//! binary as a child process with `DISCORD_TOKEN` and the fake's URLs, waits
+//! until the bot shows the whole guild, and has `--viewers` viewers connect
+//! and join it, spread evenly over `--over-secs`. Prints join latency
+//! percentiles and the server process's own CPU time and memory, read from
+//! /proc so the clients and the fake are not counted.
+//!
+//! ```text
+//! cargo build --release --bin d-back -p d-back
+//! cargo run --release -p d-back-bench --bin discord_scale -- --viewers 1000 --members 10000
+//! ```
+//!
+//! The Python original has no gateway bot, so there is nothing of its to
+//! compare here.
+
+#[path = "../../../tests/common/fake_discord.rs"]
+mod fake_discord;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use fake_discord::{member, FakeDiscord, FakeGuild, BOT_TOKEN};
+
+const GUILD: &str = "500000000000000001";
+
+#[derive(Parser)]
+struct Args {
+    /// The d-back binary to run.
+    #[arg(long, default_value = "target/release/d-back")]
+    server: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    viewers: u64,
+    #[arg(long, default_value_t = 10_000)]
+    members: u64,
+    /// Joins start evenly spread over this many seconds.
+    #[arg(long, default_value_t = 5.0)]
+    over_secs: f64,
+}
+
+/// The child's user + system CPU seconds (/proc/PID/stat fields 14 and 15).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / ticks
+}
+
+/// A `/proc/PID/status` field in KiB (VmRSS, VmHWM).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn big_guild(members: u64) -> FakeGuild {
+    let mut g = FakeGuild::new(GUILD, "Big").channel("500000000000000002", "general");
+    for i in 0..members {
+        let uid = format!("{}", 600_000_000_000_000_000u64 + i);
+        g = g.member(member(&uid, &format!("member{i}"), None, None, &[]));
+        if i % 3 == 0 {
+            g = g.presence(&uid, "online");
+        }
+    }
+    g
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The server process, killed when the benchmark ends or panics.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(args: &Args, fake: &FakeDiscord, port: u16) -> Server {
+    let child = Command::new(&args.server)
+        .args(["--port", &port.to_string(), "--no-mock-traffic"])
+        .args(["--max-connections-per-ip", &(args.viewers + 10).to_string()])
+        .env("DISCORD_TOKEN", BOT_TOKEN)
+        .env("D_BACK_DISCORD_GATEWAY_URL", fake.gateway_url())
+        .env("D_BACK_DISCORD_API_URL", fake.api_url())
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", args.server.display()));
+    Server(child)
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_text(ws: &mut Ws) -> String {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return t.to_string(),
+            Some(Ok(_)) => continue,
+            other => panic!("connection ended: {other:?}"),
+        }
+    }
+}
+
+/// Connects and joins the big guild; the `server-join` frame's length.
+async fn join(url: &str) -> (Ws, usize) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    let list = next_text(&mut ws).await;
+    assert!(list.starts_with(r#"{"type":"server-list""#), "{list:.80}");
+    // The short id d-back derives from the guild's name.
+    let connect = r#"{"type":"connect","data":{"server":"big"}}"#;
+    ws.send(Message::Text(connect.into())).await.expect("send");
+    let joined = next_text(&mut ws).await;
+    assert!(
+        joined.starts_with(r#"{"type":"server-join""#),
+        "{joined:.80}"
+    );
+    (ws, joined.len())
+}
+
+/// Waits until a join shows every member (the bot has the whole guild).
+async fn wait_for_guild(url: &str, members: u64) {
+    let began = Instant::now();
+    loop {
+        if tokio::net::TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches("/ws"))
+            .await
+            .is_ok()
+        {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url)
+                .await
+                .expect("connect");
+            let list = next_text(&mut ws).await;
+            if list.contains(GUILD) {
+                drop(ws);
+                let (_, len) = join(url).await;
+                // Each member's entry is well over 50 bytes.
+                if len as u64 > members * 50 {
+                    return;
+                }
+            }
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "the bot never showed the guild"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args = Args::parse();
+    let fake = FakeDiscord::start(vec![big_guild(args.members)]);
+    let port = free_port();
+    let server = start_server(&args, &fake, port);
+    let pid = server.0.id();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    wait_for_guild(&url, args.members).await;
+    let rss0 = status_kib(pid, "VmRSS");
+    let cpu0 = cpu_seconds(pid);
+    let began = Instant::now();
+    let gap = Duration::from_secs_f64(args.over_secs / args.viewers as f64);
+    let mut tasks = Vec::new();
+    for i in 0..args.viewers {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(gap * i as u32).await;
+            let t = Instant::now();
+            let (ws, len) = join(&url).await;
+            (t.elapsed(), ws, len)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut clients = Vec::new();
+    let mut bytes = 0;
+    for t in tasks {
+        let (d, ws, len) = t.await.expect("a viewer");
+        lat.push(d);
+        clients.push(ws);
+        bytes += len;
+    }
+    let total = began.elapsed();
+    let cpu = cpu_seconds(pid) - cpu0;
+    let (rss, hwm) = (status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM"));
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "discord-scale: {} viewers joined a {}-member guild in {:.2} s (joins spread over {} s); \
+         join latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.1} MiB of server-join frames",
+        lat.len(),
+        args.members,
+        total.as_secs_f64(),
+        args.over_secs,
+        ms(pct(0.50)),
+        ms(pct(0.99)),
+        ms(lat[lat.len() - 1]),
+        bytes as f64 / 1048576.0,
+    );
+    println!(
+        "discord-scale: server CPU {cpu:.2} s; server RSS {:.1} MiB before, {:.1} MiB with every viewer joined, peak {:.1} MiB",
+        rss0 as f64 / 1024.0,
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+    );
+    for mut ws in clients {
+        let _ = ws.close(None).await;
+    }
+    drop(server);
+}
