@@ -8,6 +8,7 @@ use crate::files::StaticFiles;
 use crate::limits::{AuthGuard, Connections};
 use crate::providers::Callbacks;
 use crate::registry::Registry;
+use crate::tls::Certificates;
 
 pub(crate) struct AppState {
     pub(crate) config: Config,
@@ -19,4 +20,6 @@ pub(crate) struct AppState {
     pub(crate) files: StaticFiles,
     /// Users come from the built-in mock data, so sessions get mock traffic.
     pub(crate) mock_users: bool,
+    /// The certificate of HTTPS and `wss://`, when TLS is on.
+    pub(crate) tls: Option<Arc<Certificates>>,
 }

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::providers::{
 };
 use crate::registry::Registry;
 use crate::server::{bind_all, Background, Server};
+use crate::tls::Certificates;
 
 /// Entry point: `DBack::builder()`.
 pub struct DBack;
@@ -68,6 +70,17 @@ impl Builder {
     /// Replaces all settings.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Serves HTTPS and `wss://` on every address with this PEM certificate
+    /// chain and private key (e.g. certbot's `fullchain.pem` and
+    /// `privkey.pem`); sets [`Config::tls_cert`] and [`Config::tls_key`].
+    /// `build` fails if they cannot be read; later reloads (SIGHUP,
+    /// [`Handle::reload_tls`]) keep the old certificate on failure.
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.config.tls_cert = Some(cert.into());
+        self.config.tls_key = Some(key.into());
         self
     }
 
@@ -152,8 +165,18 @@ impl Builder {
         } else {
             self.addrs
         };
-        let listeners = bind_all(&addrs)?;
         let config = self.config;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Certificates::load(cert, key)?),
+            (None, None) => None,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "TLS needs both a certificate and its private key (tls_cert and tls_key)",
+                ))
+            }
+        };
+        let listeners = bind_all(&addrs)?;
         let files = match &config.static_dir {
             Some(dir) => StaticFiles::dir(dir).map_err(|e| {
                 io::Error::new(
@@ -171,6 +194,7 @@ impl Builder {
             auth: AuthGuard::new(&config),
             files,
             mock_users,
+            tls,
             config,
         });
         Ok(Server::new(listeners, state, self.background))

@@ -63,8 +63,14 @@ pub struct Config {
     pub close_timeout: Duration,
     /// On SIGINT/SIGTERM sessions get 1001 and the process exits within this.
     pub shutdown_grace: Duration,
-    /// Handle SIGINT/SIGTERM (off when embedded in a program that owns signals).
+    /// Handle SIGINT/SIGTERM, and SIGHUP to reload the TLS certificate
+    /// (off when embedded in a program that owns signals).
     pub handle_signals: bool,
+    /// Serve HTTPS and `wss://` with this PEM certificate chain (with
+    /// `tls_key`); re-read on SIGHUP or [`Handle::reload_tls`](crate::Handle::reload_tls).
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -95,6 +101,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             handle_signals: true,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

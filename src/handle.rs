@@ -90,6 +90,17 @@ impl Handle {
         self.state.registry.hub_count()
     }
 
+    /// Re-reads the TLS certificate and key files (what SIGHUP does, for
+    /// programs that own their signals). New connections get the new
+    /// certificate, open ones keep theirs; on an error the old certificate
+    /// stays and the error says why. `Ok` without TLS.
+    pub fn reload_tls(&self) -> Result<(), String> {
+        match &self.state.tls {
+            Some(certs) => certs.reload(),
+            None => Ok(()),
+        }
+    }
+
     /// Stops accepting, closes every session with 1001 (going away), and
     /// lets connections drain within the shutdown grace period.
     pub async fn shutdown(&self) {

@@ -29,8 +29,8 @@
 //! # Public API
 //!
 //! What a user of the library writes against, and nothing else: the
-//! [`DBack`] [`Builder`] (addresses, [`Config`], the callbacks), the
-//! [`Server`] it builds, the [`Handle`] for the bot side and the
+//! [`DBack`] [`Builder`] (addresses, [`Config`], TLS, the callbacks), the
+//! [`Server`] it builds, the [`Handle`] for the bot side (and TLS reloads) and the
 //! [`Broadcast`] it sends, the typed data callbacks answer with
 //! ([`ServerInfo`], [`User`], [`Status`], [`RoleColor`], [`Presence`],
 //! [`DiscordUser`], [`StaticResponse`], [`BoxError`], [`DataError`] and the
@@ -54,6 +54,8 @@
 //! * `outbound`: the per-session meter of queued bytes, and frame sizes.
 //! * `session`: the WebSocket session actor.
 //! * `socket`: ends a connection's read side after the close handshake.
+//! * `tls/`: HTTPS and `wss://`: the PEM files, the certificate each
+//!   handshake gets, reloading it on SIGHUP (`Builder::tls`).
 //! * `join`: answering a `connect`: find the server, authenticate, load users.
 //! * `limits`: connection caps, rate limits, auth throttling and cache, secrets.
 //! * `lock`: the poison-tolerant mutex lock.
@@ -109,6 +111,7 @@ mod registry;
 mod server;
 mod session;
 mod socket;
+mod tls;
 
 pub use broadcast::Broadcast;
 pub use builder::{Builder, DBack};

@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::handle::Handle;
 use crate::http;
 use crate::providers::Providers;
-use crate::socket::ConnSocket;
+use crate::socket::{tcp_of, ConnSocket};
 
 /// A task started when the server runs, with its handle. It resolves only
 /// with an error no retry can fix, which stops the server.
@@ -85,7 +85,7 @@ impl Server {
             if let Some(socket) = ConnSocket::of(conn) {
                 data.insert(socket);
             }
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            if let Some(tcp) = tcp_of(conn) {
                 let sock = socket2::SockRef::from(tcp);
                 // A peer that stops reading leaves a zero window; the kernel
                 // aborts it after this, freeing everything queued for it.
@@ -102,8 +102,21 @@ impl Server {
         .workers(workers)
         .max_connections(per_worker_cap(cfg.max_connections, workers))
         .disable_signals();
-        for l in self.listeners {
-            http = http.listen(l)?;
+        match &self.state.tls {
+            Some(certs) => {
+                let tls = crate::tls::server_config(certs)?;
+                for l in self.listeners {
+                    http = http.listen_rustls_0_23(l, tls.clone())?;
+                }
+                if cfg.handle_signals {
+                    actix_web::rt::spawn(crate::tls::reload_on_hangup(certs.clone()));
+                }
+            }
+            None => {
+                for l in self.listeners {
+                    http = http.listen(l)?;
+                }
+            }
         }
         let running = http.run();
         self.handle.set_server(running.handle());
