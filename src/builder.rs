@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::config::{self, Config};
 use crate::files::StaticFiles;
 use crate::handle::Handle;
+use crate::health::{Check, Flag, Readiness};
 use crate::limits::{AuthGuard, Connections};
 use crate::model::{DiscordUser, IntoServers, IntoUsers};
 use crate::providers::{
@@ -44,6 +45,8 @@ pub struct Builder {
     pub(crate) callbacks: Callbacks,
     /// Tasks started with the server (the built-in Discord bot).
     background: Vec<Background>,
+    /// Conditions of `/readyz` registered by parts of the server.
+    readiness: Readiness,
 }
 
 impl Builder {
@@ -53,6 +56,12 @@ impl Builder {
         task: impl FnOnce(Handle) -> Pin<Box<dyn Future<Output = io::Error>>> + Send + 'static,
     ) -> Self {
         self.background.push(Box::new(task));
+        self
+    }
+
+    /// Adds a condition to `/readyz` (the Discord gateway is connected, ...).
+    pub(crate) fn ready_when(mut self, check: Check) -> Self {
+        self.readiness.add(check);
         self
     }
 
@@ -187,6 +196,12 @@ impl Builder {
             None => StaticFiles::BuiltIn,
         };
         let mock_users = self.callbacks.users.is_none();
+        let serving = Flag::new("not serving (starting or shutting down)");
+        let mut readiness = Readiness::default();
+        readiness.add(serving.check());
+        for check in self.readiness.into_checks() {
+            readiness.add(check);
+        }
         let state = Arc::new(AppState {
             registry: Registry::new(config.max_backlog_bytes as u64, config.batch_window),
             callbacks: self.callbacks,
@@ -194,6 +209,8 @@ impl Builder {
             auth: AuthGuard::new(&config),
             files,
             mock_users,
+            readiness,
+            serving,
             tls,
             config,
         });

@@ -22,6 +22,10 @@ pub struct Config {
     pub mock_presence_every: Duration,
     /// How long a provider callback may take before its safe default is used.
     pub provider_timeout: Duration,
+    /// How long `GET /readyz` waits for the providers' server list before it
+    /// answers 503 "providers not answering"; keep it below `provider_timeout`
+    /// (past that a hung provider answers its safe default).
+    pub readiness_timeout: Duration,
     /// Server ping period.
     pub heartbeat_interval: Duration,
     /// A client silent for this long is closed.
@@ -81,6 +85,7 @@ impl Default for Config {
             mock_chat_every: Duration::from_secs(5),
             mock_presence_every: Duration::from_secs(4),
             provider_timeout: Duration::from_secs(5),
+            readiness_timeout: Duration::from_secs(2),
             heartbeat_interval: Duration::from_secs(5),
             client_timeout: Duration::from_secs(15),
             max_frame_bytes: 64 * 1024,

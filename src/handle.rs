@@ -107,6 +107,7 @@ impl Handle {
         let Some(server) = self.server.get() else {
             return;
         };
+        self.state.serving.set(false);
         let stop = server.stop(true);
         self.state.registry.going_away();
         stop.await;

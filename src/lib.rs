@@ -61,6 +61,8 @@
 //! * `lock`: the poison-tolerant mutex lock.
 //! * `app`: the state every request and session shares.
 //! * `http`, `files`: the single route and the static file resolver.
+//! * `health/`: `/healthz` and `/readyz`, and the readiness checks parts
+//!   of the server register (`Builder::ready_when`).
 //! * `discord/`: the built-in Discord bot (gateway, guild cache, login
 //!   validator, d-zone's config) behind `Builder::discord`.
 //!
@@ -98,6 +100,7 @@ pub mod config;
 pub mod discord;
 mod files;
 mod handle;
+mod health;
 mod http;
 mod hub;
 mod join;

@@ -120,6 +120,7 @@ impl Server {
         }
         let running = http.run();
         self.handle.set_server(running.handle());
+        self.state.serving.set(true);
         if cfg.handle_signals {
             let handle = self.handle.clone();
             actix_web::rt::spawn(async move {
