@@ -93,10 +93,12 @@ impl Handle {
     /// Re-reads the TLS certificate and key files (what SIGHUP does, for
     /// programs that own their signals). New connections get the new
     /// certificate, open ones keep theirs; on an error the old certificate
-    /// stays and the error says why. `Ok` without TLS.
-    pub fn reload_tls(&self) -> Result<(), String> {
+    /// stays and the error (`InvalidData`) says why. `Ok` without TLS.
+    pub fn reload_tls(&self) -> std::io::Result<()> {
         match &self.state.tls {
-            Some(certs) => certs.reload(),
+            Some(certs) => certs
+                .reload()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
             None => Ok(()),
         }
     }

@@ -249,7 +249,7 @@ async fn reload_through_the_handle() {
     assert_eq!(presented(&tls_connect(srv.addr, &tls).await), b.der);
     // A's key with B's certificate: refused, B stays.
     std::fs::write(&k, &a.key_pem).unwrap();
-    let err = srv.handle.reload_tls().unwrap_err();
+    let err = srv.handle.reload_tls().unwrap_err().to_string();
     assert!(err.contains("does not belong"), "{err}");
     assert_eq!(presented(&tls_connect(srv.addr, &tls).await), b.der);
 }
@@ -295,10 +295,19 @@ struct Binary {
 
 impl Binary {
     fn start(args: &[&str]) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_d-back"))
-            .args(["--host", "127.0.0.1", "--port", "0", "--no-mock-traffic"])
-            .args(args)
-            .env("RUST_LOG", "info")
+        Binary::start_with(|cmd| {
+            cmd.args(args);
+        })
+    }
+
+    fn start_with(f: impl FnOnce(&mut Command)) -> Binary {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_d-back"));
+        cmd.args(["--host", "127.0.0.1", "--port", "0", "--no-mock-traffic"])
+            .env_remove("D_BACK_TLS_CERT")
+            .env_remove("D_BACK_TLS_KEY")
+            .env("RUST_LOG", "info");
+        f(&mut cmd);
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -445,4 +454,31 @@ fn binary_refuses_a_bad_certificate() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("tls_cert"));
+}
+
+/// The environment variables and the config file keys turn TLS on too.
+#[tokio::test]
+async fn environment_and_config_file() {
+    let a = new_cert();
+    let dir = temp_dir("envfile");
+    let (c, k) = install(&dir, &a);
+    let from_env = Binary::start_with(|cmd| {
+        cmd.env("D_BACK_TLS_CERT", &c).env("D_BACK_TLS_KEY", &k);
+    });
+    let tls = connector(&[&a]);
+    assert_eq!(https_get(from_env.addr, &tls, "/api/version").await.0, 200);
+    let file = dir.join("d-back.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "tls_cert = {:?}\ntls_key = {:?}\n",
+            c.display().to_string(),
+            k.display().to_string()
+        ),
+    )
+    .unwrap();
+    let from_file = Binary::start(&["--config", file.to_str().unwrap()]);
+    let (mut ws, cert) = wss(from_file.addr, &tls).await;
+    assert_eq!(cert, a.der);
+    join(&mut ws).await;
 }
