@@ -4,7 +4,8 @@
 //! Binding happens in `Builder::build` (so a port in use fails early and
 //! tests can bind port 0 and read the port back); `run` starts the actix-web
 //! workers, gives each one its `Providers` actor and its share of the hubs,
-//! and handles SIGINT/SIGTERM.
+//! and handles SIGINT/SIGTERM (and SIGHUP, which reloads the TLS
+//! certificate, when TLS is on).
 
 use std::cell::RefCell;
 use std::future::Future;
