@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::files::StaticFiles;
+use crate::health::{Flag, Readiness};
 use crate::limits::{AuthGuard, Connections};
 use crate::providers::Callbacks;
 use crate::registry::Registry;
+use crate::tls::Certificates;
 
 pub(crate) struct AppState {
     pub(crate) config: Config,
@@ -19,4 +21,10 @@ pub(crate) struct AppState {
     pub(crate) files: StaticFiles,
     /// Users come from the built-in mock data, so sessions get mock traffic.
     pub(crate) mock_users: bool,
+    /// What `/readyz` checks, `serving` first.
+    pub(crate) readiness: Readiness,
+    /// Up while the server runs and is not shutting down.
+    pub(crate) serving: Arc<Flag>,
+    /// The certificate of HTTPS and `wss://`, when TLS is on.
+    pub(crate) tls: Option<Arc<Certificates>>,
 }

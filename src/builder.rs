@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use crate::app::AppState;
 use crate::config::{self, Config};
 use crate::files::StaticFiles;
 use crate::handle::Handle;
+use crate::health::{Check, Flag, Readiness};
 use crate::limits::{AuthGuard, Connections};
 use crate::model::{DiscordUser, IntoServers, IntoUsers};
 use crate::providers::{
@@ -21,6 +23,7 @@ use crate::providers::{
 };
 use crate::registry::Registry;
 use crate::server::{bind_all, Background, Server};
+use crate::tls::Certificates;
 use crate::userlist::UserList;
 
 /// Entry point: `DBack::builder()`.
@@ -43,6 +46,8 @@ pub struct Builder {
     pub(crate) callbacks: Callbacks,
     /// Tasks started with the server (the built-in Discord bot).
     background: Vec<Background>,
+    /// Conditions of `/readyz` registered by parts of the server.
+    readiness: Readiness,
 }
 
 impl Builder {
@@ -52,6 +57,12 @@ impl Builder {
         task: impl FnOnce(Handle) -> Pin<Box<dyn Future<Output = io::Error>>> + Send + 'static,
     ) -> Self {
         self.background.push(Box::new(task));
+        self
+    }
+
+    /// Adds a condition to `/readyz` (the Discord gateway is connected, ...).
+    pub(crate) fn ready_when(mut self, check: Check) -> Self {
+        self.readiness.add(check);
         self
     }
 
@@ -69,6 +80,17 @@ impl Builder {
     /// Replaces all settings.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Serves HTTPS and `wss://` on every address with this PEM certificate
+    /// chain and private key (e.g. certbot's `fullchain.pem` and
+    /// `privkey.pem`); sets [`Config::tls_cert`] and [`Config::tls_key`].
+    /// `build` fails if they cannot be read; later reloads (SIGHUP,
+    /// [`Handle::reload_tls`]) keep the old certificate on failure.
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.config.tls_cert = Some(cert.into());
+        self.config.tls_key = Some(key.into());
         self
     }
 
@@ -156,8 +178,18 @@ impl Builder {
         } else {
             self.addrs
         };
-        let listeners = bind_all(&addrs)?;
         let config = self.config;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Certificates::load(cert, key)?),
+            (None, None) => None,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "TLS needs both a certificate and its private key (tls_cert and tls_key)",
+                ))
+            }
+        };
+        let listeners = bind_all(&addrs)?;
         let files = match &config.static_dir {
             Some(dir) => StaticFiles::dir(dir).map_err(|e| {
                 io::Error::new(
@@ -168,6 +200,12 @@ impl Builder {
             None => StaticFiles::BuiltIn,
         };
         let mock_users = self.callbacks.users.is_none();
+        let serving = Flag::new("not serving (starting or shutting down)");
+        let mut readiness = Readiness::default();
+        readiness.add(serving.check());
+        for check in self.readiness.into_checks() {
+            readiness.add(check);
+        }
         let state = Arc::new(AppState {
             registry: Registry::new(config.max_backlog_bytes as u64, config.batch_window),
             callbacks: self.callbacks,
@@ -175,6 +213,9 @@ impl Builder {
             auth: AuthGuard::new(&config),
             files,
             mock_users,
+            readiness,
+            serving,
+            tls,
             config,
         });
         Ok(Server::new(listeners, state, self.background))

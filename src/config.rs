@@ -22,6 +22,10 @@ pub struct Config {
     pub mock_presence_every: Duration,
     /// How long a provider callback may take before its safe default is used.
     pub provider_timeout: Duration,
+    /// How long `GET /readyz` waits for the providers' server list before it
+    /// answers 503 "providers not answering"; keep it below `provider_timeout`
+    /// (past that a hung provider answers its safe default).
+    pub readiness_timeout: Duration,
     /// Server ping period.
     pub heartbeat_interval: Duration,
     /// A client silent for this long is closed.
@@ -63,8 +67,14 @@ pub struct Config {
     pub close_timeout: Duration,
     /// On SIGINT/SIGTERM sessions get 1001 and the process exits within this.
     pub shutdown_grace: Duration,
-    /// Handle SIGINT/SIGTERM (off when embedded in a program that owns signals).
+    /// Handle SIGINT/SIGTERM, and SIGHUP to reload the TLS certificate
+    /// (off when embedded in a program that owns signals).
     pub handle_signals: bool,
+    /// Serve HTTPS and `wss://` with this PEM certificate chain (with
+    /// `tls_key`); re-read on SIGHUP or [`Handle::reload_tls`](crate::Handle::reload_tls).
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -75,6 +85,7 @@ impl Default for Config {
             mock_chat_every: Duration::from_secs(5),
             mock_presence_every: Duration::from_secs(4),
             provider_timeout: Duration::from_secs(5),
+            readiness_timeout: Duration::from_secs(2),
             heartbeat_interval: Duration::from_secs(5),
             client_timeout: Duration::from_secs(15),
             max_frame_bytes: 64 * 1024,
@@ -95,6 +106,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             handle_signals: true,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

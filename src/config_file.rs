@@ -27,6 +27,8 @@ pub struct FileOptions {
     pub shutdown_grace_secs: Option<f64>,
     pub close_timeout_secs: Option<f64>,
     pub no_mock_traffic: Option<bool>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub discord: Option<DiscordConfig>,
 }
 

@@ -90,12 +90,26 @@ impl Handle {
         self.state.registry.hub_count()
     }
 
+    /// Re-reads the TLS certificate and key files (what SIGHUP does, for
+    /// programs that own their signals). New connections get the new
+    /// certificate, open ones keep theirs; on an error the old certificate
+    /// stays and the error (`InvalidData`) says why. `Ok` without TLS.
+    pub fn reload_tls(&self) -> std::io::Result<()> {
+        match &self.state.tls {
+            Some(certs) => certs
+                .reload()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            None => Ok(()),
+        }
+    }
+
     /// Stops accepting, closes every session with 1001 (going away), and
     /// lets connections drain within the shutdown grace period.
     pub async fn shutdown(&self) {
         let Some(server) = self.server.get() else {
             return;
         };
+        self.state.serving.set(false);
         let stop = server.stop(true);
         self.state.registry.going_away();
         stop.await;

@@ -17,6 +17,7 @@ use actix::Addr;
 use crate::app::AppState;
 use crate::broadcast::Broadcast;
 use crate::files::{content_type, Found};
+use crate::health;
 use crate::limits::{same_secret, SlotRefused};
 use crate::model::{Presence, RoleColor};
 use crate::outbound::{Meter, Metered};
@@ -44,6 +45,10 @@ pub(crate) async fn entry(
     match (req.method(), path.as_str()) {
         (&Method::POST, "/api/broadcast") => publish(req, payload, &app).await,
         (&Method::GET, "/api/stats") => stats(&req, &app),
+        (&Method::GET | &Method::HEAD, "/healthz") => health::alive(),
+        (&Method::GET | &Method::HEAD, "/readyz") => {
+            health::ready(&app.readiness, &providers, app.config.readiness_timeout).await
+        }
         (&Method::GET | &Method::HEAD, "/api/version") => {
             HttpResponse::Ok().json(json!({ "version": env!("CARGO_PKG_VERSION") }))
         }

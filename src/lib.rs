@@ -29,8 +29,8 @@
 //! # Public API
 //!
 //! What a user of the library writes against, and nothing else: the
-//! [`DBack`] [`Builder`] (addresses, [`Config`], the callbacks), the
-//! [`Server`] it builds, the [`Handle`] for the bot side and the
+//! [`DBack`] [`Builder`] (addresses, [`Config`], TLS, the callbacks), the
+//! [`Server`] it builds, the [`Handle`] for the bot side (and TLS reloads) and the
 //! [`Broadcast`] it sends, the typed data callbacks answer with
 //! ([`ServerInfo`], [`User`], [`Status`], [`RoleColor`], [`Presence`],
 //! [`DiscordUser`], [`StaticResponse`], [`BoxError`], [`DataError`] and the
@@ -54,11 +54,16 @@
 //! * `outbound`: the per-session meter of queued bytes, and frame sizes.
 //! * `session`: the WebSocket session actor.
 //! * `socket`: ends a connection's read side after the close handshake.
+//! * `tls/`: HTTPS and `wss://`: the PEM files, the certificate each
+//!   handshake gets, reloading it on SIGHUP (`Builder::tls`).
+//! * `userlist`: a server's users with their join encoding, made once.
 //! * `join`: answering a `connect`: find the server, authenticate, load users.
 //! * `limits`: connection caps, rate limits, auth throttling and cache, secrets.
 //! * `lock`: the poison-tolerant mutex lock.
 //! * `app`: the state every request and session shares.
 //! * `http`, `files`: the single route and the static file resolver.
+//! * `health/`: `/healthz` and `/readyz`, and the readiness checks parts
+//!   of the server register (`Builder::ready_when`).
 //! * `discord/`: the built-in Discord bot (gateway, guild cache, login
 //!   validator, d-zone's config) behind `Builder::discord`.
 //!
@@ -96,6 +101,7 @@ pub mod config;
 pub mod discord;
 mod files;
 mod handle;
+mod health;
 mod http;
 mod hub;
 mod join;
@@ -109,6 +115,7 @@ mod registry;
 mod server;
 mod session;
 mod socket;
+mod tls;
 mod userlist;
 
 pub use broadcast::Broadcast;

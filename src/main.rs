@@ -67,6 +67,12 @@ struct Options {
     /// Do not send mock chat and presence to sessions on mock data.
     #[arg(long, env = "D_BACK_NO_MOCK_TRAFFIC")]
     no_mock_traffic: bool,
+    /// Serve HTTPS and wss:// with this PEM certificate chain (with --tls-key); SIGHUP re-reads it.
+    #[arg(long, env = "D_BACK_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "D_BACK_TLS_KEY")]
+    tls_key: Option<PathBuf>,
 }
 
 fn seconds(what: &str, s: f64) -> Result<Duration, String> {
@@ -89,6 +95,8 @@ fn config(o: &Options) -> Result<Config, String> {
         shutdown_grace: seconds("shutdown-grace-secs", o.shutdown_grace_secs)?,
         close_timeout: seconds("close-timeout-secs", o.close_timeout_secs)?,
         mock_traffic: !o.no_mock_traffic,
+        tls_cert: o.tls_cert.clone(),
+        tls_key: o.tls_key.clone(),
         ..Config::default()
     })
 }
@@ -130,7 +138,9 @@ fn apply_file(
         provider_timeout_secs,
         shutdown_grace_secs,
         close_timeout_secs,
-        no_mock_traffic
+        no_mock_traffic,
+        tls_cert,
+        tls_key
     );
     file.discord
 }
@@ -195,6 +205,11 @@ fn main() -> ExitCode {
         Ok(n) => log::debug!("open files limit: {n}"),
         Err(e) => log::warn!("could not raise the open files limit: {e}"),
     }
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let result = actix_web::rt::System::new().block_on(async move {
         let mut builder = DBack::builder()
             .bind((options.host.as_str(), options.port))
@@ -206,7 +221,7 @@ fn main() -> ExitCode {
         for addr in server.local_addrs() {
             // One line on stdout per address, for scripts (and our browser
             // tests) that start us on port 0.
-            println!("d-back listening on http://{addr}");
+            println!("d-back listening on {scheme}://{addr}");
         }
         server.run().await
     });

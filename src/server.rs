@@ -4,7 +4,8 @@
 //! Binding happens in `Builder::build` (so a port in use fails early and
 //! tests can bind port 0 and read the port back); `run` starts the actix-web
 //! workers, gives each one its `Providers` actor and its share of the hubs,
-//! and handles SIGINT/SIGTERM.
+//! and handles SIGINT/SIGTERM (and SIGHUP, which reloads the TLS
+//! certificate, when TLS is on).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -20,7 +21,7 @@ use crate::app::AppState;
 use crate::handle::Handle;
 use crate::http;
 use crate::providers::Providers;
-use crate::socket::ConnSocket;
+use crate::socket::{tcp_of, ConnSocket};
 
 /// A task started when the server runs, with its handle. It resolves only
 /// with an error no retry can fix, which stops the server.
@@ -85,7 +86,7 @@ impl Server {
             if let Some(socket) = ConnSocket::of(conn) {
                 data.insert(socket);
             }
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            if let Some(tcp) = tcp_of(conn) {
                 let sock = socket2::SockRef::from(tcp);
                 // A peer that stops reading leaves a zero window; the kernel
                 // aborts it after this, freeing everything queued for it.
@@ -102,11 +103,25 @@ impl Server {
         .workers(workers)
         .max_connections(per_worker_cap(cfg.max_connections, workers))
         .disable_signals();
-        for l in self.listeners {
-            http = http.listen(l)?;
+        match &self.state.tls {
+            Some(certs) => {
+                let tls = crate::tls::server_config(certs)?;
+                for l in self.listeners {
+                    http = http.listen_rustls_0_23(l, tls.clone())?;
+                }
+                if cfg.handle_signals {
+                    actix_web::rt::spawn(crate::tls::reload_on_hangup(certs.clone()));
+                }
+            }
+            None => {
+                for l in self.listeners {
+                    http = http.listen(l)?;
+                }
+            }
         }
         let running = http.run();
         self.handle.set_server(running.handle());
+        self.state.serving.set(true);
         if cfg.handle_signals {
             let handle = self.handle.clone();
             actix_web::rt::spawn(async move {

@@ -18,6 +18,21 @@
 
 use std::any::Any;
 
+use actix_web::rt::net::TcpStream;
+
+/// The TLS connection type of actix-web's rustls listeners.
+type TlsStream = actix_tls::accept::rustls_0_23::TlsStream<TcpStream>;
+
+/// The TCP stream under a connection as `on_connect` gets it: the stream
+/// itself, or the one a TLS session runs on. Ending its read side under TLS
+/// works the same: rustls reports the EOF, and the dispatcher closes.
+pub(crate) fn tcp_of(conn: &dyn Any) -> Option<&TcpStream> {
+    if let Some(tcp) = conn.downcast_ref::<TcpStream>() {
+        return Some(tcp);
+    }
+    conn.downcast_ref::<TlsStream>().map(|tls| tls.get_ref().0)
+}
+
 /// The descriptor of one accepted connection, stored in its connection data.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnSocket {
@@ -27,14 +42,13 @@ pub(crate) struct ConnSocket {
 
 impl ConnSocket {
     /// The socket of a connection as actix-web's `on_connect` sees it (a
-    /// plain TCP stream); `None` for other transports.
+    /// plain TCP stream, or one under TLS); `None` for other transports.
     pub(crate) fn of(conn: &dyn Any) -> Option<ConnSocket> {
         #[cfg(unix)]
         {
             use std::os::fd::AsRawFd;
-            let tcp = conn.downcast_ref::<actix_web::rt::net::TcpStream>()?;
             Some(ConnSocket {
-                fd: tcp.as_raw_fd(),
+                fd: tcp_of(conn)?.as_raw_fd(),
             })
         }
         #[cfg(not(unix))]

@@ -17,7 +17,7 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use twilight_gateway::{ConfigBuilder, Intents, Message, Shard, ShardId};
+use twilight_gateway::{ConfigBuilder, Intents, Message, Shard, ShardId, ShardState};
 use twilight_http::request::Request;
 use twilight_http::routing::Route;
 use twilight_model::gateway::payload::outgoing::update_presence::UpdatePresencePayload;
@@ -25,6 +25,7 @@ use twilight_model::gateway::payload::outgoing::RequestGuildMembers;
 use twilight_model::gateway::presence::{ActivityType, MinimalActivity, Status as DiscordStatus};
 use twilight_model::id::Id;
 
+use crate::health::Flag;
 use crate::model::Presence;
 use crate::Handle;
 
@@ -53,11 +54,13 @@ struct Bot {
     answered: HashMap<String, Instant>,
     /// The Message Content warning is given once.
     warned_content: bool,
+    /// Up while the shard is active (identified or resumed), for `/readyz`.
+    connected: Arc<Flag>,
 }
 
 /// Runs the bot until a close code no reconnect can fix; answers with the
 /// sentence that says what to change.
-pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle) -> io::Error {
+pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle, connected: Arc<Flag>) -> io::Error {
     let config = &guilds.config;
     let http = Arc::new(super::rest::bot(config));
     let mut intents = Intents::GUILDS
@@ -71,6 +74,7 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle) -> io::Error {
         http: http.clone(),
         answered: HashMap::new(),
         warned_content: false,
+        connected,
     };
     if let Some(flags) = application_flags(&http).await {
         if flags & FLAG_MESSAGE_CONTENT == 0 {
@@ -103,7 +107,19 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle) -> io::Error {
     }
     let mut shard = Shard::with_config(ShardId::ONE, builder.build());
     log::info!("discord: connecting to the gateway");
-    while let Some(item) = shard.next().await {
+    // twilight reconnects silently after a dropped connection, so the
+    // shard's state is also looked at between messages.
+    let mut watch = tokio::time::interval(STATE_CHECK_EVERY);
+    loop {
+        let item = tokio::select! {
+            item = shard.next() => item,
+            _ = watch.tick() => {
+                bot.connected.set(is_active(&shard));
+                continue;
+            }
+        };
+        let Some(item) = item else { break };
+        bot.connected.set(is_active(&shard));
         match item {
             Ok(Message::Text(json)) => bot.dispatch(&mut shard, &json),
             Ok(Message::Close(frame)) => {
@@ -122,6 +138,13 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle) -> io::Error {
         }
     }
     io::Error::other("the Discord gateway connection ended and cannot be resumed")
+}
+
+/// How often the shard's state is read for `/readyz` while no message comes.
+const STATE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+fn is_active(shard: &Shard) -> bool {
+    matches!(shard.state(), ShardState::Active)
 }
 
 /// The application's flags, if Discord (or the fake) tells.

@@ -99,6 +99,8 @@ impl crate::Builder {
                 async move { Ok(id) }
             });
         }
-        self.background(move |handle| Box::pin(gateway::run(g, handle)))
+        let connected = crate::health::Flag::new("the Discord gateway is not connected");
+        self.ready_when(connected.check())
+            .background(move |handle| Box::pin(gateway::run(g, handle, connected)))
     }
 }

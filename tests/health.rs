@@ -1,0 +1,169 @@
+//! `/healthz` and `/readyz`: alive, ready on mock data, not ready while a
+//! provider hangs or the Discord gateway is down, ready once it connects.
+
+mod common;
+#[path = "common/fake_discord.rs"]
+mod fake_discord;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use d_back::discord::{Discord, DiscordConfig};
+use d_back::{Config, ServerInfo};
+use fake_discord::*;
+use tokio::net::TcpListener;
+
+/// (status, content-type, body) of a GET.
+async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let (status, headers, body) = http_get(addr, path).await;
+    let ct = header(&headers, "content-type").unwrap_or("").to_string();
+    (status, ct, String::from_utf8(body).unwrap())
+}
+
+const READY: &str = r#"{"status":"ready"}"#;
+
+fn unavailable(reason: &str) -> String {
+    serde_json::json!({"status": "unavailable", "reason": reason}).to_string()
+}
+
+/// `/healthz` answers while the process is alive, and `/readyz` is ready on
+/// mock data; both JSON, both for HEAD too.
+#[tokio::test]
+async fn alive_and_ready_on_mock_data() {
+    let srv = start();
+    let (status, ct, body) = get(srv.addr, "/healthz").await;
+    assert_eq!(
+        (status, ct.as_str(), body.as_str()),
+        (200, "application/json", r#"{"status":"ok"}"#)
+    );
+    let (status, ct, body) = get(srv.addr, "/readyz").await;
+    assert_eq!(
+        (status, ct.as_str(), body.as_str()),
+        (200, "application/json", READY)
+    );
+    let (status, _, _) = http_raw(
+        srv.addr,
+        "HEAD /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+/// A server-list provider that never answers: `/readyz` is 503 within the
+/// readiness deadline, while `/healthz` still says alive.
+#[tokio::test]
+async fn hung_provider_is_not_ready() {
+    let srv = start_with(|b| {
+        b.config(Config {
+            // Longer than the probe's deadline, so the provider is still
+            // hanging (not yet answered by its safe default) when it gives up.
+            provider_timeout: Duration::from_secs(30),
+            readiness_timeout: Duration::from_millis(300),
+            ..quiet()
+        })
+        .on_get_server_data(|| async {
+            std::future::pending::<()>().await;
+            Ok(Vec::<ServerInfo>::new())
+        })
+    });
+    let t = Instant::now();
+    let (status, ct, body) = get(srv.addr, "/readyz").await;
+    let took = t.elapsed();
+    assert_eq!(status, 503);
+    assert_eq!(ct, "application/json");
+    assert_eq!(body, unavailable("providers not answering"));
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "answered after {took:?}"
+    );
+    assert_eq!(get(srv.addr, "/healthz").await.0, 200);
+}
+
+/// A provider that answers is ready even with real (non-mock) data.
+#[tokio::test]
+async fn answering_provider_is_ready() {
+    let srv = start_with(|b| {
+        b.config(quiet())
+            .on_get_server_data(|| async { Ok(vec![ServerInfo::new("1", "one", "One")]) })
+    });
+    assert_eq!(get(srv.addr, "/readyz").await.2, READY);
+}
+
+/// Forwards every connection on `listener` to `to` (the fake gateway
+/// appearing on the port d-back was told).
+async fn forward(listener: TcpListener, to: SocketAddr) {
+    while let Ok((mut inbound, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+/// The built-in bot with its gateway on a closed port: 503 with the reason.
+/// Once the gateway appears there (a forwarder to the live fake), the bot
+/// connects and `/readyz` turns 200.
+#[tokio::test]
+async fn discord_gateway_down_then_up() {
+    let fake = FakeDiscord::start(vec![FakeGuild::new("111111111111111111", "Island")]);
+    // A port nobody listens on (for now).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = DiscordConfig {
+        token: Some(BOT_TOKEN.into()),
+        gateway_url: Some(format!("ws://127.0.0.1:{port}")),
+        api_url: Some(fake.api_url()),
+        rest_timeout: Duration::from_millis(500),
+        ..DiscordConfig::default()
+    };
+    let srv = start_with(move |b| b.config(quiet()).discord(Discord::new(cfg).unwrap()));
+    let down = unavailable("the Discord gateway is not connected");
+    let (status, ct, body) = get(srv.addr, "/readyz").await;
+    assert_eq!((status, ct.as_str()), (503, "application/json"));
+    assert_eq!(body, down);
+    // twilight's first attempt is after 1 s; let it fail on the closed port.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!fake.connected());
+    assert_eq!(get(srv.addr, "/readyz").await.2, down);
+    assert_eq!(get(srv.addr, "/healthz").await.0, 200);
+
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(forward(listener, fake.gateway));
+    // The next attempt comes 2 s after the failed one.
+    let start = Instant::now();
+    loop {
+        let (status, _, body) = get(srv.addr, "/readyz").await;
+        if status == 200 {
+            assert_eq!(body, READY);
+            break;
+        }
+        assert_eq!(body, down);
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never ready after the gateway came up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(fake.connected());
+
+    // The gateway drops us: not ready until the bot is back.
+    fake.drop_connection();
+    let start = Instant::now();
+    loop {
+        let (status, _, body) = get(srv.addr, "/readyz").await;
+        if status == 503 {
+            assert_eq!(body, down);
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "still ready after the gateway dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
