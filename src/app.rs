@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::files::StaticFiles;
 use crate::limits::{AuthGuard, Connections};
 use crate::providers::Callbacks;
+use crate::proxy::TrustedProxies;
 use crate::registry::Registry;
 
 pub(crate) struct AppState {
@@ -16,6 +17,8 @@ pub(crate) struct AppState {
     pub(crate) callbacks: Callbacks,
     pub(crate) connections: Arc<Connections>,
     pub(crate) auth: Arc<AuthGuard>,
+    /// Whose forwarding headers name the client.
+    pub(crate) proxies: TrustedProxies,
     pub(crate) files: StaticFiles,
     /// Users come from the built-in mock data, so sessions get mock traffic.
     pub(crate) mock_users: bool,

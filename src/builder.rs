@@ -19,6 +19,7 @@ use crate::providers::{
     by_key, per_thread, BoxError, Callbacks, LocalFut, ServersFn, StaticResponse, UsersFn,
     ValidateFn,
 };
+use crate::proxy::TrustedProxies;
 use crate::registry::Registry;
 use crate::server::{bind_all, Background, Server};
 
@@ -163,12 +164,16 @@ impl Builder {
             })?,
             None => StaticFiles::BuiltIn,
         };
+        let proxies = TrustedProxies::parse(&config.trusted_proxies).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("trusted proxy: {e}"))
+        })?;
         let mock_users = self.callbacks.users.is_none();
         let state = Arc::new(AppState {
             registry: Registry::new(config.max_backlog_bytes as u64, config.batch_window),
             callbacks: self.callbacks,
             connections: Connections::new(&config),
             auth: AuthGuard::new(&config),
+            proxies,
             files,
             mock_users,
             config,

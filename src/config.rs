@@ -65,6 +65,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Handle SIGINT/SIGTERM (off when embedded in a program that owns signals).
     pub handle_signals: bool,
+    /// Reverse proxies (CIDR blocks or addresses) whose `X-Forwarded-For` /
+    /// `Forwarded` name the client; empty trusts no one. A block that does
+    /// not parse fails `Builder::build`.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Config {
@@ -95,6 +99,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             handle_signals: true,
+            trusted_proxies: Vec::new(),
         }
     }
 }

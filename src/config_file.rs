@@ -27,6 +27,7 @@ pub struct FileOptions {
     pub shutdown_grace_secs: Option<f64>,
     pub close_timeout_secs: Option<f64>,
     pub no_mock_traffic: Option<bool>,
+    pub trusted_proxies: Option<Vec<String>>,
     pub discord: Option<DiscordConfig>,
 }
 

@@ -1,7 +1,6 @@
 //! Everything that arrives on the port: WebSocket upgrades on any path, the
 //! version and broadcast endpoints, the static-request provider, then files.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use actix_files::NamedFile;
@@ -61,19 +60,13 @@ fn is_upgrade(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-fn peer_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
 async fn upgrade(
     req: HttpRequest,
     payload: web::Payload,
     app: Arc<AppState>,
     providers: Addr<Providers>,
 ) -> HttpResponse {
-    let ip = peer_ip(&req);
+    let ip = app.proxies.client_ip(&req);
     if !app.config.allowed_origins.is_empty() {
         let origin = req
             .headers()

@@ -57,6 +57,8 @@
 //! * `join`: answering a `connect`: find the server, authenticate, load users.
 //! * `limits`: connection caps, rate limits, auth throttling and cache, secrets.
 //! * `lock`: the poison-tolerant mutex lock.
+//! * `proxy/`: the client address behind trusted reverse proxies, and the
+//!   per-/64 key the limits count IPv6 by.
 //! * `app`: the state every request and session shares.
 //! * `http`, `files`: the single route and the static file resolver.
 //! * `discord/`: the built-in Discord bot (gateway, guild cache, login
@@ -105,6 +107,7 @@ mod model;
 mod outbound;
 mod protocol;
 mod providers;
+mod proxy;
 mod registry;
 mod server;
 mod session;

@@ -67,6 +67,13 @@ struct Options {
     /// Do not send mock chat and presence to sessions on mock data.
     #[arg(long, env = "D_BACK_NO_MOCK_TRAFFIC")]
     no_mock_traffic: bool,
+    /// A reverse proxy (CIDR or address) whose X-Forwarded-For/Forwarded names the client (repeatable).
+    #[arg(
+        long = "trusted-proxy",
+        env = "D_BACK_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
 }
 
 fn seconds(what: &str, s: f64) -> Result<Duration, String> {
@@ -89,6 +96,7 @@ fn config(o: &Options) -> Result<Config, String> {
         shutdown_grace: seconds("shutdown-grace-secs", o.shutdown_grace_secs)?,
         close_timeout: seconds("close-timeout-secs", o.close_timeout_secs)?,
         mock_traffic: !o.no_mock_traffic,
+        trusted_proxies: o.trusted_proxies.clone(),
         ..Config::default()
     })
 }
@@ -130,7 +138,8 @@ fn apply_file(
         provider_timeout_secs,
         shutdown_grace_secs,
         close_timeout_secs,
-        no_mock_traffic
+        no_mock_traffic,
+        trusted_proxies
     );
     file.discord
 }
