@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::files::StaticFiles;
 use crate::limits::{AuthGuard, Connections};
+use crate::metrics::Metrics;
 use crate::providers::Callbacks;
 use crate::proxy::TrustedProxies;
 use crate::registry::Registry;
@@ -20,6 +21,8 @@ pub(crate) struct AppState {
     /// Whose forwarding headers name the client.
     pub(crate) proxies: TrustedProxies,
     pub(crate) files: StaticFiles,
+    /// What `/metrics` reports (counted even when it is off: a few atomics).
+    pub(crate) metrics: Arc<Metrics>,
     /// Users come from the built-in mock data, so sessions get mock traffic.
     pub(crate) mock_users: bool,
 }

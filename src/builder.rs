@@ -14,6 +14,7 @@ use crate::config::{self, Config};
 use crate::files::StaticFiles;
 use crate::handle::Handle;
 use crate::limits::{AuthGuard, Connections};
+use crate::metrics::Metrics;
 use crate::model::{DiscordUser, IntoServers, IntoUsers};
 use crate::providers::{
     by_key, per_thread, BoxError, Callbacks, LocalFut, ServersFn, StaticResponse, UsersFn,
@@ -174,6 +175,7 @@ impl Builder {
             connections: Connections::new(&config),
             auth: AuthGuard::new(&config),
             proxies,
+            metrics: Arc::new(Metrics::new()),
             files,
             mock_users,
             config,

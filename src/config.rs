@@ -69,6 +69,10 @@ pub struct Config {
     /// `Forwarded` name the client; empty trusts no one. A block that does
     /// not parse fails `Builder::build`.
     pub trusted_proxies: Vec<String>,
+    /// Serve Prometheus metrics at `GET /metrics` (otherwise a 404).
+    pub metrics: bool,
+    /// Bearer token `GET /metrics` requires; `None` serves it to anyone.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -100,6 +104,8 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             handle_signals: true,
             trusted_proxies: Vec::new(),
+            metrics: false,
+            metrics_token: None,
         }
     }
 }

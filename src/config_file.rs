@@ -28,6 +28,8 @@ pub struct FileOptions {
     pub close_timeout_secs: Option<f64>,
     pub no_mock_traffic: Option<bool>,
     pub trusted_proxies: Option<Vec<String>>,
+    pub metrics: Option<bool>,
+    pub metrics_token: Option<String>,
     pub discord: Option<DiscordConfig>,
 }
 

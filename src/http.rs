@@ -43,6 +43,7 @@ pub(crate) async fn entry(
     match (req.method(), path.as_str()) {
         (&Method::POST, "/api/broadcast") => publish(req, payload, &app).await,
         (&Method::GET, "/api/stats") => stats(&req, &app),
+        (&Method::GET, "/metrics") => crate::metrics::scrape(&req, &app),
         (&Method::GET | &Method::HEAD, "/api/version") => {
             HttpResponse::Ok().json(json!({ "version": env!("CARGO_PKG_VERSION") }))
         }
@@ -73,6 +74,7 @@ async fn upgrade(
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok());
         if !origin.is_some_and(|o| app.config.allowed_origins.iter().any(|a| a == o)) {
+            app.metrics.refused("origin");
             if app.connections.should_log_refusal(ip) {
                 log::info!("{ip}: refused WebSocket from origin {origin:?}");
             }
@@ -82,6 +84,10 @@ async fn upgrade(
     let slot = match app.connections.acquire(ip) {
         Ok(slot) => slot,
         Err(why) => {
+            app.metrics.refused(match why {
+                SlotRefused::Total => "total_limit",
+                SlotRefused::PerIp => "ip_limit",
+            });
             if app.connections.should_log_refusal(ip) {
                 let what = match why {
                     SlotRefused::Total => "the server is at its connection limit",
@@ -288,6 +294,7 @@ async fn publish(req: HttpRequest, mut payload: web::Payload, app: &AppState) ->
         Ok(b) => b,
         Err(e) => return bad_request(StatusCode::BAD_REQUEST, &e),
     };
+    app.metrics.broadcast(&broadcast);
     let delivered = app.registry.broadcast_counted(broadcast).await;
     HttpResponse::Accepted().json(json!({ "delivered": delivered }))
 }

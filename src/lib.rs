@@ -57,6 +57,7 @@
 //! * `join`: answering a `connect`: find the server, authenticate, load users.
 //! * `limits`: connection caps, rate limits, auth throttling and cache, secrets.
 //! * `lock`: the poison-tolerant mutex lock.
+//! * `metrics/`: the Prometheus metrics and `GET /metrics`.
 //! * `proxy/`: the client address behind trusted reverse proxies, and the
 //!   per-/64 key the limits count IPv6 by.
 //! * `app`: the state every request and session shares.
@@ -103,6 +104,7 @@ mod hub;
 mod join;
 mod limits;
 mod lock;
+mod metrics;
 mod model;
 mod outbound;
 mod protocol;

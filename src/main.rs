@@ -74,6 +74,12 @@ struct Options {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<String>,
+    /// Serve Prometheus metrics at GET /metrics.
+    #[arg(long, env = "D_BACK_METRICS")]
+    metrics: bool,
+    /// Require this bearer token for GET /metrics.
+    #[arg(long, env = "D_BACK_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 fn seconds(what: &str, s: f64) -> Result<Duration, String> {
@@ -97,6 +103,8 @@ fn config(o: &Options) -> Result<Config, String> {
         close_timeout: seconds("close-timeout-secs", o.close_timeout_secs)?,
         mock_traffic: !o.no_mock_traffic,
         trusted_proxies: o.trusted_proxies.clone(),
+        metrics: o.metrics,
+        metrics_token: o.metrics_token.clone().filter(|t| !t.is_empty()),
         ..Config::default()
     })
 }
@@ -139,7 +147,9 @@ fn apply_file(
         shutdown_grace_secs,
         close_timeout_secs,
         no_mock_traffic,
-        trusted_proxies
+        trusted_proxies,
+        metrics,
+        metrics_token
     );
     file.discord
 }

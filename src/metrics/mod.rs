@@ -1,0 +1,150 @@
+//! Prometheus metrics at `GET /metrics` (behind `Config::metrics`): one
+//! shared [`Metrics`] in `AppState`, with a one-line method per event so
+//! call sites stay small. Counts that already exist (connections, joined
+//! sessions, hubs) are read from the registry at scrape time, not kept twice.
+
+mod endpoint;
+
+pub(crate) use endpoint::scrape;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::broadcast::Broadcast;
+
+/// One label, e.g. `reason="origin"`.
+type Label = [(&'static str, &'static str); 1];
+
+/// Everything `/metrics` reports.
+pub(crate) struct Metrics {
+    registry: Registry,
+    connections: Gauge,
+    sessions: Gauge,
+    hubs: Gauge,
+    broadcasts: Family<Label, Counter>,
+    closes: Family<Label, Counter>,
+    refused: Family<Label, Counter>,
+    auth: Family<Label, Counter>,
+    frame_errors: Family<Label, Counter>,
+    deliveries: Counter,
+    evictions: Counter,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("dback");
+        let m = Metrics {
+            connections: Gauge::default(),
+            sessions: Gauge::default(),
+            hubs: Gauge::default(),
+            broadcasts: Family::default(),
+            closes: Family::default(),
+            refused: Family::default(),
+            auth: Family::default(),
+            frame_errors: Family::default(),
+            deliveries: Counter::default(),
+            evictions: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "open_connections",
+            "Open WebSocket connections",
+            m.connections.clone(),
+        );
+        registry.register(
+            "joined_sessions",
+            "Sessions joined to a server",
+            m.sessions.clone(),
+        );
+        registry.register("hubs", "Servers with at least one viewer", m.hubs.clone());
+        registry.register(
+            "broadcasts",
+            "Broadcasts sent, by type",
+            m.broadcasts.clone(),
+        );
+        registry.register("closes", "Server-side closes, by reason", m.closes.clone());
+        registry.register(
+            "refused_upgrades",
+            "Refused WebSocket upgrades, by reason",
+            m.refused.clone(),
+        );
+        registry.register(
+            "auth_attempts",
+            "Authentication attempts, by outcome",
+            m.auth.clone(),
+        );
+        registry.register(
+            "frame_errors",
+            "Refused client frames, by kind",
+            m.frame_errors.clone(),
+        );
+        registry.register(
+            "deliveries",
+            "Frames handed to a session's write",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "evictions",
+            "Sessions dropped as too slow",
+            m.evictions.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// A WebSocket upgrade refused for `reason` (`origin`, `total_limit`, `ip_limit`).
+    pub(crate) fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&[("reason", reason)]).inc();
+    }
+
+    /// A join's authentication ended with `outcome` (`accepted`, `failed`,
+    /// `required`, `throttled`).
+    pub(crate) fn auth(&self, outcome: &'static str) {
+        self.auth.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// A client frame refused as `kind` (`invalid_json`, ...).
+    pub(crate) fn frame_error(&self, kind: &'static str) {
+        self.frame_errors.get_or_create(&[("kind", kind)]).inc();
+    }
+
+    /// The server closed a session for `reason`.
+    pub(crate) fn closed(&self, reason: &'static str) {
+        self.closes.get_or_create(&[("reason", reason)]).inc();
+    }
+
+    /// `frames` handed to one session's write.
+    pub(crate) fn delivered(&self, frames: usize) {
+        self.deliveries.inc_by(frames as u64);
+    }
+
+    /// A session evicted by its hub.
+    pub(crate) fn evicted(&self) {
+        self.evictions.inc();
+    }
+
+    /// A broadcast handed to the registry.
+    pub(crate) fn broadcast(&self, b: &Broadcast) {
+        let kind = match b {
+            Broadcast::Message { .. } => "message",
+            Broadcast::Presence(_) => "presence",
+            Broadcast::ClientId { .. } => "update-clientid",
+        };
+        self.broadcasts.get_or_create(&[("type", kind)]).inc();
+    }
+
+    /// The text exposition, with the gauges set to the counts given.
+    pub(crate) fn render(&self, connections: usize, sessions: usize, hubs: usize) -> String {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.connections.set(gauge(connections));
+        self.sessions.set(gauge(sessions));
+        self.hubs.set(gauge(hubs));
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            log::warn!("could not encode the metrics");
+        }
+        out
+    }
+}

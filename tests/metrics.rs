@@ -1,0 +1,163 @@
+//! `GET /metrics`: off by default (404), token-protected when asked (401),
+//! and exact counts after a scripted session, read with a real Prometheus
+//! text parser.
+
+mod common;
+
+use common::{error_frame, http_raw, quiet, start_with, TestServer};
+use d_back::{errors, Broadcast, Config};
+use prometheus_parse::{Scrape, Value};
+
+const TOKEN: &str = "metrics-secret-token";
+
+fn metrics_on(token: Option<&str>) -> Config {
+    Config {
+        metrics: true,
+        metrics_token: token.map(String::from),
+        ..quiet()
+    }
+}
+
+async fn get_metrics(srv: &TestServer, auth: Option<&str>) -> (u16, String) {
+    let auth = auth
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let (status, _, body) = http_raw(
+        srv.addr,
+        &format!("GET /metrics HTTP/1.1\r\nHost: t\r\n{auth}Connection: close\r\n\r\n"),
+    )
+    .await;
+    (status, String::from_utf8(body).expect("UTF-8 body"))
+}
+
+/// Parsed samples: `value("dback_closes_total", &[("reason", "client")])`.
+struct Samples(Scrape);
+
+impl Samples {
+    fn parse(text: &str) -> Samples {
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        Samples(Scrape::parse(lines).expect("valid Prometheus text"))
+    }
+
+    /// The sample's value; 0 when the series does not exist (yet).
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let found: Vec<f64> = self
+            .0
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+                ref other => panic!("{name} is not a number: {other:?}"),
+            })
+            .collect();
+        assert!(found.len() <= 1, "{name} {labels:?} matches {found:?}");
+        found.first().copied().unwrap_or(0.0)
+    }
+}
+
+/// Without `metrics` the path is an ordinary 404.
+#[tokio::test]
+async fn metrics_are_off_by_default() {
+    let srv = start_with(|b| b.config(quiet()));
+    let (status, _) = get_metrics(&srv, None).await;
+    assert_eq!(status, 404);
+}
+
+/// With a token, a scrape without it or with a wrong one gets 401.
+#[tokio::test]
+async fn metrics_token_is_required() {
+    let srv = start_with(|b| b.config(metrics_on(Some(TOKEN))));
+    assert_eq!(get_metrics(&srv, None).await.0, 401);
+    assert_eq!(get_metrics(&srv, Some("metrics-secret-tokeX")).await.0, 401);
+    assert_eq!(get_metrics(&srv, Some("")).await.0, 401);
+    let (status, body) = get_metrics(&srv, Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        Samples::parse(&body).value("dback_open_connections", &[]),
+        0.0
+    );
+}
+
+/// Connect, join, a broadcast, a malformed frame, a refused protected
+/// join, a refused upgrade, a close: each is counted exactly.
+#[tokio::test]
+async fn a_scripted_session_is_counted_exactly() {
+    let srv = start_with(|b| {
+        b.config(Config {
+            max_connections_per_ip: 1,
+            ..metrics_on(None)
+        })
+    });
+    let mut c = srv.joined("dworld").await;
+    // The per-IP cap is one: this upgrade is refused.
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://{}/ws", srv.addr))
+            .await
+            .is_err()
+    );
+    let queued = srv
+        .handle
+        .broadcast_counted(Broadcast::Message {
+            server: "232769614004748288".into(),
+            uid: "1".into(),
+            message: "hi".into(),
+            channel: "general".into(),
+        })
+        .await;
+    assert_eq!(queued, 1);
+    assert_eq!(c.recv_json().await["type"], "message");
+    c.send_text("{not json").await;
+    assert_eq!(c.recv_text().await, error_frame(errors::INVALID_JSON));
+    assert_eq!(
+        c.join("oauth").await["data"]["message"],
+        errors::AUTH_REQUIRED
+    );
+
+    let (status, body) = get_metrics(&srv, None).await;
+    assert_eq!(status, 200);
+    let m = Samples::parse(&body);
+    assert_eq!(m.value("dback_open_connections", &[]), 1.0);
+    // The refused protected join left the session without a server.
+    assert_eq!(m.value("dback_joined_sessions", &[]), 0.0);
+    assert_eq!(
+        m.value("dback_broadcasts_total", &[("type", "message")]),
+        1.0
+    );
+    assert_eq!(
+        m.value("dback_broadcasts_total", &[("type", "presence")]),
+        0.0
+    );
+    assert_eq!(m.value("dback_deliveries_total", &[]), 1.0);
+    assert_eq!(
+        m.value("dback_frame_errors_total", &[("kind", "invalid_json")]),
+        1.0
+    );
+    assert_eq!(
+        m.value("dback_auth_attempts_total", &[("outcome", "required")]),
+        1.0
+    );
+    assert_eq!(
+        m.value("dback_auth_attempts_total", &[("outcome", "accepted")]),
+        0.0
+    );
+    assert_eq!(
+        m.value("dback_refused_upgrades_total", &[("reason", "ip_limit")]),
+        1.0
+    );
+    assert_eq!(
+        m.value("dback_refused_upgrades_total", &[("reason", "origin")]),
+        0.0
+    );
+    assert_eq!(m.value("dback_evictions_total", &[]), 0.0);
+
+    c.ws.close(None).await.expect("close");
+    let _ = c.recv_close().await;
+    srv.until("the session is gone", |h| h.connection_count() == 0)
+        .await;
+    let m = Samples::parse(&get_metrics(&srv, None).await.1);
+    assert_eq!(m.value("dback_open_connections", &[]), 0.0);
+    assert_eq!(m.value("dback_hubs", &[]), 0.0);
+    assert_eq!(m.value("dback_closes_total", &[("reason", "client")]), 1.0);
+}
