@@ -161,3 +161,38 @@ async fn a_scripted_session_is_counted_exactly() {
     assert_eq!(m.value("dback_hubs", &[]), 0.0);
     assert_eq!(m.value("dback_closes_total", &[("reason", "client")]), 1.0);
 }
+
+/// Provider callbacks are counted by callback and outcome, with latency.
+#[tokio::test]
+async fn provider_calls_are_counted_with_latency() {
+    use d_back::{ServerInfo, User};
+    let srv = start_with(|b| {
+        b.config(metrics_on(None))
+            .on_get_server_data(|| async { Ok(vec![ServerInfo::new("1", "one", "One")]) })
+            .on_get_user_data(|_| async { Err::<Vec<User>, _>("down".into()) })
+    });
+    let c = srv.joined("one").await;
+    let m = Samples::parse(&get_metrics(&srv, None).await.1);
+    let calls = |callback, outcome| {
+        m.value(
+            "dback_provider_calls_total",
+            &[("callback", callback), ("outcome", outcome)],
+        )
+    };
+    // Asked at the upgrade (the list) and again by the join.
+    assert_eq!(calls("on_get_server_data", "ok"), 2.0);
+    assert_eq!(calls("on_get_user_data", "error"), 1.0);
+    assert_eq!(calls("on_get_user_data", "ok"), 0.0);
+    let observed: Vec<f64> =
+        m.0.samples
+            .iter()
+            .filter(|s| s.metric == "dback_provider_seconds")
+            .filter(|s| s.labels.get("callback") == Some("on_get_server_data"))
+            .map(|s| match &s.value {
+                Value::Histogram(buckets) => buckets.last().expect("+Inf bucket").count,
+                other => panic!("not a histogram: {other:?}"),
+            })
+            .collect();
+    assert_eq!(observed, [2.0]);
+    drop(c);
+}

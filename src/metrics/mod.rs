@@ -7,10 +7,13 @@ mod endpoint;
 
 pub(crate) use endpoint::scrape;
 
+use std::time::Duration;
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::broadcast::Broadcast;
@@ -31,6 +34,13 @@ pub(crate) struct Metrics {
     frame_errors: Family<Label, Counter>,
     deliveries: Counter,
     evictions: Counter,
+    provider_calls: Family<[(&'static str, &'static str); 2], Counter>,
+    provider_seconds: Family<Label, Histogram, fn() -> Histogram>,
+}
+
+/// Latency buckets from 1 ms to about 16 s.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
 }
 
 impl Metrics {
@@ -47,6 +57,8 @@ impl Metrics {
             frame_errors: Family::default(),
             deliveries: Counter::default(),
             evictions: Counter::default(),
+            provider_calls: Family::default(),
+            provider_seconds: Family::new_with_constructor(latency),
             registry: Registry::default(),
         };
         registry.register(
@@ -91,6 +103,16 @@ impl Metrics {
             "Sessions dropped as too slow",
             m.evictions.clone(),
         );
+        registry.register(
+            "provider_calls",
+            "Provider callback calls, by callback and outcome (ok, error, panic, timeout)",
+            m.provider_calls.clone(),
+        );
+        registry.register(
+            "provider_seconds",
+            "Provider callback latency, by callback",
+            m.provider_seconds.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -118,6 +140,21 @@ impl Metrics {
     /// `frames` handed to one session's write.
     pub(crate) fn delivered(&self, frames: usize) {
         self.deliveries.inc_by(frames as u64);
+    }
+
+    /// One provider callback call and how long it took.
+    pub(crate) fn provider_call(
+        &self,
+        callback: &'static str,
+        outcome: &'static str,
+        took: Duration,
+    ) {
+        self.provider_calls
+            .get_or_create(&[("callback", callback), ("outcome", outcome)])
+            .inc();
+        self.provider_seconds
+            .get_or_create(&[("callback", callback)])
+            .observe(took.as_secs_f64());
     }
 
     /// A session evicted by its hub.
