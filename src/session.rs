@@ -463,11 +463,11 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
 
-    fn handle(&mut self, Deliver(batch): Deliver, ctx: &mut Self::Context) {
+    fn handle(&mut self, Deliver(batch, since): Deliver, ctx: &mut Self::Context) {
         if self.closing {
             return; // queued before we left the hub; our Close is out
         }
-        self.app.metrics.delivered(batch.len());
+        self.app.metrics.delivered(batch.len(), since.elapsed());
         // Already counted in the meter by the hub. Queued together, the
         // frames leave in one write.
         for frame in batch.iter() {

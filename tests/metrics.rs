@@ -55,6 +55,23 @@ impl Samples {
         assert!(found.len() <= 1, "{name} {labels:?} matches {found:?}");
         found.first().copied().unwrap_or(0.0)
     }
+
+    /// Observations of a histogram (its `+Inf` bucket).
+    fn histogram_count(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let found: Vec<f64> = self
+            .0
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match &s.value {
+                Value::Histogram(buckets) => buckets.last().expect("+Inf bucket").count,
+                other => panic!("{name} is not a histogram: {other:?}"),
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{name} {labels:?}");
+        found[0]
+    }
 }
 
 /// Without `metrics` the path is an ordinary 404.
@@ -151,6 +168,7 @@ async fn a_scripted_session_is_counted_exactly() {
         0.0
     );
     assert_eq!(m.value("dback_evictions_total", &[]), 0.0);
+    assert_eq!(m.histogram_count("dback_delivery_seconds", &[]), 1.0);
 
     c.ws.close(None).await.expect("close");
     let _ = c.recv_close().await;

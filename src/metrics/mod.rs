@@ -36,6 +36,7 @@ pub(crate) struct Metrics {
     evictions: Counter,
     provider_calls: Family<[(&'static str, &'static str); 2], Counter>,
     provider_seconds: Family<Label, Histogram, fn() -> Histogram>,
+    delivery_seconds: Histogram,
 }
 
 /// Latency buckets from 1 ms to about 16 s.
@@ -59,6 +60,7 @@ impl Metrics {
             evictions: Counter::default(),
             provider_calls: Family::default(),
             provider_seconds: Family::new_with_constructor(latency),
+            delivery_seconds: latency(),
             registry: Registry::default(),
         };
         registry.register(
@@ -113,6 +115,11 @@ impl Metrics {
             "Provider callback latency, by callback",
             m.provider_seconds.clone(),
         );
+        registry.register(
+            "delivery_seconds",
+            "From a broadcast reaching its hub to its write to a session (oldest of a batch)",
+            m.delivery_seconds.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -137,9 +144,11 @@ impl Metrics {
         self.closes.get_or_create(&[("reason", reason)]).inc();
     }
 
-    /// `frames` handed to one session's write.
-    pub(crate) fn delivered(&self, frames: usize) {
+    /// `frames` handed to one session's write, the oldest `waited` after
+    /// reaching its hub.
+    pub(crate) fn delivered(&self, frames: usize, waited: Duration) {
         self.deliveries.inc_by(frames as u64);
+        self.delivery_seconds.observe(waited.as_secs_f64());
     }
 
     /// One provider callback call and how long it took.
