@@ -19,6 +19,11 @@ pub struct Handle {
 }
 
 impl Handle {
+    /// Where the built-in bot counts its gateway.
+    pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.state.metrics
+    }
+
     pub(crate) fn new(state: Arc<AppState>) -> Handle {
         Handle {
             state,

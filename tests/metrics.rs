@@ -3,6 +3,8 @@
 //! text parser.
 
 mod common;
+#[path = "common/fake_discord.rs"]
+mod fake_discord;
 
 use common::{error_frame, http_raw, quiet, start_with, TestServer};
 use d_back::{errors, Broadcast, Config};
@@ -213,4 +215,48 @@ async fn provider_calls_are_counted_with_latency() {
             .collect();
     assert_eq!(observed, [2.0]);
     drop(c);
+}
+
+/// Metrics until `cond` holds (the gateway runs on its own).
+async fn scrape_until(srv: &TestServer, what: &str, cond: impl Fn(&Samples) -> bool) -> Samples {
+    let start = std::time::Instant::now();
+    loop {
+        let m = Samples::parse(&get_metrics(srv, None).await.1);
+        if cond(&m) {
+            return m;
+        }
+        assert!(
+            start.elapsed() < common::WAIT,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// With the built-in bot: its gateway state, events by type, reconnects.
+#[tokio::test]
+async fn discord_gateway_is_counted() {
+    use d_back::discord::{Discord, DiscordConfig};
+    use fake_discord::{FakeDiscord, FakeGuild};
+    let fake = FakeDiscord::start(vec![FakeGuild::new("222222222222222201", "Island")]);
+    let cfg = DiscordConfig {
+        token: Some(fake_discord::BOT_TOKEN.into()),
+        gateway_url: Some(fake.gateway_url()),
+        api_url: Some(fake.api_url()),
+        ..DiscordConfig::default()
+    };
+    let srv = start_with(move |b| {
+        b.config(metrics_on(None))
+            .discord(Discord::new(cfg).expect("valid config"))
+    });
+    let event = |m: &Samples, t| m.value("dback_discord_gateway_events_total", &[("type", t)]);
+    let m = scrape_until(&srv, "the guild", |m| event(m, "GUILD_CREATE") == 1.0).await;
+    assert_eq!(m.value("dback_discord_gateway_state", &[]), 1.0);
+    assert_eq!(event(&m, "READY"), 1.0);
+    assert_eq!(m.value("dback_discord_gateway_reconnects_total", &[]), 0.0);
+    fake.drop_connection();
+    let m = scrape_until(&srv, "the resume", |m| event(m, "RESUMED") == 1.0).await;
+    assert_eq!(m.value("dback_discord_gateway_reconnects_total", &[]), 1.0);
+    assert_eq!(m.value("dback_discord_gateway_state", &[]), 1.0);
+    assert_eq!(event(&m, "READY"), 1.0);
 }

@@ -7,6 +7,7 @@ mod endpoint;
 
 pub(crate) use endpoint::scrape;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
@@ -37,6 +38,11 @@ pub(crate) struct Metrics {
     provider_calls: Family<[(&'static str, &'static str); 2], Counter>,
     provider_seconds: Family<Label, Histogram, fn() -> Histogram>,
     delivery_seconds: Histogram,
+    gateway_state: Gauge,
+    gateway_reconnects: Counter,
+    /// The gateway was ready once, so the next ready is a reconnect.
+    gateway_state_seen: AtomicBool,
+    gateway_events: Family<[(&'static str, String); 1], Counter>,
 }
 
 /// Latency buckets from 1 ms to about 16 s.
@@ -61,6 +67,10 @@ impl Metrics {
             provider_calls: Family::default(),
             provider_seconds: Family::new_with_constructor(latency),
             delivery_seconds: latency(),
+            gateway_state: Gauge::default(),
+            gateway_reconnects: Counter::default(),
+            gateway_state_seen: AtomicBool::new(false),
+            gateway_events: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -120,6 +130,21 @@ impl Metrics {
             "From a broadcast reaching its hub to its write to a session (oldest of a batch)",
             m.delivery_seconds.clone(),
         );
+        registry.register(
+            "discord_gateway_state",
+            "The built-in bot's gateway: 1 ready, 0 connecting or disconnected",
+            m.gateway_state.clone(),
+        );
+        registry.register(
+            "discord_gateway_reconnects",
+            "Gateway sessions re-established (READY or RESUMED after the first)",
+            m.gateway_reconnects.clone(),
+        );
+        registry.register(
+            "discord_gateway_events",
+            "Gateway dispatch events, by type",
+            m.gateway_events.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -164,6 +189,28 @@ impl Metrics {
         self.provider_seconds
             .get_or_create(&[("callback", callback)])
             .observe(took.as_secs_f64());
+    }
+
+    /// The gateway is ready (READY or RESUMED); every time after the
+    /// first is a reconnect. Counted here rather than at the drop, since
+    /// the gateway library reconnects some drops without telling.
+    pub(crate) fn gateway_ready(&self) {
+        if self.gateway_state_seen.swap(true, Ordering::Relaxed) {
+            self.gateway_reconnects.inc();
+        }
+        self.gateway_state.set(1);
+    }
+
+    /// The gateway connection closed or failed and is being retried.
+    pub(crate) fn gateway_lost(&self) {
+        self.gateway_state.set(0);
+    }
+
+    /// One gateway dispatch event (`READY`, `MESSAGE_CREATE`, ...).
+    pub(crate) fn gateway_event(&self, kind: &str) {
+        self.gateway_events
+            .get_or_create(&[("type", kind.to_string())])
+            .inc();
     }
 
     /// A session evicted by its hub.
