@@ -75,7 +75,7 @@ struct Options {
     )]
     trusted_proxies: Vec<String>,
     /// Serve Prometheus metrics at GET /metrics.
-    #[arg(long, env = "D_BACK_METRICS")]
+    #[arg(long, env = "D_BACK_METRICS", value_parser = clap::builder::BoolishValueParser::new())]
     metrics: bool,
     /// Require this bearer token for GET /metrics.
     #[arg(long, env = "D_BACK_METRICS_TOKEN", hide_env_values = true)]
