@@ -7,7 +7,9 @@ use crate::config::Config;
 use crate::files::StaticFiles;
 use crate::health::{Flag, Readiness};
 use crate::limits::{AuthGuard, Connections};
+use crate::metrics::Metrics;
 use crate::providers::Callbacks;
+use crate::proxy::TrustedProxies;
 use crate::registry::Registry;
 use crate::tls::Certificates;
 
@@ -18,7 +20,11 @@ pub(crate) struct AppState {
     pub(crate) callbacks: Callbacks,
     pub(crate) connections: Arc<Connections>,
     pub(crate) auth: Arc<AuthGuard>,
+    /// Whose forwarding headers name the client.
+    pub(crate) proxies: TrustedProxies,
     pub(crate) files: StaticFiles,
+    /// What `/metrics` reports (counted even when it is off: a few atomics).
+    pub(crate) metrics: Arc<Metrics>,
     /// Users come from the built-in mock data, so sessions get mock traffic.
     pub(crate) mock_users: bool,
     /// What `/readyz` checks, `serving` first.

@@ -16,11 +16,13 @@ use crate::files::StaticFiles;
 use crate::handle::Handle;
 use crate::health::{Check, Flag, Readiness};
 use crate::limits::{AuthGuard, Connections};
+use crate::metrics::Metrics;
 use crate::model::{DiscordUser, IntoServers, IntoUsers};
 use crate::providers::{
     by_key, per_thread, BoxError, Callbacks, LocalFut, ServersFn, StaticResponse, UsersFn,
     ValidateFn,
 };
+use crate::proxy::TrustedProxies;
 use crate::registry::Registry;
 use crate::server::{bind_all, Background, Server};
 use crate::tls::Certificates;
@@ -199,6 +201,9 @@ impl Builder {
             })?,
             None => StaticFiles::BuiltIn,
         };
+        let proxies = TrustedProxies::parse(&config.trusted_proxies).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("trusted proxy: {e}"))
+        })?;
         let mock_users = self.callbacks.users.is_none();
         let serving = Flag::new("not serving (starting or shutting down)");
         let mut readiness = Readiness::default();
@@ -211,6 +216,8 @@ impl Builder {
             callbacks: self.callbacks,
             connections: Connections::new(&config),
             auth: AuthGuard::new(&config),
+            proxies,
+            metrics: Arc::new(Metrics::new()),
             files,
             mock_users,
             readiness,

@@ -75,6 +75,14 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Reverse proxies (CIDR blocks or addresses) whose `X-Forwarded-For` /
+    /// `Forwarded` name the client; empty trusts no one. A block that does
+    /// not parse fails `Builder::build`.
+    pub trusted_proxies: Vec<String>,
+    /// Serve Prometheus metrics at `GET /metrics` (otherwise a 404).
+    pub metrics: bool,
+    /// Bearer token `GET /metrics` requires; `None` serves it to anyone.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -108,6 +116,9 @@ impl Default for Config {
             handle_signals: true,
             tls_cert: None,
             tls_key: None,
+            trusted_proxies: Vec::new(),
+            metrics: false,
+            metrics_token: None,
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct FileOptions {
     pub no_mock_traffic: Option<bool>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub metrics: Option<bool>,
+    pub metrics_token: Option<String>,
     pub discord: Option<DiscordConfig>,
 }
 

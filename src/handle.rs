@@ -19,6 +19,11 @@ pub struct Handle {
 }
 
 impl Handle {
+    /// Where the built-in bot counts its gateway.
+    pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.state.metrics
+    }
+
     pub(crate) fn new(state: Arc<AppState>) -> Handle {
         Handle {
             state,
@@ -36,6 +41,7 @@ impl Handle {
     /// in [`dropped_broadcasts`](Self::dropped_broadcasts), with a warning).
     /// Use [`broadcast_counted`](Self::broadcast_counted) to wait instead.
     pub fn broadcast(&self, broadcast: Broadcast) {
+        self.state.metrics.broadcast(&broadcast);
         self.state.registry.broadcast(broadcast);
     }
 
@@ -43,6 +49,7 @@ impl Handle {
     /// hub: it waits for the hub's answer (which paces a loop of awaited
     /// calls) and answers how many sessions it was queued for.
     pub async fn broadcast_counted(&self, broadcast: Broadcast) -> usize {
+        self.state.metrics.broadcast(&broadcast);
         self.state.registry.broadcast_counted(broadcast).await
     }
 

@@ -1,7 +1,6 @@
 //! Everything that arrives on the port: WebSocket upgrades on any path, the
 //! version and broadcast endpoints, the static-request provider, then files.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use actix_files::NamedFile;
@@ -49,6 +48,7 @@ pub(crate) async fn entry(
         (&Method::GET | &Method::HEAD, "/readyz") => {
             health::ready(&app.readiness, &providers, app.config.readiness_timeout).await
         }
+        (&Method::GET, "/metrics") => crate::metrics::scrape(&req, &app),
         (&Method::GET | &Method::HEAD, "/api/version") => {
             HttpResponse::Ok().json(json!({ "version": env!("CARGO_PKG_VERSION") }))
         }
@@ -66,25 +66,20 @@ fn is_upgrade(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-fn peer_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
 async fn upgrade(
     req: HttpRequest,
     payload: web::Payload,
     app: Arc<AppState>,
     providers: Addr<Providers>,
 ) -> HttpResponse {
-    let ip = peer_ip(&req);
+    let ip = app.proxies.client_ip(&req);
     if !app.config.allowed_origins.is_empty() {
         let origin = req
             .headers()
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok());
         if !origin.is_some_and(|o| app.config.allowed_origins.iter().any(|a| a == o)) {
+            app.metrics.refused("origin");
             if app.connections.should_log_refusal(ip) {
                 log::info!("{ip}: refused WebSocket from origin {origin:?}");
             }
@@ -94,6 +89,10 @@ async fn upgrade(
     let slot = match app.connections.acquire(ip) {
         Ok(slot) => slot,
         Err(why) => {
+            app.metrics.refused(match why {
+                SlotRefused::Total => "total_limit",
+                SlotRefused::PerIp => "ip_limit",
+            });
             if app.connections.should_log_refusal(ip) {
                 let what = match why {
                     SlotRefused::Total => "the server is at its connection limit",
@@ -300,6 +299,7 @@ async fn publish(req: HttpRequest, mut payload: web::Payload, app: &AppState) ->
         Ok(b) => b,
         Err(e) => return bad_request(StatusCode::BAD_REQUEST, &e),
     };
+    app.metrics.broadcast(&broadcast);
     let delivered = app.registry.broadcast_counted(broadcast).await;
     HttpResponse::Accepted().json(json!({ "delivered": delivered }))
 }

@@ -48,10 +48,11 @@ impl fmt::Display for SessionId {
 }
 
 /// Encoded frames for a session to write, in order. Cloning is a refcount
-/// bump: every session of the hub gets the same batch.
+/// bump: every session of the hub gets the same batch. The `Instant` is
+/// when its oldest broadcast reached the hub (for the latency metric).
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
-pub(crate) struct Deliver(pub(crate) Arc<[ByteString]>);
+pub(crate) struct Deliver(pub(crate) Arc<[ByteString]>, pub(crate) Instant);
 
 /// Tells a session its hub dropped it (mailbox full or closed).
 #[derive(Message)]
@@ -110,6 +111,8 @@ pub(crate) struct Hub {
     queued: Arc<AtomicUsize>,
     /// Frames waiting for the next flush.
     pending: Vec<ByteString>,
+    /// When the oldest of `pending` arrived.
+    pending_since: Instant,
     /// Coalescing window (zero: every broadcast flushes at once).
     batch_window: Duration,
     /// When frames last went out, which starts the next window.
@@ -131,6 +134,7 @@ impl Hub {
             members: Vec::new(),
             max_backlog,
             pending: Vec::new(),
+            pending_since: Instant::now(),
             batch_window,
             last_flush: None,
             flush_scheduled: false,
@@ -154,7 +158,7 @@ impl Hub {
                 "its outbound backlog is full"
             } else {
                 m.meter.add(wire);
-                match m.deliver.try_send(Deliver(batch.clone())) {
+                match m.deliver.try_send(Deliver(batch.clone(), self.pending_since)) {
                     Ok(()) => return true,
                     Err(SendError::Full(_)) => "its mailbox is full",
                     Err(SendError::Closed(_)) => return false,
@@ -212,6 +216,9 @@ impl Handler<Broadcast> for Hub {
 
     fn handle(&mut self, msg: Broadcast, ctx: &mut Context<Self>) -> usize {
         self.queued.fetch_sub(1, Ordering::Relaxed);
+        if self.pending.is_empty() {
+            self.pending_since = Instant::now();
+        }
         self.pending.push(ByteString::from(msg.encode()));
         if self.pending.len() >= MAX_BATCH {
             // A burst fills a batch before the window ends: send it now,

@@ -88,9 +88,9 @@ pub(crate) async fn resolve(
         .ok_or_else(|| refuse(Refusal::NoSuchServer))?
         .clone();
     if server.passworded {
-        authorize(&app, &providers, &joiner, &req, &server)
-            .await
-            .map_err(refuse)?;
+        let verdict = authorize(&app, &providers, &joiner, &req, &server).await;
+        app.metrics.auth(auth_outcome(&verdict));
+        verdict.map_err(refuse)?;
     }
     let snowflake = server.snowflake.clone();
     let (users, client_id) = futures_util::future::join(
@@ -119,6 +119,16 @@ pub(crate) fn find_server<'a>(
         .iter()
         .find(|s| s.id == requested || (wants_default && s.default))
         .or_else(|| if wants_default { servers.first() } else { None })
+}
+
+/// The `outcome` label of `dback_auth_attempts_total`.
+fn auth_outcome(verdict: &Result<(), Refusal>) -> &'static str {
+    match verdict {
+        Ok(()) => "accepted",
+        Err(Refusal::AuthRequired) => "required",
+        Err(Refusal::AuthThrottled) => "throttled",
+        Err(Refusal::AuthFailed | Refusal::NoSuchServer) => "failed",
+    }
 }
 
 /// Decides a join to a protected server. Every attempt with credentials

@@ -60,6 +60,9 @@
 //! * `join`: answering a `connect`: find the server, authenticate, load users.
 //! * `limits`: connection caps, rate limits, auth throttling and cache, secrets.
 //! * `lock`: the poison-tolerant mutex lock.
+//! * `metrics/`: the Prometheus metrics and `GET /metrics`.
+//! * `proxy/`: the client address behind trusted reverse proxies, and the
+//!   per-/64 key the limits count IPv6 by.
 //! * `app`: the state every request and session shares.
 //! * `http`, `files`: the single route and the static file resolver.
 //! * `health/`: `/healthz` and `/readyz`, and the readiness checks parts
@@ -107,10 +110,12 @@ mod hub;
 mod join;
 mod limits;
 mod lock;
+mod metrics;
 mod model;
 mod outbound;
 mod protocol;
 mod providers;
+mod proxy;
 mod registry;
 mod server;
 mod session;

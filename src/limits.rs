@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::lock::lock;
+use crate::proxy::limit_key;
 
 /// Entries kept per map before a prune sweeps out stale ones.
 const PRUNE_AT: usize = 4096;
 
-/// Counts open WebSocket sessions, in total and per IP.
+/// Counts open WebSocket sessions, in total and per IP (IPv6: per /64).
 pub(crate) struct Connections {
     max_total: usize,
     max_per_ip: usize,
@@ -51,8 +52,10 @@ impl Connections {
         })
     }
 
-    /// Takes a slot for `ip`, released when the returned guard drops.
+    /// Takes a slot for `ip` (IPv6 counted per /64), released when the
+    /// returned guard drops.
     pub(crate) fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, SlotRefused> {
+        let ip = limit_key(ip);
         let mut st = lock(&self.state);
         if st.total >= self.max_total {
             return Err(SlotRefused::Total);
@@ -71,6 +74,7 @@ impl Connections {
 
     /// True when this refusal should be logged (once per IP per minute).
     pub(crate) fn should_log_refusal(&self, ip: IpAddr) -> bool {
+        let ip = limit_key(ip);
         let mut st = lock(&self.state);
         let now = Instant::now();
         if st.refusal_logged.len() > PRUNE_AT {
@@ -176,7 +180,7 @@ impl Attempts {
     }
 }
 
-/// Per-IP refused-credential counts and the cache of accepted validations.
+/// Per-IP (IPv6: per /64) refused-credential counts and the cache of accepted validations.
 pub(crate) struct AuthGuard {
     limit: u32,
     window: Duration,
@@ -206,6 +210,7 @@ impl AuthGuard {
 
     /// Takes one authentication attempt for `ip` (see [`Attempts::try_take`]).
     pub(crate) fn try_take(&self, ip: IpAddr) -> bool {
+        let ip = limit_key(ip);
         let mut m = lock(&self.per_ip);
         if m.len() > PRUNE_AT {
             let (window, now) = (self.window, Instant::now());
@@ -219,7 +224,7 @@ impl AuthGuard {
 
     /// Gives back an attempt of `ip` that succeeded.
     pub(crate) fn release(&self, ip: IpAddr) {
-        if let Some(a) = lock(&self.per_ip).get_mut(&ip) {
+        if let Some(a) = lock(&self.per_ip).get_mut(&limit_key(ip)) {
             a.release();
         }
     }

@@ -73,6 +73,19 @@ struct Options {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "D_BACK_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// A reverse proxy (CIDR or address) whose X-Forwarded-For/Forwarded names the client (repeatable).
+    #[arg(
+        long = "trusted-proxy",
+        env = "D_BACK_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
+    /// Serve Prometheus metrics at GET /metrics.
+    #[arg(long, env = "D_BACK_METRICS", value_parser = clap::builder::BoolishValueParser::new())]
+    metrics: bool,
+    /// Require this bearer token for GET /metrics.
+    #[arg(long, env = "D_BACK_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 fn seconds(what: &str, s: f64) -> Result<Duration, String> {
@@ -97,6 +110,9 @@ fn config(o: &Options) -> Result<Config, String> {
         mock_traffic: !o.no_mock_traffic,
         tls_cert: o.tls_cert.clone(),
         tls_key: o.tls_key.clone(),
+        trusted_proxies: o.trusted_proxies.clone(),
+        metrics: o.metrics,
+        metrics_token: o.metrics_token.clone().filter(|t| !t.is_empty()),
         ..Config::default()
     })
 }
@@ -140,7 +156,10 @@ fn apply_file(
         close_timeout_secs,
         no_mock_traffic,
         tls_cert,
-        tls_key
+        tls_key,
+        trusted_proxies,
+        metrics,
+        metrics_token
     );
     file.discord
 }

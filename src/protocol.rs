@@ -44,6 +44,15 @@ pub(crate) enum FrameError {
 }
 
 impl FrameError {
+    /// The `kind` label of `dback_frame_errors_total`.
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            FrameError::InvalidJson => "invalid_json",
+            FrameError::InvalidFormat => "invalid_format",
+            FrameError::UnknownType => "unknown_type",
+        }
+    }
+
     /// The `error` frame's message (PROTOCOL.md).
     pub(crate) fn message(self) -> &'static str {
         match self {

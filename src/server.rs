@@ -182,7 +182,11 @@ fn worker_providers(app: &web::Data<AppState>) -> Addr<Providers> {
         // Runs on the worker's thread: a handshake's provider questions stay
         // on the thread that serves the connection, and hubs placed here
         // share it.
-        let addr = Providers::start(&app.callbacks, app.config.provider_timeout);
+        let addr = Providers::start(
+            &app.callbacks,
+            app.config.provider_timeout,
+            app.metrics.clone(),
+        );
         app.registry.add_arbiter(Arbiter::current());
         *mine = Some((key, addr.clone()));
         addr

@@ -124,11 +124,12 @@ impl Session {
     /// Starts a server-side close: leaves the hub, sends Close with `code`,
     /// and ends the connection when the client answers or after
     /// `close_timeout`, whichever comes first.
-    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &str) {
+    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &'static str) {
         if self.closing {
             return;
         }
         self.closing = true;
+        self.app.metrics.closed(why);
         self.cancel_join(ctx);
         self.leave(ctx);
         self.meter.queue(2 + why.len());
@@ -147,7 +148,7 @@ impl Session {
         &mut self,
         ctx: &mut ws::WebsocketContext<Self>,
         code: CloseCode,
-        why: &str,
+        why: &'static str,
         cause: &str,
     ) {
         log::info!(
@@ -190,6 +191,7 @@ impl Session {
         match protocol::parse_client_frame(text) {
             Ok(connect) => self.connect(connect, ctx),
             Err(refused) => {
+                self.app.metrics.frame_error(refused.kind());
                 let message = refused.message();
                 log::debug!("session {}: refused frame: {message}", self.id);
                 self.send_error(ctx, message);
@@ -426,6 +428,7 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Close(reason)) => {
                 // The client closes: answer with its code, then end at once.
+                self.app.metrics.closed("client");
                 self.meter.queue(2);
                 ctx.close(reason.map(|r| CloseReason::from(r.code)));
                 self.finish(ctx);
@@ -461,10 +464,11 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
 
-    fn handle(&mut self, Deliver(batch): Deliver, ctx: &mut Self::Context) {
+    fn handle(&mut self, Deliver(batch, since): Deliver, ctx: &mut Self::Context) {
         if self.closing {
             return; // queued before we left the hub; our Close is out
         }
+        self.app.metrics.delivered(batch.len(), since.elapsed());
         // Already counted in the meter by the hub. Queued together, the
         // frames leave in one write.
         for frame in batch.iter() {
@@ -478,6 +482,7 @@ impl Handler<Evict> for Session {
     fn handle(&mut self, _: Evict, ctx: &mut Self::Context) {
         // The hub already dropped us; `stopped` still leaves through the
         // registry (which counts us), and the hub ignores the repeat.
+        self.app.metrics.evicted();
         self.close(ctx, CloseCode::Policy, "too slow");
     }
 }

@@ -148,3 +148,45 @@ async fn signals_close_sessions_with_going_away() {
         assert!(status.success(), "{status:?}");
     }
 }
+
+/// A bad `--trusted-proxy`: non-zero exit and one sentence naming it.
+#[test]
+fn bad_trusted_proxy() {
+    let out = bin()
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .args([
+            "--trusted-proxy",
+            "127.0.0.1/32",
+            "--trusted-proxy",
+            "10.0.0.0/40",
+        ])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("\"10.0.0.0/40\""), "{err}");
+}
+
+/// `D_BACK_METRICS=1` and `D_BACK_METRICS_TOKEN` turn on a protected /metrics.
+#[tokio::test]
+async fn metrics_from_the_environment() {
+    let (mut child, addr) = spawn(
+        bin()
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .env("D_BACK_METRICS", "1")
+            .env("D_BACK_METRICS_TOKEN", "cli-token"),
+    );
+    let (status, _, _) = common::http_get(addr, "/metrics").await;
+    assert_eq!(status, 401);
+    let (status, _, body) = common::http_raw(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer cli-token\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("dback_open_connections 0"));
+    child.kill().unwrap();
+    let _ = child.wait();
+}

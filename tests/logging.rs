@@ -102,3 +102,28 @@ async fn secrets_are_never_logged() {
         records_containing("SECRET")
     );
 }
+
+/// Forwarding headers from a peer that is not a trusted proxy log one hint
+/// (per process), naming the option, however many arrive.
+#[tokio::test]
+async fn untrusted_forwarding_headers_log_one_hint() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    capture();
+    let srv = start();
+    let mut open = Vec::new();
+    for forwarded in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        let mut req = format!("ws://{}/ws", srv.addr)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("x-forwarded-for", forwarded.parse().unwrap());
+        open.push(
+            tokio_tungstenite::connect_async(req)
+                .await
+                .expect("upgrade"),
+        );
+    }
+    let lines = records_containing("--trusted-proxy");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("127.0.0.1"), "{lines:#?}");
+}

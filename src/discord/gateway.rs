@@ -129,12 +129,16 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle, connected: Arc<Flag
                     // binary prints it as its last line.
                     return io::Error::other(s);
                 }
+                bot.handle.metrics().gateway_lost();
                 log::warn!(
                     "discord: gateway connection closed ({}); reconnecting",
                     code.map_or("no code".to_string(), |c| c.to_string())
                 );
             }
-            Err(e) => log::warn!("discord: gateway: {e}; retrying"),
+            Err(e) => {
+                bot.handle.metrics().gateway_lost();
+                log::warn!("discord: gateway: {e}; retrying");
+            }
         }
     }
     io::Error::other("the Discord gateway connection ended and cannot be resumed")
@@ -191,6 +195,10 @@ impl Bot {
         let (0, Some(kind)) = (env.op, env.t.as_deref()) else {
             return;
         };
+        self.handle.metrics().gateway_event(kind);
+        if matches!(kind, "READY" | "RESUMED") {
+            self.handle.metrics().gateway_ready();
+        }
         let g = self.guilds.clone();
         match kind {
             "READY" => {

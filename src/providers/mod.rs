@@ -18,11 +18,12 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures_util::FutureExt;
 
+use crate::metrics::Metrics;
 use crate::model::{DiscordUser, ServerInfo};
 use crate::userlist::UserList;
 
@@ -40,12 +41,18 @@ pub(crate) struct Providers {
     static_request: Option<StaticFn>,
     /// Per-call deadline; past it the safe default answers.
     timeout: Duration,
+    /// Counts each call and its latency.
+    metrics: Arc<Metrics>,
 }
 
 impl Providers {
     /// Starts the actor on the current arbiter (a worker's thread). `Rc`
     /// closures are made here, on the thread that will run them.
-    pub(crate) fn start(callbacks: &Callbacks, timeout: Duration) -> Addr<Providers> {
+    pub(crate) fn start(
+        callbacks: &Callbacks,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Addr<Providers> {
         Providers {
             servers: callbacks.servers.as_ref().map(|f| f()),
             users: callbacks.users.as_ref().map(|f| f()),
@@ -53,8 +60,16 @@ impl Providers {
             client_id: callbacks.client_id.as_ref().map(|f| f()),
             static_request: callbacks.static_request.as_ref().map(|f| f()),
             timeout,
+            metrics,
         }
         .start()
+    }
+}
+
+impl Providers {
+    /// What `guarded` needs: the deadline and where to count the call.
+    fn guard(&self) -> (Duration, Arc<Metrics>) {
+        (self.timeout, self.metrics.clone())
     }
 }
 
@@ -82,33 +97,40 @@ pub(crate) fn answer_or_default<T: Default>(asked: &str, r: Result<T, MailboxErr
 /// and timeouts all become `fallback` plus one warning naming the callback.
 fn guarded<T: 'static>(
     name: &'static str,
-    timeout: Duration,
+    (timeout, metrics): (Duration, Arc<Metrics>),
     call: impl FnOnce() -> LocalFut<T>,
     fallback: T,
 ) -> Pin<Box<dyn Future<Output = T>>> {
+    let start = Instant::now();
     let fut = match std::panic::catch_unwind(AssertUnwindSafe(call)) {
         Ok(fut) => fut,
         Err(_) => {
             log::warn!("provider {name} panicked; using its safe default");
+            metrics.provider_call(name, "panic", start.elapsed());
             return Box::pin(std::future::ready(fallback));
         }
     };
     Box::pin(async move {
-        match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
-            Ok(Ok(Ok(value))) => value,
-            Ok(Ok(Err(e))) => {
-                log::warn!("provider {name} failed: {e}; using its safe default");
-                fallback
-            }
-            Ok(Err(_)) => {
-                log::warn!("provider {name} panicked; using its safe default");
-                fallback
-            }
-            Err(_) => {
-                log::warn!("provider {name} took longer than {timeout:?}; using its safe default");
-                fallback
-            }
-        }
+        let (outcome, value) =
+            match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
+                Ok(Ok(Ok(value))) => ("ok", value),
+                Ok(Ok(Err(e))) => {
+                    log::warn!("provider {name} failed: {e}; using its safe default");
+                    ("error", fallback)
+                }
+                Ok(Err(_)) => {
+                    log::warn!("provider {name} panicked; using its safe default");
+                    ("panic", fallback)
+                }
+                Err(_) => {
+                    log::warn!(
+                        "provider {name} took longer than {timeout:?}; using its safe default"
+                    );
+                    ("timeout", fallback)
+                }
+            };
+        metrics.provider_call(name, outcome, start.elapsed());
+        value
     })
 }
 
@@ -155,7 +177,7 @@ impl Handler<GetServers> for Providers {
 
     fn handle(&mut self, _: GetServers, _: &mut Context<Self>) -> Self::Result {
         match self.servers.clone() {
-            Some(f) => guarded("on_get_server_data", self.timeout, move || f(), Vec::new()),
+            Some(f) => guarded("on_get_server_data", self.guard(), move || f(), Vec::new()),
             None => Box::pin(std::future::ready(mock::servers())),
         }
     }
@@ -168,7 +190,7 @@ impl Handler<GetUsers> for Providers {
         match self.users.clone() {
             Some(f) => guarded(
                 "on_get_user_data",
-                self.timeout,
+                self.guard(),
                 move || f(msg.0),
                 Arc::default(),
             ),
@@ -187,7 +209,7 @@ impl Handler<ValidateUser> for Providers {
             (Some(f), _) => {
                 let verdict = guarded(
                     "on_validate_discord_user",
-                    self.timeout,
+                    self.guard(),
                     move || f(msg.token, msg.user, msg.server),
                     false,
                 );
@@ -211,7 +233,7 @@ impl Handler<GetClientId> for Providers {
 
     fn handle(&mut self, msg: GetClientId, _: &mut Context<Self>) -> Self::Result {
         match self.client_id.clone() {
-            Some(f) => guarded("on_get_client_id", self.timeout, move || f(msg.0), None),
+            Some(f) => guarded("on_get_client_id", self.guard(), move || f(msg.0), None),
             None if self.servers.is_none() => Box::pin(std::future::ready(mock::client_id(&msg.0))),
             None => Box::pin(std::future::ready(None)),
         }
@@ -223,7 +245,7 @@ impl Handler<StaticRequest> for Providers {
 
     fn handle(&mut self, msg: StaticRequest, _: &mut Context<Self>) -> Self::Result {
         match self.static_request.clone() {
-            Some(f) => guarded("on_static_request", self.timeout, move || f(msg.0), None),
+            Some(f) => guarded("on_static_request", self.guard(), move || f(msg.0), None),
             None => Box::pin(std::future::ready(None)),
         }
     }

@@ -1,0 +1,243 @@
+//! Prometheus metrics at `GET /metrics` (behind `Config::metrics`): one
+//! shared [`Metrics`] in `AppState`, with a one-line method per event so
+//! call sites stay small. Counts that already exist (connections, joined
+//! sessions, hubs) are read from the registry at scrape time, not kept twice.
+
+mod endpoint;
+
+pub(crate) use endpoint::scrape;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::broadcast::Broadcast;
+
+/// One label, e.g. `reason="origin"`.
+type Label = [(&'static str, &'static str); 1];
+
+/// Everything `/metrics` reports.
+pub(crate) struct Metrics {
+    registry: Registry,
+    connections: Gauge,
+    sessions: Gauge,
+    hubs: Gauge,
+    broadcasts: Family<Label, Counter>,
+    closes: Family<Label, Counter>,
+    refused: Family<Label, Counter>,
+    auth: Family<Label, Counter>,
+    frame_errors: Family<Label, Counter>,
+    deliveries: Counter,
+    evictions: Counter,
+    provider_calls: Family<[(&'static str, &'static str); 2], Counter>,
+    provider_seconds: Family<Label, Histogram, fn() -> Histogram>,
+    delivery_seconds: Histogram,
+    gateway_state: Gauge,
+    gateway_reconnects: Counter,
+    /// The gateway was ready once, so the next ready is a reconnect.
+    gateway_state_seen: AtomicBool,
+    gateway_events: Family<[(&'static str, String); 1], Counter>,
+}
+
+/// Latency buckets from 1 ms to about 16 s.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("dback");
+        let m = Metrics {
+            connections: Gauge::default(),
+            sessions: Gauge::default(),
+            hubs: Gauge::default(),
+            broadcasts: Family::default(),
+            closes: Family::default(),
+            refused: Family::default(),
+            auth: Family::default(),
+            frame_errors: Family::default(),
+            deliveries: Counter::default(),
+            evictions: Counter::default(),
+            provider_calls: Family::default(),
+            provider_seconds: Family::new_with_constructor(latency),
+            delivery_seconds: latency(),
+            gateway_state: Gauge::default(),
+            gateway_reconnects: Counter::default(),
+            gateway_state_seen: AtomicBool::new(false),
+            gateway_events: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "open_connections",
+            "Open WebSocket connections",
+            m.connections.clone(),
+        );
+        registry.register(
+            "joined_sessions",
+            "Sessions joined to a server",
+            m.sessions.clone(),
+        );
+        registry.register("hubs", "Servers with at least one viewer", m.hubs.clone());
+        registry.register(
+            "broadcasts",
+            "Broadcasts sent, by type",
+            m.broadcasts.clone(),
+        );
+        registry.register("closes", "Server-side closes, by reason", m.closes.clone());
+        registry.register(
+            "refused_upgrades",
+            "Refused WebSocket upgrades, by reason",
+            m.refused.clone(),
+        );
+        registry.register(
+            "auth_attempts",
+            "Authentication attempts, by outcome",
+            m.auth.clone(),
+        );
+        registry.register(
+            "frame_errors",
+            "Refused client frames, by kind",
+            m.frame_errors.clone(),
+        );
+        registry.register(
+            "deliveries",
+            "Frames handed to a session's write",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "evictions",
+            "Sessions dropped as too slow",
+            m.evictions.clone(),
+        );
+        registry.register(
+            "provider_calls",
+            "Provider callback calls, by callback and outcome (ok, error, panic, timeout)",
+            m.provider_calls.clone(),
+        );
+        registry.register(
+            "provider_seconds",
+            "Provider callback latency, by callback",
+            m.provider_seconds.clone(),
+        );
+        registry.register(
+            "delivery_seconds",
+            "From a broadcast reaching its hub to its write to a session (oldest of a batch)",
+            m.delivery_seconds.clone(),
+        );
+        registry.register(
+            "discord_gateway_state",
+            "The built-in bot's gateway: 1 ready, 0 connecting or disconnected",
+            m.gateway_state.clone(),
+        );
+        registry.register(
+            "discord_gateway_reconnects",
+            "Gateway sessions re-established (READY or RESUMED after the first)",
+            m.gateway_reconnects.clone(),
+        );
+        registry.register(
+            "discord_gateway_events",
+            "Gateway dispatch events, by type",
+            m.gateway_events.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// A WebSocket upgrade refused for `reason` (`origin`, `total_limit`, `ip_limit`).
+    pub(crate) fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&[("reason", reason)]).inc();
+    }
+
+    /// A join's authentication ended with `outcome` (`accepted`, `failed`,
+    /// `required`, `throttled`).
+    pub(crate) fn auth(&self, outcome: &'static str) {
+        self.auth.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// A client frame refused as `kind` (`invalid_json`, ...).
+    pub(crate) fn frame_error(&self, kind: &'static str) {
+        self.frame_errors.get_or_create(&[("kind", kind)]).inc();
+    }
+
+    /// The server closed a session for `reason`.
+    pub(crate) fn closed(&self, reason: &'static str) {
+        self.closes.get_or_create(&[("reason", reason)]).inc();
+    }
+
+    /// `frames` handed to one session's write, the oldest `waited` after
+    /// reaching its hub.
+    pub(crate) fn delivered(&self, frames: usize, waited: Duration) {
+        self.deliveries.inc_by(frames as u64);
+        self.delivery_seconds.observe(waited.as_secs_f64());
+    }
+
+    /// One provider callback call and how long it took.
+    pub(crate) fn provider_call(
+        &self,
+        callback: &'static str,
+        outcome: &'static str,
+        took: Duration,
+    ) {
+        self.provider_calls
+            .get_or_create(&[("callback", callback), ("outcome", outcome)])
+            .inc();
+        self.provider_seconds
+            .get_or_create(&[("callback", callback)])
+            .observe(took.as_secs_f64());
+    }
+
+    /// The gateway is ready (READY or RESUMED); every time after the
+    /// first is a reconnect. Counted here rather than at the drop, since
+    /// the gateway library reconnects some drops without telling.
+    pub(crate) fn gateway_ready(&self) {
+        if self.gateway_state_seen.swap(true, Ordering::Relaxed) {
+            self.gateway_reconnects.inc();
+        }
+        self.gateway_state.set(1);
+    }
+
+    /// The gateway connection closed or failed and is being retried.
+    pub(crate) fn gateway_lost(&self) {
+        self.gateway_state.set(0);
+    }
+
+    /// One gateway dispatch event (`READY`, `MESSAGE_CREATE`, ...).
+    pub(crate) fn gateway_event(&self, kind: &str) {
+        self.gateway_events
+            .get_or_create(&[("type", kind.to_string())])
+            .inc();
+    }
+
+    /// A session evicted by its hub.
+    pub(crate) fn evicted(&self) {
+        self.evictions.inc();
+    }
+
+    /// A broadcast handed to the registry.
+    pub(crate) fn broadcast(&self, b: &Broadcast) {
+        let kind = match b {
+            Broadcast::Message { .. } => "message",
+            Broadcast::Presence(_) => "presence",
+            Broadcast::ClientId { .. } => "update-clientid",
+        };
+        self.broadcasts.get_or_create(&[("type", kind)]).inc();
+    }
+
+    /// The text exposition, with the gauges set to the counts given.
+    pub(crate) fn render(&self, connections: usize, sessions: usize, hubs: usize) -> String {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.connections.set(gauge(connections));
+        self.sessions.set(gauge(sessions));
+        self.hubs.set(gauge(hubs));
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            log::warn!("could not encode the metrics");
+        }
+        out
+    }
+}
