@@ -681,3 +681,126 @@ async fn large_guild_requests_members() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// RECONNECT (op 7): the bot reconnects and resumes the same session; a
+/// presence sent while it does reaches viewers already joined, once, and
+/// later events keep coming, without a reload.
+#[tokio::test]
+async fn reconnect_request_resumes_and_delivers_presences() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let srv = start_bot(&fake, config(&fake), 1).await;
+    let (mut c, _) = join_users(&srv, "island-life").await;
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    fake.request_reconnect();
+    // Sent behind the RECONNECT: the old connection is closing, so it is
+    // delivered on resume (replayed) or before the close, never twice.
+    fake.dispatch("PRESENCE_UPDATE", presence(CAROL, G1, "online"));
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": CAROL, "status": "online"}})
+            .to_string()
+    );
+    fake.until("a resume", Duration::from_secs(10), |f| f.resumes() == 1)
+        .await;
+    assert_eq!(fake.connections(), 2);
+    assert_eq!(fake.identifies().len(), 1, "resumed, not identified afresh");
+    fake.dispatch("PRESENCE_UPDATE", presence(BOB, G1, "dnd"));
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": BOB, "status": "dnd"}})
+            .to_string()
+    );
+    c.assert_silent(Duration::from_millis(200)).await;
+    assert_eq!(srv.handle.joined_count(), 1);
+}
+
+/// GUILD_DELETE (the bot removed): the server leaves the list for new
+/// viewers; viewers still joined see each of its members leave (a delete
+/// presence each) and then nothing of it; viewers of other servers are
+/// untouched. If it comes back, its viewers get every member anew.
+#[tokio::test]
+async fn removed_guild_empties_for_its_viewers_and_can_return() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    let srv = start_bot(&fake, config(&fake), 2).await;
+    let (mut port, _) = join_users(&srv, "harbour").await;
+    let (mut isle, _) = join_users(&srv, "island-life").await;
+    srv.until("two joined", |h| h.joined_count() == 2).await;
+    fake.dispatch("GUILD_DELETE", json!({"id": G2}));
+    assert_eq!(
+        port.recv_text().await,
+        json!({"type": "presence", "server": G2, "data": {"uid": ALICE, "status": "offline", "delete": true}})
+            .to_string()
+    );
+    assert_eq!(
+        server_list(&srv).await,
+        json!({G1: {"id": "island-life", "name": "Island Life", "passworded": false, "default": true}})
+    );
+    let mut late = srv.client().await;
+    late.send_text(r#"{"type":"connect","data":{"server":"harbour"}}"#)
+        .await;
+    assert_eq!(
+        late.recv_text().await,
+        error_frame(d_back::errors::NO_SUCH_SERVER)
+    );
+    // Its events no longer reach anyone; the other guild's still do.
+    fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G2, "online"));
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G2, "333333333333333399", ALICE, "alice", "gone"),
+    );
+    fake.dispatch("PRESENCE_UPDATE", presence(BOB, G1, "online"));
+    assert_eq!(
+        isle.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": BOB, "status": "online"}})
+    );
+    port.assert_silent(Duration::from_millis(200)).await;
+    // Invited back: listed again, and its viewers see its members return.
+    fake.dispatch("GUILD_CREATE", guild_create(&harbour()));
+    assert_eq!(
+        port.recv_text().await,
+        json!({"type": "presence", "server": G2, "data": {"uid": ALICE, "status": "dnd", "username": "alice", "roleColor": "#ffffff"}})
+            .to_string()
+    );
+    wait_for_servers(&srv, 2).await;
+}
+
+/// `ignoreUsers` by name (username, global name or nickname, not only the
+/// id), `listenChannels` by channel name (with or without `#`) and
+/// `ignoreChannels` by id.
+#[tokio::test]
+async fn filters_by_user_and_channel_name() {
+    const OFFTOPIC: &str = "333333333333333303";
+    let fake = FakeDiscord::start(vec![island().channel(OFFTOPIC, "off-topic")]);
+    let mut cfg = config(&fake);
+    cfg.servers = vec![ServerConfig {
+        // Alice's username (she is drawn as "Alice A"), Carol's nickname.
+        ignore_users: vec!["alice".into(), "Caz".into()],
+        listen_channels: vec!["#general".into(), "random".into()],
+        ignore_channels: vec![RANDOM.into()],
+        ..ServerConfig::new(G1)
+    }];
+    let srv = start_bot(&fake, cfg, 1).await;
+    let (mut c, data) = join_users(&srv, "island-life").await;
+    assert_eq!(
+        data["users"],
+        json!({BOB: user(BOB, "bob", "idle", "#0000ff")})
+    );
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    for (channel, author, name, text) in [
+        (GENERAL, ALICE, "alice", "ignored by username"),
+        (GENERAL, CAROL, "carol", "ignored by nickname"),
+        (RANDOM, BOB, "bob", "listened by name but ignored by id"),
+        (OFFTOPIC, BOB, "bob", "not listened"),
+    ] {
+        fake.dispatch("MESSAGE_CREATE", message(G1, channel, author, name, text));
+    }
+    fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G1, "dnd"));
+    fake.dispatch("PRESENCE_UPDATE", presence(CAROL, G1, "online"));
+    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, BOB, "bob", "shown"));
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "message", "server": G1, "data": {"uid": BOB, "message": "shown", "channel": GENERAL}})
+            .to_string()
+    );
+    c.assert_silent(Duration::from_millis(200)).await;
+}

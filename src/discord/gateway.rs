@@ -31,7 +31,7 @@ use crate::Handle;
 
 use super::chat;
 use super::events::*;
-use super::guilds::{is_ignored, parse_status, Guilds};
+use super::guilds::{ignores_member, parse_status, Guilds};
 
 /// Application flags (GET /applications/@me, READY) for the privileged
 /// intents: the full flag, and the "limited" one of unverified bots.
@@ -219,7 +219,7 @@ impl Bot {
                     return;
                 };
                 if c.unavailable == Some(true) {
-                    g.guild_delete(&c.id);
+                    self.send(g.guild_delete(&c.id));
                     return;
                 }
                 let complete =
@@ -267,7 +267,7 @@ impl Bot {
                         "removed the bot"
                     }
                 );
-                g.guild_delete(&u.id);
+                self.send(g.guild_delete(&u.id));
             }
             "GUILD_MEMBERS_CHUNK" => {
                 let Some(c) = parse::<MembersChunk>(kind, env.d) else {
@@ -371,16 +371,9 @@ impl Bot {
                 if named(&cfg.ignore_channels) {
                     return;
                 }
-                let name = guild
-                    .members
-                    .get(&m.author.id)
-                    .map(|mm| mm.display_name().to_string());
                 let username = m.author.username.as_deref().unwrap_or_default();
-                if is_ignored(cfg, &m.author.id, username)
-                    || name
-                        .as_deref()
-                        .is_some_and(|n| is_ignored(cfg, &m.author.id, n))
-                {
+                let member = guild.members.get(&m.author.id);
+                if ignores_member(cfg, &m.author.id, member, username) {
                     return;
                 }
                 let offline = guild

@@ -298,6 +298,11 @@ impl FakeDiscord {
         self.lock().resumes
     }
 
+    /// Gateway WebSocket connections opened so far.
+    pub fn connections(&self) -> usize {
+        self.lock().connections
+    }
+
     pub fn connected(&self) -> bool {
         self.lock().conn.is_some()
     }
@@ -343,7 +348,8 @@ fn push_dispatch(s: &mut State, t: &str, d: Value) {
     }
 }
 
-fn guild_create(g: &FakeGuild) -> Value {
+/// The GUILD_CREATE payload of `g` (as a fresh IDENTIFY sends it).
+pub fn guild_create(g: &FakeGuild) -> Value {
     // Discord leaves offline members out of GUILD_CREATE for large guilds.
     const LARGE: usize = 250;
     let large = g.members.len() > LARGE;
