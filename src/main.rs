@@ -145,6 +145,10 @@ fn apply_file(
     file.discord
 }
 
+/// The log filter when `RUST_LOG` is not set.
+const DEFAULT_LOG: &str =
+    "info,twilight_gateway=warn,twilight_gateway_queue=warn,twilight_http=warn,twilight_http_ratelimiting=warn";
+
 /// The built-in bot, when a token is set (environment or file).
 fn discord(file: Option<DiscordConfig>) -> Result<Option<Discord>, String> {
     let had_servers = file.as_ref().is_some_and(|d| !d.servers.is_empty());
@@ -168,7 +172,8 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(e) => e.exit(),
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // twilight logs every shard event at info; by default only its warnings.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(DEFAULT_LOG)).init();
     let file = match options.config.clone().map(|p| config_file::load(&p)) {
         None => None,
         Some(Ok(file)) => apply_file(&mut options, &matches, file),
