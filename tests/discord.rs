@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use d_back::discord::{Discord, DiscordConfig, ServerConfig};
+use d_back::ServerInfo;
 use fake_discord::*;
 use serde_json::{json, Value};
 
@@ -803,4 +804,126 @@ async fn filters_by_user_and_channel_name() {
             .to_string()
     );
     c.assert_silent(Duration::from_millis(200)).await;
+}
+
+/// `update-clientid`: with no client id configured, the OAuth client id is
+/// the bot's application id, known at READY. A viewer who joined a
+/// protected server before READY (the server list here is the user's own,
+/// the password is the legacy one) got no `clientId`, and receives it when
+/// READY tells it; a server with its own client id gets no such frame, and
+/// a fresh session with the same application id sends none again.
+#[tokio::test]
+async fn client_id_known_at_ready_is_sent_to_joined_viewers() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    fake.hold_ready();
+    let mut cfg = config(&fake);
+    // Only the harbour is configured (with its own client id); the island
+    // is a guild of the bot shown by the user's own list.
+    cfg.servers = vec![ServerConfig {
+        client_id: Some("777".into()),
+        ..ServerConfig::new(G2)
+    }];
+    let srv = start_with(move |b| {
+        b.config(quiet())
+            .on_get_server_data(|| async {
+                Ok(vec![
+                    ServerInfo::new(G1, "isle", "Isle")
+                        .with_password("pw")
+                        .default_server(),
+                    ServerInfo::new(G2, "port", "Port"),
+                ])
+            })
+            .discord(Discord::new(cfg).expect("valid config"))
+    });
+    fake.until("the IDENTIFY", Duration::from_secs(5), |f| {
+        !f.identifies().is_empty()
+    })
+    .await;
+    let mut c = srv.client().await;
+    c.send_text(r#"{"type":"connect","data":{"server":"isle","password":"pw"}}"#)
+        .await;
+    let j = c.recv_json().await;
+    assert_eq!(j["type"], "server-join", "{j}");
+    assert!(j["data"].get("clientId").is_none(), "{j}");
+    let (mut port, pj) = join_users(&srv, "port").await;
+    assert_eq!(pj["clientId"], "777");
+    srv.until("two joined", |h| h.joined_count() == 2).await;
+    fake.release_ready();
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "update-clientid", "server": G1, "data": {"clientId": APP_ID}}).to_string()
+    );
+    // The same application id again after a fresh session: nothing new.
+    fake.invalidate_session(false);
+    fake.until("a second IDENTIFY", Duration::from_secs(15), |f| {
+        f.identifies().len() == 2
+    })
+    .await;
+    fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G2, "idle"));
+    // Dispatches are handled in order: READY is behind us once this arrives.
+    assert_eq!(
+        port.recv_json().await,
+        json!({"type": "presence", "server": G2, "data": {"uid": ALICE, "status": "idle"}})
+    );
+    c.assert_silent(Duration::from_millis(200)).await;
+    port.assert_silent(Duration::from_millis(100)).await;
+    // A later viewer gets the id in its server-join.
+    let mut late = srv.client().await;
+    late.send_text(r#"{"type":"connect","data":{"server":"isle","password":"pw"}}"#)
+        .await;
+    assert_eq!(late.recv_json().await["data"]["clientId"], APP_ID);
+}
+
+/// The validator's membership fallback: in a large guild whose member
+/// list is not complete yet, a user not in the bot's member cache is
+/// accepted when `/users/@me/guilds` lists the guild, and refused when it
+/// does not; a cached member needs no such question.
+#[tokio::test]
+async fn validator_asks_users_me_guilds_while_the_cache_is_incomplete() {
+    let mut g = FakeGuild::new(G1, "Big").channel(GENERAL, "general");
+    for i in 0..300u64 {
+        let uid = format!("{}", 600000000000000000u64 + i);
+        g = g.member(member(&uid, &format!("m{i}"), None, None, &[]));
+    }
+    g = g.presence("600000000000000000", "online");
+    let fake = FakeDiscord::start(vec![g]);
+    fake.hold_member_chunks();
+    // An offline member (not in GUILD_CREATE), a stranger, and an online (cached) member.
+    fake.add_token(
+        "offline-member",
+        valid_token("600000000000000007", &[G2, G1]),
+    );
+    fake.add_token("stranger", valid_token("444444444444444499", &[G2]));
+    fake.add_token("cached", valid_token("600000000000000000", &[]));
+    let mut cfg = config(&fake);
+    cfg.servers = vec![ServerConfig {
+        protected: true,
+        ..ServerConfig::new(G1)
+    }];
+    let srv = start_bot(&fake, cfg, 1).await;
+    fake.until("a member request", Duration::from_secs(5), |f| {
+        f.gateway_commands().iter().any(|c| c["op"] == 8)
+    })
+    .await;
+    let mut c = srv.client().await;
+    c.send_text(&login("big", "cached", "600000000000000000"))
+        .await;
+    let j = c.recv_json().await;
+    assert_eq!(j["type"], "server-join", "{j}");
+    assert_eq!(fake.rest_count("/users/@me/guilds"), 0);
+    let mut c = srv.client().await;
+    c.send_text(&login("big", "offline-member", "600000000000000007"))
+        .await;
+    let j = c.recv_json().await;
+    assert_eq!(j["type"], "server-join", "{j}");
+    assert_eq!(j["data"]["serverName"], "Big");
+    assert_eq!(fake.rest_count("/users/@me/guilds"), 1);
+    let mut c = srv.client().await;
+    c.send_text(&login("big", "stranger", "444444444444444499"))
+        .await;
+    assert_eq!(
+        c.recv_text().await,
+        error_frame(d_back::errors::AUTH_FAILED)
+    );
+    assert_eq!(fake.rest_count("/users/@me/guilds"), 2);
 }

@@ -212,7 +212,7 @@ impl Bot {
                     r.user.username.as_deref().unwrap_or("the bot"),
                     ids.len()
                 );
-                self.announce_client_ids(before);
+                self.announce_client_ids(before, &ids);
             }
             "GUILD_CREATE" => {
                 let Some(c) = parse::<GuildCreate>(kind, env.d) else {
@@ -328,8 +328,11 @@ impl Bot {
     }
 
     /// Viewers of servers that had no client id learn the bot's
-    /// application id once READY tells it.
-    fn announce_client_ids(&self, before: Option<String>) {
+    /// application id once READY tells it (or if it changed): every guild
+    /// of the session without a configured client id, whether the server
+    /// list is the bot's own or one the user set (which may let viewers
+    /// join before READY).
+    fn announce_client_ids(&self, before: Option<String>, guild_ids: &[String]) {
         let g = &self.guilds;
         let Some(app) = g.read().application_id.clone() else {
             return;
@@ -337,8 +340,9 @@ impl Bot {
         if before.as_deref() == Some(app.as_str()) || g.config.client_id.is_some() {
             return;
         }
-        for s in g.config.servers.iter().filter(|s| s.client_id.is_none()) {
-            self.handle.broadcast_client_id_update(&s.id, &app);
+        let unset = |id: &&String| g.config.server(id).map_or(true, |s| s.client_id.is_none());
+        for id in guild_ids.iter().filter(unset) {
+            self.handle.broadcast_client_id_update(id, &app);
         }
     }
 
