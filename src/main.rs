@@ -145,9 +145,10 @@ fn apply_file(
     file.discord
 }
 
-/// The log filter when `RUST_LOG` is not set.
-const DEFAULT_LOG: &str =
-    "info,twilight_gateway=warn,twilight_gateway_queue=warn,twilight_http=warn,twilight_http_ratelimiting=warn";
+/// The log filter when `RUST_LOG` is not set: our own lines at info; the
+/// twilight crates (a line per shard event) and actix-server (its start and
+/// worker shutdown lines, which came after a fatal sentence) at warn.
+const DEFAULT_LOG: &str = "info,actix_server=warn,twilight_gateway=warn,twilight_gateway_queue=warn,twilight_http=warn,twilight_http_ratelimiting=warn";
 
 /// The built-in bot, when a token is set (environment or file).
 fn discord(file: Option<DiscordConfig>) -> Result<Option<Discord>, String> {
@@ -172,7 +173,6 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(e) => e.exit(),
     };
-    // twilight logs every shard event at info; by default only its warnings.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(DEFAULT_LOG)).init();
     let file = match options.config.clone().map(|p| config_file::load(&p)) {
         None => None,

@@ -5,7 +5,8 @@
 //! with `resume_gateway_url`, reconnect with backoff after drops, RECONNECT
 //! and INVALID_SESSION); Discord replays what a resumed session missed, and
 //! a fresh session's GUILD_CREATEs are diffed against what viewers were
-//! shown, so viewers catch up either way. The loop runs as a task of the
+//! shown, so viewers catch up either way. A GUILD_DELETE empties the
+//! guild for its viewers (every member leaves) and takes it off the list. The loop runs as a task of the
 //! server's own runtime and never blocks: broadcasts are `do_send`s to
 //! hubs, replies to the info command are spawned.
 
