@@ -927,3 +927,29 @@ async fn validator_asks_users_me_guilds_while_the_cache_is_incomplete() {
     );
     assert_eq!(fake.rest_count("/users/@me/guilds"), 2);
 }
+
+/// A guild that removed the bot while it was disconnected is missing from
+/// the fresh session's READY: it leaves the list and its viewers see its
+/// members leave, as with GUILD_DELETE.
+#[tokio::test]
+async fn guild_missing_from_a_fresh_ready_empties_for_its_viewers() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    let srv = start_bot(&fake, config(&fake), 2).await;
+    let (mut port, _) = join_users(&srv, "harbour").await;
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    fake.remove_guild(G2);
+    fake.invalidate_session(false);
+    // twilight waits a moment before identifying afresh.
+    fake.until("a second IDENTIFY", Duration::from_secs(15), |f| {
+        f.identifies().len() == 2
+    })
+    .await;
+    assert_eq!(
+        port.recv_text().await,
+        json!({"type": "presence", "server": G2, "data": {"uid": ALICE, "status": "offline", "delete": true}})
+            .to_string()
+    );
+    wait_for_servers(&srv, 1).await;
+    assert!(server_list(&srv).await.get(G2).is_none());
+    port.assert_silent(Duration::from_millis(200)).await;
+}

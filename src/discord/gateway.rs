@@ -207,12 +207,13 @@ impl Bot {
                 }
                 let ids: Vec<String> = r.guilds.iter().map(|x| x.id.clone()).collect();
                 let before = g.read().application_id.clone();
-                g.ready(&r.user.id, app.map(|a| a.id.as_str()), &ids);
+                let gone = g.ready(&r.user.id, app.map(|a| a.id.as_str()), &ids);
                 log::info!(
                     "discord: connected as {} in {} guild(s)",
                     r.user.username.as_deref().unwrap_or("the bot"),
                     ids.len()
                 );
+                self.send(gone);
                 self.announce_client_ids(before, &ids);
             }
             "GUILD_CREATE" => {

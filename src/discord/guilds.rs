@@ -305,17 +305,31 @@ impl Guilds {
         out
     }
 
-    /// READY: a fresh session. Guilds the session does not list are gone;
-    /// the others stay until their GUILD_CREATE replaces them.
-    pub fn ready(&self, bot_id: &str, application_id: Option<&str>, guild_ids: &[String]) {
-        let mut inner = self.write();
-        inner.bot_id = Some(bot_id.to_string());
-        if let Some(app) = application_id {
-            inner.application_id = Some(app.to_string());
-        }
+    /// READY: a fresh session. Guilds the session does not list are gone
+    /// (as by GUILD_DELETE: the answer is the delete presences for their
+    /// viewers); the others stay until their GUILD_CREATE replaces them.
+    pub fn ready(
+        &self,
+        bot_id: &str,
+        application_id: Option<&str>,
+        guild_ids: &[String],
+    ) -> Vec<Presence> {
         let keep: HashSet<&String> = guild_ids.iter().collect();
-        inner.guilds.retain(|id, _| keep.contains(id));
-        inner.servers = None;
+        let gone: Vec<String> = {
+            let mut inner = self.write();
+            inner.bot_id = Some(bot_id.to_string());
+            if let Some(app) = application_id {
+                inner.application_id = Some(app.to_string());
+            }
+            inner.servers = None;
+            inner
+                .guilds
+                .keys()
+                .filter(|id| !keep.contains(id))
+                .cloned()
+                .collect()
+        };
+        let out = gone.iter().flat_map(|id| self.guild_delete(id)).collect();
         for s in &self.config.servers {
             if !keep.contains(&s.id) {
                 log::warn!(
@@ -324,6 +338,7 @@ impl Guilds {
                 );
             }
         }
+        out
     }
 
     /// GUILD_CREATE: the whole guild. Returns the presences that bring

@@ -316,6 +316,11 @@ impl FakeDiscord {
         }
     }
 
+    /// The bot is no longer in this guild (for the next IDENTIFY).
+    pub fn remove_guild(&self, id: &str) {
+        self.lock().guilds.retain(|g| g.id != id);
+    }
+
     pub fn identifies(&self) -> Vec<Value> {
         self.lock().identifies.clone()
     }
