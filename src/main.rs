@@ -164,6 +164,11 @@ fn apply_file(
     file.discord
 }
 
+/// The log filter when `RUST_LOG` is not set: our own lines at info; the
+/// twilight crates (a line per shard event) and actix-server (its start and
+/// worker shutdown lines, which came after a fatal sentence) at warn.
+const DEFAULT_LOG: &str = "info,actix_server=warn,twilight_gateway=warn,twilight_gateway_queue=warn,twilight_http=warn,twilight_http_ratelimiting=warn";
+
 /// The built-in bot, when a token is set (environment or file).
 fn discord(file: Option<DiscordConfig>) -> Result<Option<Discord>, String> {
     let had_servers = file.as_ref().is_some_and(|d| !d.servers.is_empty());
@@ -187,7 +192,7 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(e) => e.exit(),
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(DEFAULT_LOG)).init();
     let file = match options.config.clone().map(|p| config_file::load(&p)) {
         None => None,
         Some(Ok(file)) => apply_file(&mut options, &matches, file),

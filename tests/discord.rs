@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use d_back::discord::{Discord, DiscordConfig, ServerConfig};
+use d_back::ServerInfo;
 use fake_discord::*;
 use serde_json::{json, Value};
 
@@ -680,4 +681,275 @@ async fn large_guild_requests_members() {
         assert!(start.elapsed() < Duration::from_secs(5), "only {n} members");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// RECONNECT (op 7): the bot reconnects and resumes the same session; a
+/// presence sent while it does reaches viewers already joined, once, and
+/// later events keep coming, without a reload.
+#[tokio::test]
+async fn reconnect_request_resumes_and_delivers_presences() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let srv = start_bot(&fake, config(&fake), 1).await;
+    let (mut c, _) = join_users(&srv, "island-life").await;
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    fake.request_reconnect();
+    // Sent behind the RECONNECT: the old connection is closing, so it is
+    // delivered on resume (replayed) or before the close, never twice.
+    fake.dispatch("PRESENCE_UPDATE", presence(CAROL, G1, "online"));
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": CAROL, "status": "online"}})
+            .to_string()
+    );
+    fake.until("a resume", Duration::from_secs(10), |f| f.resumes() == 1)
+        .await;
+    assert_eq!(fake.connections(), 2);
+    assert_eq!(fake.identifies().len(), 1, "resumed, not identified afresh");
+    fake.dispatch("PRESENCE_UPDATE", presence(BOB, G1, "dnd"));
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": BOB, "status": "dnd"}})
+            .to_string()
+    );
+    c.assert_silent(Duration::from_millis(200)).await;
+    assert_eq!(srv.handle.joined_count(), 1);
+}
+
+/// GUILD_DELETE (the bot removed): the server leaves the list for new
+/// viewers; viewers still joined see each of its members leave (a delete
+/// presence each) and then nothing of it; viewers of other servers are
+/// untouched. If it comes back, its viewers get every member anew.
+#[tokio::test]
+async fn removed_guild_empties_for_its_viewers_and_can_return() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    let srv = start_bot(&fake, config(&fake), 2).await;
+    let (mut port, _) = join_users(&srv, "harbour").await;
+    let (mut isle, _) = join_users(&srv, "island-life").await;
+    srv.until("two joined", |h| h.joined_count() == 2).await;
+    fake.dispatch("GUILD_DELETE", json!({"id": G2}));
+    assert_eq!(
+        port.recv_text().await,
+        json!({"type": "presence", "server": G2, "data": {"uid": ALICE, "status": "offline", "delete": true}})
+            .to_string()
+    );
+    assert_eq!(
+        server_list(&srv).await,
+        json!({G1: {"id": "island-life", "name": "Island Life", "passworded": false, "default": true}})
+    );
+    let mut late = srv.client().await;
+    late.send_text(r#"{"type":"connect","data":{"server":"harbour"}}"#)
+        .await;
+    assert_eq!(
+        late.recv_text().await,
+        error_frame(d_back::errors::NO_SUCH_SERVER)
+    );
+    // Its events no longer reach anyone; the other guild's still do.
+    fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G2, "online"));
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G2, "333333333333333399", ALICE, "alice", "gone"),
+    );
+    fake.dispatch("PRESENCE_UPDATE", presence(BOB, G1, "online"));
+    assert_eq!(
+        isle.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": BOB, "status": "online"}})
+    );
+    port.assert_silent(Duration::from_millis(200)).await;
+    // Invited back: listed again, and its viewers see its members return.
+    fake.dispatch("GUILD_CREATE", guild_create(&harbour()));
+    assert_eq!(
+        port.recv_text().await,
+        json!({"type": "presence", "server": G2, "data": {"uid": ALICE, "status": "dnd", "username": "alice", "roleColor": "#ffffff"}})
+            .to_string()
+    );
+    wait_for_servers(&srv, 2).await;
+}
+
+/// `ignoreUsers` by name (username, global name or nickname, not only the
+/// id), `listenChannels` by channel name (with or without `#`) and
+/// `ignoreChannels` by id.
+#[tokio::test]
+async fn filters_by_user_and_channel_name() {
+    const OFFTOPIC: &str = "333333333333333303";
+    let fake = FakeDiscord::start(vec![island().channel(OFFTOPIC, "off-topic")]);
+    let mut cfg = config(&fake);
+    cfg.servers = vec![ServerConfig {
+        // Alice's username (she is drawn as "Alice A"), Carol's nickname.
+        ignore_users: vec!["alice".into(), "Caz".into()],
+        listen_channels: vec!["#general".into(), "random".into()],
+        ignore_channels: vec![RANDOM.into()],
+        ..ServerConfig::new(G1)
+    }];
+    let srv = start_bot(&fake, cfg, 1).await;
+    let (mut c, data) = join_users(&srv, "island-life").await;
+    assert_eq!(
+        data["users"],
+        json!({BOB: user(BOB, "bob", "idle", "#0000ff")})
+    );
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    for (channel, author, name, text) in [
+        (GENERAL, ALICE, "alice", "ignored by username"),
+        (GENERAL, CAROL, "carol", "ignored by nickname"),
+        (RANDOM, BOB, "bob", "listened by name but ignored by id"),
+        (OFFTOPIC, BOB, "bob", "not listened"),
+    ] {
+        fake.dispatch("MESSAGE_CREATE", message(G1, channel, author, name, text));
+    }
+    fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G1, "dnd"));
+    fake.dispatch("PRESENCE_UPDATE", presence(CAROL, G1, "online"));
+    fake.dispatch("MESSAGE_CREATE", message(G1, GENERAL, BOB, "bob", "shown"));
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "message", "server": G1, "data": {"uid": BOB, "message": "shown", "channel": GENERAL}})
+            .to_string()
+    );
+    c.assert_silent(Duration::from_millis(200)).await;
+}
+
+/// `update-clientid`: with no client id configured, the OAuth client id is
+/// the bot's application id, known at READY. A viewer who joined a
+/// protected server before READY (the server list here is the user's own,
+/// the password is the legacy one) got no `clientId`, and receives it when
+/// READY tells it; a server with its own client id gets no such frame, and
+/// a fresh session with the same application id sends none again.
+#[tokio::test]
+async fn client_id_known_at_ready_is_sent_to_joined_viewers() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    fake.hold_ready();
+    let mut cfg = config(&fake);
+    // Only the harbour is configured (with its own client id); the island
+    // is a guild of the bot shown by the user's own list.
+    cfg.servers = vec![ServerConfig {
+        client_id: Some("777".into()),
+        ..ServerConfig::new(G2)
+    }];
+    let srv = start_with(move |b| {
+        b.config(quiet())
+            .on_get_server_data(|| async {
+                Ok(vec![
+                    ServerInfo::new(G1, "isle", "Isle")
+                        .with_password("pw")
+                        .default_server(),
+                    ServerInfo::new(G2, "port", "Port"),
+                ])
+            })
+            .discord(Discord::new(cfg).expect("valid config"))
+    });
+    fake.until("the IDENTIFY", Duration::from_secs(5), |f| {
+        !f.identifies().is_empty()
+    })
+    .await;
+    let mut c = srv.client().await;
+    c.send_text(r#"{"type":"connect","data":{"server":"isle","password":"pw"}}"#)
+        .await;
+    let j = c.recv_json().await;
+    assert_eq!(j["type"], "server-join", "{j}");
+    assert!(j["data"].get("clientId").is_none(), "{j}");
+    let (mut port, pj) = join_users(&srv, "port").await;
+    assert_eq!(pj["clientId"], "777");
+    srv.until("two joined", |h| h.joined_count() == 2).await;
+    fake.release_ready();
+    assert_eq!(
+        c.recv_text().await,
+        json!({"type": "update-clientid", "server": G1, "data": {"clientId": APP_ID}}).to_string()
+    );
+    // The same application id again after a fresh session: nothing new.
+    fake.invalidate_session(false);
+    fake.until("a second IDENTIFY", Duration::from_secs(15), |f| {
+        f.identifies().len() == 2
+    })
+    .await;
+    fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G2, "idle"));
+    // Dispatches are handled in order: READY is behind us once this arrives.
+    assert_eq!(
+        port.recv_json().await,
+        json!({"type": "presence", "server": G2, "data": {"uid": ALICE, "status": "idle"}})
+    );
+    c.assert_silent(Duration::from_millis(200)).await;
+    port.assert_silent(Duration::from_millis(100)).await;
+    // A later viewer gets the id in its server-join.
+    let mut late = srv.client().await;
+    late.send_text(r#"{"type":"connect","data":{"server":"isle","password":"pw"}}"#)
+        .await;
+    assert_eq!(late.recv_json().await["data"]["clientId"], APP_ID);
+}
+
+/// The validator's membership fallback: in a large guild whose member
+/// list is not complete yet, a user not in the bot's member cache is
+/// accepted when `/users/@me/guilds` lists the guild, and refused when it
+/// does not; a cached member needs no such question.
+#[tokio::test]
+async fn validator_asks_users_me_guilds_while_the_cache_is_incomplete() {
+    let mut g = FakeGuild::new(G1, "Big").channel(GENERAL, "general");
+    for i in 0..300u64 {
+        let uid = format!("{}", 600000000000000000u64 + i);
+        g = g.member(member(&uid, &format!("m{i}"), None, None, &[]));
+    }
+    g = g.presence("600000000000000000", "online");
+    let fake = FakeDiscord::start(vec![g]);
+    fake.hold_member_chunks();
+    // An offline member (not in GUILD_CREATE), a stranger, and an online (cached) member.
+    fake.add_token(
+        "offline-member",
+        valid_token("600000000000000007", &[G2, G1]),
+    );
+    fake.add_token("stranger", valid_token("444444444444444499", &[G2]));
+    fake.add_token("cached", valid_token("600000000000000000", &[]));
+    let mut cfg = config(&fake);
+    cfg.servers = vec![ServerConfig {
+        protected: true,
+        ..ServerConfig::new(G1)
+    }];
+    let srv = start_bot(&fake, cfg, 1).await;
+    fake.until("a member request", Duration::from_secs(5), |f| {
+        f.gateway_commands().iter().any(|c| c["op"] == 8)
+    })
+    .await;
+    let mut c = srv.client().await;
+    c.send_text(&login("big", "cached", "600000000000000000"))
+        .await;
+    let j = c.recv_json().await;
+    assert_eq!(j["type"], "server-join", "{j}");
+    assert_eq!(fake.rest_count("/users/@me/guilds"), 0);
+    let mut c = srv.client().await;
+    c.send_text(&login("big", "offline-member", "600000000000000007"))
+        .await;
+    let j = c.recv_json().await;
+    assert_eq!(j["type"], "server-join", "{j}");
+    assert_eq!(j["data"]["serverName"], "Big");
+    assert_eq!(fake.rest_count("/users/@me/guilds"), 1);
+    let mut c = srv.client().await;
+    c.send_text(&login("big", "stranger", "444444444444444499"))
+        .await;
+    assert_eq!(
+        c.recv_text().await,
+        error_frame(d_back::errors::AUTH_FAILED)
+    );
+    assert_eq!(fake.rest_count("/users/@me/guilds"), 2);
+}
+
+/// A guild that removed the bot while it was disconnected is missing from
+/// the fresh session's READY: it leaves the list and its viewers see its
+/// members leave, as with GUILD_DELETE.
+#[tokio::test]
+async fn guild_missing_from_a_fresh_ready_empties_for_its_viewers() {
+    let fake = FakeDiscord::start(vec![island(), harbour()]);
+    let srv = start_bot(&fake, config(&fake), 2).await;
+    let (mut port, _) = join_users(&srv, "harbour").await;
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    fake.remove_guild(G2);
+    fake.invalidate_session(false);
+    // twilight waits a moment before identifying afresh.
+    fake.until("a second IDENTIFY", Duration::from_secs(15), |f| {
+        f.identifies().len() == 2
+    })
+    .await;
+    assert_eq!(
+        port.recv_text().await,
+        json!({"type": "presence", "server": G2, "data": {"uid": ALICE, "status": "offline", "delete": true}})
+            .to_string()
+    );
+    wait_for_servers(&srv, 1).await;
+    assert!(server_list(&srv).await.get(G2).is_none());
+    port.assert_silent(Duration::from_millis(200)).await;
 }

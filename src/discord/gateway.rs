@@ -5,7 +5,8 @@
 //! with `resume_gateway_url`, reconnect with backoff after drops, RECONNECT
 //! and INVALID_SESSION); Discord replays what a resumed session missed, and
 //! a fresh session's GUILD_CREATEs are diffed against what viewers were
-//! shown, so viewers catch up either way. The loop runs as a task of the
+//! shown, so viewers catch up either way. A GUILD_DELETE empties the
+//! guild for its viewers (every member leaves) and takes it off the list. The loop runs as a task of the
 //! server's own runtime and never blocks: broadcasts are `do_send`s to
 //! hubs, replies to the info command are spawned.
 
@@ -31,7 +32,7 @@ use crate::Handle;
 
 use super::chat;
 use super::events::*;
-use super::guilds::{is_ignored, parse_status, Guilds};
+use super::guilds::{ignores_member, parse_status, Guilds};
 
 /// Application flags (GET /applications/@me, READY) for the privileged
 /// intents: the full flag, and the "limited" one of unverified bots.
@@ -214,20 +215,21 @@ impl Bot {
                 }
                 let ids: Vec<String> = r.guilds.iter().map(|x| x.id.clone()).collect();
                 let before = g.read().application_id.clone();
-                g.ready(&r.user.id, app.map(|a| a.id.as_str()), &ids);
+                let gone = g.ready(&r.user.id, app.map(|a| a.id.as_str()), &ids);
                 log::info!(
                     "discord: connected as {} in {} guild(s)",
                     r.user.username.as_deref().unwrap_or("the bot"),
                     ids.len()
                 );
-                self.announce_client_ids(before);
+                self.send(gone);
+                self.announce_client_ids(before, &ids);
             }
             "GUILD_CREATE" => {
                 let Some(c) = parse::<GuildCreate>(kind, env.d) else {
                     return;
                 };
                 if c.unavailable == Some(true) {
-                    g.guild_delete(&c.id);
+                    self.send(g.guild_delete(&c.id));
                     return;
                 }
                 let complete =
@@ -275,7 +277,7 @@ impl Bot {
                         "removed the bot"
                     }
                 );
-                g.guild_delete(&u.id);
+                self.send(g.guild_delete(&u.id));
             }
             "GUILD_MEMBERS_CHUNK" => {
                 let Some(c) = parse::<MembersChunk>(kind, env.d) else {
@@ -336,8 +338,11 @@ impl Bot {
     }
 
     /// Viewers of servers that had no client id learn the bot's
-    /// application id once READY tells it.
-    fn announce_client_ids(&self, before: Option<String>) {
+    /// application id once READY tells it (or if it changed): every guild
+    /// of the session without a configured client id, whether the server
+    /// list is the bot's own or one the user set (which may let viewers
+    /// join before READY).
+    fn announce_client_ids(&self, before: Option<String>, guild_ids: &[String]) {
         let g = &self.guilds;
         let Some(app) = g.read().application_id.clone() else {
             return;
@@ -345,8 +350,9 @@ impl Bot {
         if before.as_deref() == Some(app.as_str()) || g.config.client_id.is_some() {
             return;
         }
-        for s in g.config.servers.iter().filter(|s| s.client_id.is_none()) {
-            self.handle.broadcast_client_id_update(&s.id, &app);
+        let unset = |id: &&String| g.config.server(id).map_or(true, |s| s.client_id.is_none());
+        for id in guild_ids.iter().filter(unset) {
+            self.handle.broadcast_client_id_update(id, &app);
         }
     }
 
@@ -379,16 +385,9 @@ impl Bot {
                 if named(&cfg.ignore_channels) {
                     return;
                 }
-                let name = guild
-                    .members
-                    .get(&m.author.id)
-                    .map(|mm| mm.display_name().to_string());
                 let username = m.author.username.as_deref().unwrap_or_default();
-                if is_ignored(cfg, &m.author.id, username)
-                    || name
-                        .as_deref()
-                        .is_some_and(|n| is_ignored(cfg, &m.author.id, n))
-                {
+                let member = guild.members.get(&m.author.id);
+                if ignores_member(cfg, &m.author.id, member, username) {
                     return;
                 }
                 let offline = guild

@@ -122,13 +122,19 @@ impl Guild {
 }
 
 /// How a server's filters see one user: `None` means not drawn.
-fn visible(cfg: Option<&ServerConfig>, user: Option<&User>) -> Option<User> {
+/// `members` gives the member's other names (username, global name), which
+/// `ignoreUsers` may use as well as the drawn one.
+fn visible(
+    cfg: Option<&ServerConfig>,
+    members: &HashMap<String, Member>,
+    user: Option<&User>,
+) -> Option<User> {
     let u = user?;
     if let Some(cfg) = cfg {
         if cfg.hide_offline && u.status == Status::Offline {
             return None;
         }
-        if is_ignored(cfg, &u.uid, &u.username) {
+        if ignores_member(cfg, &u.uid, members.get(&u.uid), &u.username) {
             return None;
         }
     }
@@ -136,8 +142,28 @@ fn visible(cfg: Option<&ServerConfig>, user: Option<&User>) -> Option<User> {
 }
 
 /// `ignoreUsers` names members by id or by (display or user) name.
-pub(crate) fn is_ignored(cfg: &ServerConfig, uid: &str, name: &str) -> bool {
+fn is_ignored(cfg: &ServerConfig, uid: &str, name: &str) -> bool {
     cfg.ignore_users.iter().any(|i| i == uid || i == name)
+}
+
+/// `ignoreUsers` against a member: its id, or any of its names (username,
+/// global display name, guild nickname), or `name` (e.g. a message's author
+/// name when the member is not cached).
+pub(crate) fn ignores_member(
+    cfg: &ServerConfig,
+    uid: &str,
+    member: Option<&Member>,
+    name: &str,
+) -> bool {
+    if is_ignored(cfg, uid, name) {
+        return true;
+    }
+    member.is_some_and(|m| {
+        [Some(&m.username), m.global_name.as_ref(), m.nick.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|n| is_ignored(cfg, uid, n))
+    })
 }
 
 /// The broadcast that turns `before` into `after` at a viewer.
@@ -208,6 +234,9 @@ pub(crate) struct Inner {
     pub application_id: Option<String>,
     /// The server list, until a guild arrives, leaves or is renamed.
     servers: Option<Arc<Vec<ServerInfo>>>,
+    /// Guilds that left (GUILD_DELETE) while viewers may still be joined to
+    /// them: if one comes back, its viewers get every member anew.
+    departed: HashSet<String>,
 }
 
 /// The shared cache: written by the gateway task, read by the provider
@@ -230,12 +259,12 @@ impl Change<'_> {
     fn touching(&mut self, uids: &[String], f: impl FnOnce(&mut Guild)) {
         let before: Vec<Option<User>> = uids
             .iter()
-            .map(|u| visible(self.cfg, self.guild.users.get(u)))
+            .map(|u| visible(self.cfg, &self.guild.members, self.guild.users.get(u)))
             .collect();
         f(self.guild);
         for (uid, before) in uids.iter().zip(before) {
             self.guild.refresh(uid);
-            let after = visible(self.cfg, self.guild.users.get(uid));
+            let after = visible(self.cfg, &self.guild.members, self.guild.users.get(uid));
             self.out.extend(difference(self.server, uid, before, after));
         }
     }
@@ -276,17 +305,31 @@ impl Guilds {
         out
     }
 
-    /// READY: a fresh session. Guilds the session does not list are gone;
-    /// the others stay until their GUILD_CREATE replaces them.
-    pub fn ready(&self, bot_id: &str, application_id: Option<&str>, guild_ids: &[String]) {
-        let mut inner = self.write();
-        inner.bot_id = Some(bot_id.to_string());
-        if let Some(app) = application_id {
-            inner.application_id = Some(app.to_string());
-        }
+    /// READY: a fresh session. Guilds the session does not list are gone
+    /// (as by GUILD_DELETE: the answer is the delete presences for their
+    /// viewers); the others stay until their GUILD_CREATE replaces them.
+    pub fn ready(
+        &self,
+        bot_id: &str,
+        application_id: Option<&str>,
+        guild_ids: &[String],
+    ) -> Vec<Presence> {
         let keep: HashSet<&String> = guild_ids.iter().collect();
-        inner.guilds.retain(|id, _| keep.contains(id));
-        inner.servers = None;
+        let gone: Vec<String> = {
+            let mut inner = self.write();
+            inner.bot_id = Some(bot_id.to_string());
+            if let Some(app) = application_id {
+                inner.application_id = Some(app.to_string());
+            }
+            inner.servers = None;
+            inner
+                .guilds
+                .keys()
+                .filter(|id| !keep.contains(id))
+                .cloned()
+                .collect()
+        };
+        let out = gone.iter().flat_map(|id| self.guild_delete(id)).collect();
         for s in &self.config.servers {
             if !keep.contains(&s.id) {
                 log::warn!(
@@ -295,6 +338,7 @@ impl Guilds {
                 );
             }
         }
+        out
     }
 
     /// GUILD_CREATE: the whole guild. Returns the presences that bring
@@ -314,11 +358,12 @@ impl Guilds {
         let cfg = self.config.server(id);
         let mut inner = self.write();
         inner.servers = None;
+        let departed = inner.departed.remove(id);
         let before = inner.guilds.remove(id).map(|old| {
             let mut seen: BTreeMap<String, Option<User>> = old
                 .users
                 .iter()
-                .map(|(uid, u)| (uid.clone(), visible(cfg, Some(u))))
+                .map(|(uid, u)| (uid.clone(), visible(cfg, &old.members, Some(u))))
                 .collect();
             if let Some(earlier) = old.before {
                 // A still-unfinished catch-up: the oldest view is what viewers have.
@@ -326,6 +371,8 @@ impl Guilds {
             }
             seen
         });
+        // Back after a GUILD_DELETE: its viewers were shown nobody.
+        let before = before.or_else(|| departed.then(BTreeMap::new));
         let mut guild = Guild {
             name: name.to_string(),
             roles: roles.iter().map(role_from).collect(),
@@ -380,10 +427,10 @@ impl Guilds {
         }
         let catching_up = guild.before.is_some();
         for uid in &touched {
-            let before = visible(cfg, guild.users.get(uid));
+            let before = visible(cfg, &guild.members, guild.users.get(uid));
             guild.refresh(uid);
             if !catching_up {
-                let after = visible(cfg, guild.users.get(uid));
+                let after = visible(cfg, &guild.members, guild.users.get(uid));
                 out.extend(difference(id, uid, before, after));
             }
         }
@@ -419,11 +466,36 @@ impl Guilds {
     }
 
     /// GUILD_DELETE: unavailable or the bot was removed; it leaves the list.
-    pub fn guild_delete(&self, id: &str) {
+    /// GUILD_DELETE (the bot was removed, or the guild is unavailable): it
+    /// leaves the server list, and viewers still joined to it see every
+    /// member leave (a `delete` presence each), so their view is not left
+    /// frozen. If it comes back, its GUILD_CREATE brings them all back.
+    pub fn guild_delete(&self, id: &str) -> Vec<Presence> {
+        let cfg = self.config.server(id);
         let mut inner = self.write();
-        if inner.guilds.remove(id).is_some() {
-            inner.servers = None;
-        }
+        let Some(old) = inner.guilds.remove(id) else {
+            return Vec::new();
+        };
+        inner.servers = None;
+        inner.departed.insert(id.to_string());
+        // What viewers were shown: a catch-up's older view if one is pending.
+        let shown: Vec<String> = match &old.before {
+            Some(before) => before
+                .iter()
+                .filter(|(_, u)| u.is_some())
+                .map(|(uid, _)| uid.clone())
+                .collect(),
+            None => old
+                .users
+                .values()
+                .filter_map(|u| visible(cfg, &old.members, Some(u)))
+                .map(|u| u.uid)
+                .collect(),
+        };
+        shown
+            .into_iter()
+            .map(|uid| Presence::new(id, &uid, Status::Offline).delete())
+            .collect()
     }
 
     pub fn presence_update(&self, id: &str, uid: &str, status: Status) -> Vec<Presence> {
@@ -513,7 +585,7 @@ impl Guilds {
         let list = Arc::new(UserList::new(
             g.users
                 .values()
-                .filter_map(|u| visible(cfg, Some(u)))
+                .filter_map(|u| visible(cfg, &g.members, Some(u)))
                 .collect(),
         ));
         g.listing = Some(list.clone());
@@ -539,12 +611,17 @@ fn catch_up(server: &str, cfg: Option<&ServerConfig>, guild: &mut Guild) -> Vec<
     };
     let mut out = Vec::new();
     for (uid, was) in &before {
-        let now = visible(cfg, guild.users.get(uid));
+        let now = visible(cfg, &guild.members, guild.users.get(uid));
         out.extend(difference(server, uid, was.clone(), now));
     }
     for (uid, u) in &guild.users {
         if !before.contains_key(uid) {
-            out.extend(difference(server, uid, None, visible(cfg, Some(u))));
+            out.extend(difference(
+                server,
+                uid,
+                None,
+                visible(cfg, &guild.members, Some(u)),
+            ));
         }
     }
     out

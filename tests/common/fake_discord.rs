@@ -166,6 +166,11 @@ struct State {
     tokens: HashMap<String, Token>,
     rest_calls: Vec<String>,
     posted: Vec<(String, Value)>,
+    /// IDENTIFYs wait (no READY) until `release_ready`.
+    hold_ready: bool,
+    held: Vec<(mpsc::UnboundedSender<Push>, Value, SocketAddr)>,
+    /// REQUEST_GUILD_MEMBERS is recorded but not answered.
+    hold_chunks: bool,
 }
 
 /// A running fake Discord.
@@ -238,6 +243,27 @@ impl FakeDiscord {
         s.allowed_intents &= !intents;
     }
 
+    /// IDENTIFYs are recorded but answered (READY, GUILD_CREATEs) only at
+    /// [`release_ready`](Self::release_ready).
+    pub fn hold_ready(&self) {
+        self.lock().hold_ready = true;
+    }
+
+    /// Answers the held IDENTIFYs, and answers the next ones at once.
+    pub fn release_ready(&self) {
+        let mut s = self.lock();
+        s.hold_ready = false;
+        for (tx, v, gateway) in std::mem::take(&mut s.held) {
+            identify(&mut s, &tx, &v, gateway);
+        }
+    }
+
+    /// REQUEST_GUILD_MEMBERS goes unanswered (a large guild's member list
+    /// stays incomplete).
+    pub fn hold_member_chunks(&self) {
+        self.lock().hold_chunks = true;
+    }
+
     pub fn add_token(&self, token: &str, t: Token) {
         self.lock().tokens.insert(token.into(), t);
     }
@@ -290,12 +316,22 @@ impl FakeDiscord {
         }
     }
 
+    /// The bot is no longer in this guild (for the next IDENTIFY).
+    pub fn remove_guild(&self, id: &str) {
+        self.lock().guilds.retain(|g| g.id != id);
+    }
+
     pub fn identifies(&self) -> Vec<Value> {
         self.lock().identifies.clone()
     }
 
     pub fn resumes(&self) -> usize {
         self.lock().resumes
+    }
+
+    /// Gateway WebSocket connections opened so far.
+    pub fn connections(&self) -> usize {
+        self.lock().connections
     }
 
     pub fn connected(&self) -> bool {
@@ -343,7 +379,8 @@ fn push_dispatch(s: &mut State, t: &str, d: Value) {
     }
 }
 
-fn guild_create(g: &FakeGuild) -> Value {
+/// The GUILD_CREATE payload of `g` (as a fresh IDENTIFY sends it).
+pub fn guild_create(g: &FakeGuild) -> Value {
     // Discord leaves offline members out of GUILD_CREATE for large guilds.
     const LARGE: usize = 250;
     let large = g.members.len() > LARGE;
@@ -425,35 +462,11 @@ fn handle_op(
         }
         Some(2) => {
             s.identifies.push(v["d"].clone());
-            let token = v["d"]["token"].as_str().unwrap_or_default();
-            if token != BOT_TOKEN && token != format!("Bot {BOT_TOKEN}") {
-                let _ = tx.send(Push::Close(4004));
+            if s.hold_ready {
+                s.held.push((tx.clone(), v.clone(), gateway));
                 return;
             }
-            let intents = v["d"]["intents"].as_u64().unwrap_or(0);
-            let privileged = INTENT_MEMBERS | INTENT_PRESENCES | INTENT_MESSAGE_CONTENT;
-            if intents & privileged & !s.allowed_intents != 0 {
-                let _ = tx.send(Push::Close(4014));
-                return;
-            }
-            s.session_id = Some(format!("session-{}", s.identifies.len()));
-            s.seq = 0;
-            s.log.clear();
-            let guilds: Vec<Value> = s
-                .guilds
-                .iter()
-                .map(|g| json!({"id": g.id, "unavailable": true}))
-                .collect();
-            let ready = json!({
-                "v": 10, "user": {"id": BOT_ID, "username": "dzone-bot", "discriminator": "0", "avatar": null, "bot": true},
-                "guilds": guilds, "session_id": s.session_id, "resume_gateway_url": format!("ws://{gateway}"),
-                "shard": [0, 1], "application": {"id": APP_ID, "flags": s.app_flags}
-            });
-            push_dispatch(&mut s, "READY", ready);
-            let creates: Vec<Value> = s.guilds.iter().map(guild_create).collect();
-            for c in creates {
-                push_dispatch(&mut s, "GUILD_CREATE", c);
-            }
+            identify(&mut s, tx, v, gateway);
         }
         Some(6) => {
             s.resumes += 1;
@@ -474,6 +487,9 @@ fn handle_op(
         }
         Some(8) => {
             s.gateway_commands.push(v.clone());
+            if s.hold_chunks {
+                return;
+            }
             let gid = v["d"]["guild_id"].as_str().unwrap_or_default().to_string();
             let Some(g) = s.guilds.iter().find(|g| g.id == gid).cloned() else {
                 return;
@@ -498,6 +514,40 @@ fn handle_op(
             }
         }
         _ => s.gateway_commands.push(v.clone()),
+    }
+}
+
+/// IDENTIFY: the token and intents checked, then READY and a GUILD_CREATE
+/// per guild.
+fn identify(s: &mut State, tx: &mpsc::UnboundedSender<Push>, v: &Value, gateway: SocketAddr) {
+    let token = v["d"]["token"].as_str().unwrap_or_default();
+    if token != BOT_TOKEN && token != format!("Bot {BOT_TOKEN}") {
+        let _ = tx.send(Push::Close(4004));
+        return;
+    }
+    let intents = v["d"]["intents"].as_u64().unwrap_or(0);
+    let privileged = INTENT_MEMBERS | INTENT_PRESENCES | INTENT_MESSAGE_CONTENT;
+    if intents & privileged & !s.allowed_intents != 0 {
+        let _ = tx.send(Push::Close(4014));
+        return;
+    }
+    s.session_id = Some(format!("session-{}", s.identifies.len()));
+    s.seq = 0;
+    s.log.clear();
+    let guilds: Vec<Value> = s
+        .guilds
+        .iter()
+        .map(|g| json!({"id": g.id, "unavailable": true}))
+        .collect();
+    let ready = json!({
+        "v": 10, "user": {"id": BOT_ID, "username": "dzone-bot", "discriminator": "0", "avatar": null, "bot": true},
+        "guilds": guilds, "session_id": s.session_id, "resume_gateway_url": format!("ws://{gateway}"),
+        "shard": [0, 1], "application": {"id": APP_ID, "flags": s.app_flags}
+    });
+    push_dispatch(s, "READY", ready);
+    let creates: Vec<Value> = s.guilds.iter().map(guild_create).collect();
+    for c in creates {
+        push_dispatch(s, "GUILD_CREATE", c);
     }
 }
 
@@ -619,7 +669,19 @@ async fn answer(
                     guilds,
                 }) => {
                     if path.ends_with("/guilds") {
-                        let list: Vec<Value> = guilds.iter().map(|g| json!({"id": g, "name": "g", "owner": false, "permissions": "0", "features": []})).collect();
+                        let names: HashMap<String, String> = st
+                            .lock()
+                            .unwrap()
+                            .guilds
+                            .iter()
+                            .map(|g| (g.id.clone(), g.name.clone()))
+                            .collect();
+                        // Partial guild objects, as Discord lists them.
+                        let list: Vec<Value> = guilds.iter().map(|g| json!({
+                            "id": g, "name": names.get(g).cloned().unwrap_or_else(|| "Some Guild".into()),
+                            "icon": null, "banner": null, "owner": false, "permissions": "104324673",
+                            "features": []
+                        })).collect();
                         ("200 OK", String::new(), Value::Array(list))
                     } else {
                         (
