@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::broadcast::Broadcast;
 use crate::files::{content_type, Found};
 use crate::health;
-use crate::limits::{same_secret, SlotRefused};
+use crate::limits::{bearer_matches, SlotRefused};
 use crate::model::{Presence, RoleColor};
 use crate::outbound::{Meter, Metered};
 use crate::protocol;
@@ -252,13 +252,7 @@ fn refuse_bot_side(req: &HttpRequest, app: &AppState) -> Option<HttpResponse> {
     let Some(token) = app.config.publish_token.as_deref() else {
         return Some(HttpResponse::NotFound().finish());
     };
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    (!same_secret(given, token))
+    (!bearer_matches(req, token))
         .then(|| bad_request(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
 }
 

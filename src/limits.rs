@@ -263,6 +263,18 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// Whether a request presents `expected` as its `Authorization: Bearer`
+/// token (the bot-side endpoints and `/metrics`), compared in constant time.
+pub(crate) fn bearer_matches(req: &actix_web::HttpRequest, expected: &str) -> bool {
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    same_secret(given, expected)
+}
+
 /// Raises the soft open-files limit to the hard limit, so that the
 /// connection caps, not the process's descriptor table (often 1,024 by
 /// default), decide how many clients fit. Returns the soft limit in effect.

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::app::AppState;
-use crate::limits::same_secret;
+use crate::limits::bearer_matches;
 
 pub(crate) fn scrape(req: &HttpRequest, app: &AppState) -> HttpResponse {
     if !app.config.metrics {
@@ -14,13 +14,7 @@ pub(crate) fn scrape(req: &HttpRequest, app: &AppState) -> HttpResponse {
             .body("not found");
     }
     if let Some(token) = app.config.metrics_token.as_deref() {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !same_secret(given, token) {
+        if !bearer_matches(req, token) {
             return HttpResponse::Unauthorized()
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
                 .finish();

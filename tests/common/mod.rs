@@ -15,6 +15,21 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// The address a just-started d-back binary prints on its first stdout
+/// line (`d-back listening on <scheme>://<addr>`).
+pub fn listening_addr(child: &mut std::process::Child, scheme: &str) -> SocketAddr {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix(&format!("d-back listening on {scheme}://"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap()
+}
+
 /// How long a test waits for a frame it expects.
 pub const WAIT: Duration = Duration::from_secs(5);
 
