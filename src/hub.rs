@@ -212,7 +212,10 @@ impl Handler<Broadcast> for Hub {
     type Result = usize;
 
     fn handle(&mut self, msg: Broadcast, ctx: &mut Context<Self>) -> usize {
-        let behind = self.queued.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        let behind = self
+            .queued
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1);
         if self.pending.is_empty() {
             self.pending_since = Instant::now();
         }

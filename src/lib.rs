@@ -121,6 +121,7 @@ mod server;
 mod session;
 mod socket;
 mod tls;
+mod upgrade;
 mod userlist;
 
 pub use broadcast::Broadcast;
