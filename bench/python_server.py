@@ -110,6 +110,7 @@ async def main(args):
     if not await wait_for_file(args.start_file, args.max_wait):
         log("no start signal; exiting")
         return 1
+    await asyncio.sleep(args.settle)
     rss_connected = proc_status_kb("VmRSS")
     cpu0 = cpu_seconds()
     sessions = sum(1 for ws in server.connections if getattr(ws, "discordServer", None) == args.snowflake)
@@ -180,6 +181,8 @@ if __name__ == "__main__":
     p.add_argument("--stats-file")
     p.add_argument("--ready-file")
     p.add_argument("--max-wait", type=float, default=300.0, help="give up waiting after this")
+    p.add_argument("--settle", type=float, default=0.0,
+                   help="seconds to wait after the start signal before the memory sample")
     p.add_argument("--users", type=int, default=0,
                    help="answer users with this many synthetic members (0: the mock users)")
     p.add_argument("--mock-traffic", action="store_true", help="leave the mock chat/presence on")

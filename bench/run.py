@@ -58,7 +58,7 @@ SCENARIOS = {
                           baseline="base-1k-10", floor=False),
     "storm": dict(storm=10000, concurrency=50, floor=False),
     "idle-10k": dict(clients=10000, rate=0),
-    "idle-1k-users1000": dict(clients=1000, rate=0, users=1000),
+    "idle-3k-users1000": dict(clients=3000, rate=0, users=1000),
 }
 FANOUT = ("fanout-1k-100", "fanout-3k-10", "fanout-3k-100", "fanout-10k-10", "base-1k-10")
 
@@ -163,7 +163,9 @@ def run_one(server, params, opts, bins, python):
     common = ["--port", "0", "--rate", str(rate or 1), "--duration", str(duration),
               "--start-file", f["start"], "--sent-file", f["sent"], "--done-file", f["done"],
               "--stats-file", f["stats"], "--ready-file", f["ready"], "--pad", str(params.get("pad", 0)),
-              "--max-wait", str(opts.max_wait), "--users", str(params.get("users", USERS))]
+              "--max-wait", str(opts.max_wait), "--users", str(params.get("users", USERS)),
+              # Idle runs sample memory once the joins' burst is over (every server alike).
+              "--settle", str(opts.settle if rate == 0 and not storm else 0)]
     if server == "ours":
         cmd = [ours_bin] + common
     elif server == "floor":
@@ -316,6 +318,8 @@ def main():
     ap.add_argument("--long-duration", type=float, default=30.0,
                     help="broadcast seconds of the stalled run and its baseline")
     ap.add_argument("--grace", type=float, default=15.0, help="seconds to wait for late deliveries")
+    ap.add_argument("--settle", type=float, default=2.0,
+                    help="idle runs: seconds after the last join before the memory sample")
     ap.add_argument("--ramp", type=int, default=200, help="connects in flight")
     ap.add_argument("--max-wait", type=float, default=120.0, help="bound on any one wait")
     ap.add_argument("--loadgen-threads", type=int, default=0)

@@ -54,6 +54,10 @@ pub struct DriverArgs {
     /// Append this many bytes of text to each message (bigger frames).
     #[arg(long, default_value_t = 0)]
     pub pad: usize,
+    /// Seconds to wait after the start signal before the memory sample
+    /// (idle runs: what a server holds once a burst of joins is over).
+    #[arg(long, default_value_t = 0.0)]
+    pub settle: f64,
     /// Members in the `server-join` (`d_back_bench::users`); 0: the
     /// server's own mock users.
     #[arg(long, default_value_t = 0)]
@@ -74,12 +78,14 @@ impl DriverArgs {
         }
     }
 
-    /// Waits for the start signal; exits the process without one.
+    /// Waits for the start signal (exits the process without one), then
+    /// `--settle` seconds.
     pub async fn wait_start(&self, who: &str) {
         if !wait_for_file(&self.start_file, self.max_wait()).await {
             eprintln!("{who}: no start signal; exiting");
             std::process::exit(1);
         }
+        tokio::time::sleep(Duration::from_secs_f64(self.settle)).await;
     }
 
     /// The bot: `rate * duration` chat texts on a fixed schedule, each

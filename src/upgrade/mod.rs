@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use actix_codec::{AsyncRead, AsyncWrite, Encoder, Framed};
+use actix_codec::{AsyncRead, AsyncWrite, Encoder, Framed, FramedParts};
 use actix_http::body::{BodySize, MessageBody};
 use actix_http::h1::{Codec, Message};
 use actix_http::{HttpMessage, Request, Response};
@@ -66,8 +66,15 @@ where
     T: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let ip = app.proxies.client_of(req.peer_addr(), req.headers());
-    let parts = framed.into_parts();
-    let (mut io, mut codec, read_buf) = (parts.io, parts.codec, parts.read_buf);
+    let FramedParts {
+        mut io,
+        mut codec,
+        read_buf,
+        write_buf,
+        ..
+    } = framed.into_parts();
+    // Nothing is queued to write before the handshake answer.
+    drop(write_buf);
     let deadline = app.config.handshake_timeout;
     let is_websocket = req
         .headers()
@@ -94,9 +101,13 @@ where
     let mut head = BytesMut::new();
     let (accept, _) = accept.into_parts();
     codec.encode(Message::Item((accept, BodySize::None)), &mut head)?;
+    // The request's head goes back to actix-http's pool, and the
+    // dispatcher's read buffer is freed: a session keeps neither. Bytes a
+    // client sent right behind its request (its first frames) are copied.
+    drop(req);
+    let early = (!read_buf.is_empty()).then(|| Bytes::copy_from_slice(&read_buf));
+    drop(read_buf);
     let (reader, writer) = tokio::io::split(io);
-    // Bytes a client sent right behind its request (its first frames).
-    let early = (!read_buf.is_empty()).then(|| read_buf.freeze());
     let meter = Arc::new(Meter::default());
     let close_timeout = app.config.close_timeout;
     let input = pump::Reader::new(reader, early);

@@ -10,9 +10,9 @@
 //! this is for the breakdown, not for timing.
 //!
 //! ```text
-//! target/release/heap_profile --port 0 --rate 1 --duration 0 --users 50 --profile /tmp/heap.json \
+//! target/release/heap_profile --port 0 --rate 1 --duration 0 --settle 1 --users 50 --profile /tmp/heap.json \
 //!     --ready-file /tmp/b/ready --start-file /tmp/b/start --sent-file /tmp/b/sent --done-file /tmp/b/done &
-//! target/release/loadgen --url ws://$(cat /tmp/b/ready)/ws --clients 1000 --duration 0 \
+//! target/release/loadgen --url ws://$(cat /tmp/b/ready)/ws --clients 1000 --duration 20 \
 //!     --start-file /tmp/b/start --sent-file /tmp/b/sent --done-file /tmp/b/done
 //! python3 bench/heap_report.py /tmp/heap.json --sessions 1000
 //! ```
