@@ -107,19 +107,12 @@ where
     drop(req);
     let early = (!read_buf.is_empty()).then(|| Bytes::copy_from_slice(&read_buf));
     drop(read_buf);
-    let (reader, writer) = tokio::io::split(io);
+    let io = std::rc::Rc::new(std::cell::RefCell::new(io));
     let meter = Arc::new(Meter::default());
     let close_timeout = app.config.close_timeout;
-    let input = pump::Reader::new(reader, early);
+    let input = pump::Reader::new(io.clone(), early);
     let output = start_session(app, providers, ip, slot, meter.clone(), None, input).await;
-    pump::Pump::new(
-        writer,
-        Box::pin(output),
-        head.freeze(),
-        meter,
-        close_timeout,
-    )
-    .await;
+    pump::Pump::new(io, Box::pin(output), head.freeze(), meter, close_timeout).await;
     Ok(())
 }
 

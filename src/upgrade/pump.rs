@@ -14,10 +14,12 @@
 //! connection closes; a peer that reads nothing more is dropped after
 //! `close_timeout`.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -25,7 +27,7 @@ use std::time::Duration;
 use actix_http::error::PayloadError;
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 use crate::outbound::Meter;
@@ -37,16 +39,22 @@ const READ_CHUNK: usize = 4096;
 /// Frames gathered into one vectored write at most.
 const MAX_SLICES: usize = 64;
 
+/// The connection, shared by its [`Reader`] and its [`Pump`]. Both run on
+/// the connection's thread and never inside each other's borrow: the
+/// reader is polled from the context's stream, which the pump polls before
+/// it borrows the socket to write.
+pub(crate) type Shared<T> = Rc<RefCell<T>>;
+
 /// The context's input: the socket's bytes as they arrive.
 pub(crate) struct Reader<T> {
-    read: ReadHalf<T>,
+    read: Shared<T>,
     /// Bytes that came with the request, delivered first.
     early: Option<Bytes>,
     done: bool,
 }
 
 impl<T> Reader<T> {
-    pub(crate) fn new(read: ReadHalf<T>, early: Option<Bytes>) -> Self {
+    pub(crate) fn new(read: Shared<T>, early: Option<Bytes>) -> Self {
         Reader {
             read,
             early,
@@ -55,7 +63,7 @@ impl<T> Reader<T> {
     }
 }
 
-impl<T: AsyncRead> Stream for Reader<T> {
+impl<T: AsyncRead + Unpin> Stream for Reader<T> {
     type Item = Result<Bytes, PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -67,7 +75,8 @@ impl<T: AsyncRead> Stream for Reader<T> {
         }
         let mut buf = [0u8; READ_CHUNK];
         let mut filled = ReadBuf::new(&mut buf);
-        match Pin::new(&mut self.read).poll_read(cx, &mut filled) {
+        let polled = Pin::new(&mut *self.read.borrow_mut()).poll_read(cx, &mut filled);
+        match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) if filled.filled().is_empty() => {
                 self.done = true;
@@ -84,7 +93,7 @@ impl<T: AsyncRead> Stream for Reader<T> {
 
 /// The output side: a future that ends when the connection is done.
 pub(crate) struct Pump<T, S> {
-    write: WriteHalf<T>,
+    write: Shared<T>,
     /// The session's `WebsocketContext` stream.
     frames: S,
     /// Bytes yielded by the context and not yet taken by the socket.
@@ -101,7 +110,7 @@ impl<T, S> Pump<T, S> {
     /// `first` (the handshake response) is written before any frame, and
     /// metered like them.
     pub(crate) fn new(
-        write: WriteHalf<T>,
+        write: Shared<T>,
         frames: S,
         first: Bytes,
         meter: Arc<Meter>,
@@ -139,7 +148,7 @@ impl<T, S> Pump<T, S> {
 
 impl<T, S, E> Future for Pump<T, S>
 where
-    T: AsyncRead + AsyncWrite,
+    T: AsyncRead + AsyncWrite + Unpin,
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
@@ -164,13 +173,23 @@ where
             }
         }
         while !this.queue.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut count = 0;
-            for (slot, bytes) in slices.iter_mut().zip(this.queue.iter()) {
-                *slot = IoSlice::new(bytes);
-                count += 1;
-            }
-            match Pin::new(&mut this.write).poll_write_vectored(cx, &slices[..count]) {
+            let written = {
+                let mut io = this.write.borrow_mut();
+                let io = Pin::new(&mut *io);
+                if this.queue.len() == 1 {
+                    // One frame (an idle viewer's usual case): a plain write.
+                    io.poll_write(cx, &this.queue[0])
+                } else {
+                    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                    let mut count = 0;
+                    for (slot, bytes) in slices.iter_mut().zip(this.queue.iter()) {
+                        *slot = IoSlice::new(bytes);
+                        count += 1;
+                    }
+                    io.poll_write_vectored(cx, &slices[..count])
+                }
+            };
+            match written {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(()),
                 Poll::Ready(Ok(n)) => this.advance(n),
                 Poll::Pending => break,
@@ -181,7 +200,8 @@ where
         }
         if this.queue.is_empty() {
             // FIN (after TLS's close_notify); errors mean it is closed anyway.
-            return Pin::new(&mut this.write).poll_shutdown(cx).map(|_| ());
+            let mut io = this.write.borrow_mut();
+            return Pin::new(&mut *io).poll_shutdown(cx).map(|_| ());
         }
         let timeout = this.close_timeout;
         let linger = this
