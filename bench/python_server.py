@@ -48,6 +48,23 @@ async def wait_for_file(path, timeout):
     return True
 
 
+STATUSES = ["online", "idle", "dnd", "offline"]
+
+
+def bench_users(n):
+    """The synthetic members of bench/src/users.rs, identical uid for uid."""
+    out = {}
+    for i in range(n):
+        uid = str(900000000000000000 + i)
+        out[uid] = {
+            "uid": uid,
+            "username": f"member{i}",
+            "status": STATUSES[i % 4],
+            "roleColor": "#%06x" % ((i * 2654435761) & 0xFFFFFF),
+        }
+    return out
+
+
 def raise_nofile():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -63,7 +80,11 @@ async def main(args):
     async def servers():
         return mock.get_mock_server_data()
 
+    synthetic = bench_users(args.users) if args.users > 0 else None
+
     async def users(snowflake):
+        if synthetic is not None:
+            return dict(synthetic)
         return mock.get_mock_user_data(snowflake)
 
     if not args.mock_traffic:
@@ -89,6 +110,7 @@ async def main(args):
     if not await wait_for_file(args.start_file, args.max_wait):
         log("no start signal; exiting")
         return 1
+    await asyncio.sleep(args.settle)
     rss_connected = proc_status_kb("VmRSS")
     cpu0 = cpu_seconds()
     sessions = sum(1 for ws in server.connections if getattr(ws, "discordServer", None) == args.snowflake)
@@ -159,6 +181,10 @@ if __name__ == "__main__":
     p.add_argument("--stats-file")
     p.add_argument("--ready-file")
     p.add_argument("--max-wait", type=float, default=300.0, help="give up waiting after this")
+    p.add_argument("--settle", type=float, default=0.0,
+                   help="seconds to wait after the start signal before the memory sample")
+    p.add_argument("--users", type=int, default=0,
+                   help="answer users with this many synthetic members (0: the mock users)")
     p.add_argument("--mock-traffic", action="store_true", help="leave the mock chat/presence on")
     p.add_argument("--verbose", action="store_true", help="keep the package's own prints")
     a = p.parse_args()

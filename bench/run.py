@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""The fan-out benchmark: our d-back against the original Python d-back 0.0.18.
+"""The fan-out benchmark: our d-back against the floor and the original Python d-back 0.0.18.
 
-One command runs every scenario against both servers through the same
-loadgen (bench/src/loadgen.rs) and prints one markdown table with a ratio
-column and the issue's targets:
+One command runs every scenario against the three servers through the same
+loadgen (bench/src/loadgen.rs) and prints one markdown table with ratio
+columns and the issue's targets. The floor (bench/src/bin/floor_server.rs) is
+a minimal tokio-tungstenite fan-out server: what the load costs with nothing
+but WebSocket writes. Every server answers the join with the same synthetic
+members (50 unless a scenario says otherwise):
 
     python3 bench/run.py                 # everything (about 10 minutes)
     python3 bench/run.py --quick         # fewer clients, shorter phases
-    python3 bench/run.py --only storm,idle --servers ours
+    python3 bench/run.py --only storm,idle-10k --servers ours
 
 It creates bench/.venv with d-back==0.0.18 if needed, builds the release
 bench tools (the d-back-bench crate), and for each scenario and server: starts the driver
-(bench/src/bin/bench_server.rs or bench/python_server.py) on 127.0.0.1 with a free
+(bench/src/bin/bench_server.rs, floor_server.rs or bench/python_server.py) on 127.0.0.1 with a free
 port, runs the loadgen against it, and collects both sides' JSON. Each run is
 bounded in time; all load stays on 127.0.0.1.
 
@@ -42,6 +45,9 @@ def log(msg):
 # name: loadgen/driver parameters (rows are titled by describe()). `baseline` names the run a
 # scenario is compared with (the stalled run against the same load without
 # the stalled client).
+# `users`: members in every server's join (default USERS); `floor: False`
+# leaves the floor out (it has no limits or close handshake to storm).
+USERS = 50
 SCENARIOS = {
     "fanout-1k-100": dict(clients=1000, rate=100),
     "fanout-3k-10": dict(clients=3000, rate=10),
@@ -49,10 +55,12 @@ SCENARIOS = {
     "fanout-10k-10": dict(clients=10000, rate=10),
     "base-1k-10": dict(clients=1000, rate=10, pad=1024, long=True),
     "stalled-1k-10": dict(clients=1000, rate=10, pad=1024, stalled=1, long=True,
-                          baseline="base-1k-10"),
-    "storm": dict(storm=10000, concurrency=50),
+                          baseline="base-1k-10", floor=False),
+    "storm": dict(storm=10000, concurrency=50, floor=False),
     "idle-10k": dict(clients=10000, rate=0),
+    "idle-3k-users1000": dict(clients=3000, rate=0, users=1000),
 }
+FANOUT = ("fanout-1k-100", "fanout-3k-10", "fanout-3k-100", "fanout-10k-10", "base-1k-10")
 
 
 def describe(p):
@@ -60,6 +68,8 @@ def describe(p):
     if p.get("storm"):
         return f"storm: {p['storm']:,} handshakes, {p['concurrency']} at a time"
     s = f"{p['clients']:,} clients"
+    if p.get("users", USERS) != USERS:
+        s += f" ({p['users']:,}-user join)"
     if p.get("stalled"):
         s += f" + {p['stalled']} stalled"
     if not p.get("rate"):
@@ -96,15 +106,16 @@ def ensure_venv(python_arg):
 
 def build():
     log("building the release bench tools ...")
-    subprocess.run(["cargo", "build", "--release", "-p", "d-back-bench", "--bin", "loadgen", "--bin", "bench_server"],
-                   cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "-p", "d-back-bench", "--bin", "loadgen",
+                    "--bin", "bench_server", "--bin", "floor_server"], cwd=ROOT, check=True)
     return bench_bins()
 
 
 def bench_bins():
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     return (os.path.join(target, "release", "loadgen"),
-            os.path.join(target, "release", "bench_server"))
+            os.path.join(target, "release", "bench_server"),
+            os.path.join(target, "release", "floor_server"))
 
 
 def busy_cpu_seconds():
@@ -143,7 +154,7 @@ def wait_file(path, timeout, proc=None):
 
 def run_one(server, params, opts, bins, python):
     """One scenario against one server; returns (loadgen report, driver stats)."""
-    loadgen_bin, ours_bin = bins
+    loadgen_bin, ours_bin, floor_bin = bins
     d = tempfile.mkdtemp(prefix=f"dback-bench-{server}-")
     f = {k: os.path.join(d, k) for k in ("start", "sent", "done", "stats", "ready")}
     storm = params.get("storm")
@@ -152,9 +163,13 @@ def run_one(server, params, opts, bins, python):
     common = ["--port", "0", "--rate", str(rate or 1), "--duration", str(duration),
               "--start-file", f["start"], "--sent-file", f["sent"], "--done-file", f["done"],
               "--stats-file", f["stats"], "--ready-file", f["ready"], "--pad", str(params.get("pad", 0)),
-              "--max-wait", str(opts.max_wait)]
+              "--max-wait", str(opts.max_wait), "--users", str(params.get("users", USERS)),
+              # Idle runs sample memory once the joins' burst is over (every server alike).
+              "--settle", str(opts.settle if rate == 0 and not storm else 0)]
     if server == "ours":
         cmd = [ours_bin] + common
+    elif server == "floor":
+        cmd = [floor_bin] + common
     else:
         cmd = [python, os.path.join(BENCH, "python_server.py")] + common
     drv_log = open(os.path.join(d, "driver.log"), "w")
@@ -234,12 +249,16 @@ def metrics(name, params, rep, st):
 
 
 def targets(name, res):
-    """(target text, met?) per scenario, from both servers' metrics."""
+    """(target text, met?) per scenario, from the servers' metrics."""
     o = res.get((name, "ours"))
     p = res.get((name, "python"))
+    f = res.get((name, "floor"))
     if o is None:
         return []
     out = []
+    if name in FANOUT and f:
+        out.append(("p99 <= 1.5x floor", o["latency p99 ms"] <= 1.5 * max(f["latency p99 ms"], 1.0)))
+        out.append(("CPU/delivery <= floor", o["CPU us/delivery"] <= f["CPU us/delivery"]))
     if name == "fanout-1k-100":
         out.append(("zero loss", o["loss"] == 0))
         out.append(("p99 <= 50 ms", o["latency p99 ms"] <= 50))
@@ -270,7 +289,7 @@ def targets(name, res):
     elif name == "storm":
         if p:
             out.append((">= 5x original handshakes/s", o["handshakes/s"] >= 5 * p["handshakes/s"]))
-    elif name == "idle-10k":
+    elif name.startswith("idle-"):
         if p:
             out.append(("RSS/connection <= 1/2 original",
                         o["RSS per connection KiB"] <= p["RSS per connection KiB"] / 2))
@@ -293,12 +312,14 @@ SCN = dict(SCENARIOS)
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="comma list of scenarios: " + ",".join(SCENARIOS))
-    ap.add_argument("--servers", default="ours,python", help="ours,python (default both)")
+    ap.add_argument("--servers", default="ours,floor,python", help="ours,floor,python (default all)")
     ap.add_argument("--quick", action="store_true", help="1/10 of the clients, 3 s phases")
     ap.add_argument("--duration", type=float, default=10.0, help="broadcast seconds per run")
     ap.add_argument("--long-duration", type=float, default=30.0,
                     help="broadcast seconds of the stalled run and its baseline")
     ap.add_argument("--grace", type=float, default=15.0, help="seconds to wait for late deliveries")
+    ap.add_argument("--settle", type=float, default=2.0,
+                    help="idle runs: seconds after the last join before the memory sample")
     ap.add_argument("--ramp", type=int, default=200, help="connects in flight")
     ap.add_argument("--max-wait", type=float, default=120.0, help="bound on any one wait")
     ap.add_argument("--loadgen-threads", type=int, default=0)
@@ -335,6 +356,8 @@ def main():
             params = quick_params(params)
         SCN[name] = params
         for server in servers:
+            if server == "floor" and params.get("floor") is False:
+                continue
             log(f"== {name} [{server}]: {describe(params)}")
             wait_quiet(opts.wait_quiet)
             try:
@@ -346,29 +369,37 @@ def main():
             raw[f"{name}/{server}"] = {"loadgen": rep, "driver": st}
             log(f"   server: {json.dumps(st)}")
 
-    lines = ["| scenario | metric | ours | original | ours/original | target | met |",
-             "| --- | --- | ---: | ---: | ---: | --- | --- |"]
+    lines = ["| scenario | metric | ours | floor | original | ours/floor | ours/original | target | met |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+
+    def ratio(a, b):
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
+            return f"{a / b:.3g}"
+        return ""
+
+    def cell(v):
+        return fmt(v) if v is not None else "-"
+
     for name in names:
         o, p = res.get((name, "ours"), {}), res.get((name, "python"), {})
-        keys = list(o) or list(p)
+        fl = res.get((name, "floor"), {})
+        keys = list(o) or list(fl) or list(p)
         tg = targets(name, res)
         desc = describe(SCN[name])
         for i, k in enumerate(keys):
-            ov, pv = o.get(k), p.get(k)
-            ratio = ""
-            if isinstance(ov, (int, float)) and isinstance(pv, (int, float)) and pv:
-                ratio = f"{ov / pv:.3g}"
+            ov, fv, pv = o.get(k), fl.get(k), p.get(k)
             t, met = ("", "")
             if i < len(tg):
                 t, met = tg[i][0], ("yes" if tg[i][1] else "**NO**")
-            lines.append(f"| {desc if i == 0 else ''} | {k} | {fmt(ov) if ov is not None else '-'} | "
-                         f"{fmt(pv) if pv is not None else '-'} | {ratio} | {t} | {met} |")
+            lines.append(f"| {desc if i == 0 else ''} | {k} | {cell(ov)} | {cell(fv)} | {cell(pv)} | "
+                         f"{ratio(ov, fv)} | {ratio(ov, pv)} | {t} | {met} |")
         for t, met in tg[len(keys):]:
-            lines.append(f"| | | | | | {t} | {'yes' if met else '**NO**'} |")
+            lines.append(f"| | | | | | | | {t} | {'yes' if met else '**NO**'} |")
     cpus = os.cpu_count()
     print(f"\nd-back fan-out bench ({cpus} CPUs shared by server and loadgen; "
           f"broadcast phase {opts.duration:g} s, stalled/baseline {opts.long_duration:g} s, "
-          f"grace {opts.grace:g} s; loss = sent x clients - delivered within the grace)\n")
+          f"grace {opts.grace:g} s; {USERS}-user joins unless noted; "
+          f"loss = sent x clients - delivered within the grace)\n")
     print("\n".join(lines))
     if opts.json_out:
         with open(opts.json_out, "w") as jf:

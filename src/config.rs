@@ -36,8 +36,9 @@ pub struct Config {
     pub max_backlog_bytes: usize,
     /// Outbound backlog per session, in frames (its mailbox), before it is closed.
     pub max_backlog_frames: usize,
-    /// Broadcasts to a guild within this long of its last flush are sent
-    /// together (one message per session, one write); zero disables.
+    /// A hub sends a broadcast at once when no other is waiting, and
+    /// batches those already queued behind it; this bounds how long a batch
+    /// may wait for broadcasts it was promised.
     pub batch_window: Duration,
     /// The kernel aborts a connection whose peer has not taken data for this
     /// long (TCP_USER_TIMEOUT): the last resort against a reader that stalls.

@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::broadcast::Broadcast;
 use crate::files::{content_type, Found};
 use crate::health;
-use crate::limits::{bearer_matches, SlotRefused};
+use crate::limits::{bearer_matches, Slot, SlotRefused};
 use crate::model::{Presence, RoleColor};
 use crate::outbound::{Meter, Metered};
 use crate::protocol;
@@ -66,6 +66,65 @@ fn is_upgrade(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
+/// Checks a WebSocket upgrade from `ip` against the allowed origins and
+/// the connection caps: the session's slot, or the refusal to send (each
+/// logged at most once per address and counted).
+pub(crate) fn admit_upgrade(
+    app: &AppState,
+    ip: std::net::IpAddr,
+    origin: Option<&str>,
+) -> Result<Slot, HttpResponse> {
+    if !app.config.allowed_origins.is_empty()
+        && !origin.is_some_and(|o| app.config.allowed_origins.iter().any(|a| a == o))
+    {
+        app.metrics.refused("origin");
+        if app.connections.should_log_refusal(ip) {
+            log::info!("{ip}: refused WebSocket from origin {origin:?}");
+        }
+        return Err(HttpResponse::Forbidden().body("origin not allowed"));
+    }
+    app.connections.acquire(ip).map_err(|why| {
+        app.metrics.refused(match why {
+            SlotRefused::Total => "total_limit",
+            SlotRefused::PerIp => "ip_limit",
+        });
+        if app.connections.should_log_refusal(ip) {
+            let what = match why {
+                SlotRefused::Total => "the server is at its connection limit",
+                SlotRefused::PerIp => "this address is at its connection limit",
+            };
+            log::warn!("{ip}: refused WebSocket: {what}");
+        }
+        HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "10"))
+            .body("too many connections")
+    })
+}
+
+/// The session of an admitted upgrade, as the stream of its outbound
+/// bytes: the server list is asked first, so it is the stream's first item.
+pub(crate) async fn start_session<S>(
+    app: Arc<AppState>,
+    providers: Addr<Providers>,
+    ip: std::net::IpAddr,
+    slot: Slot,
+    meter: Arc<Meter>,
+    socket: Option<ConnSocket>,
+    input: S,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, actix_web::Error>>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, actix_http::error::PayloadError>> + 'static,
+{
+    let codec = actix_http::ws::Codec::new().max_size(app.config.max_frame_bytes);
+    let servers = answer_or_default("the server list", providers.send(GetServers).await);
+    let list = protocol::server_list(&servers);
+    let session = Session::new(app, providers, list, ip, slot, meter, socket);
+    ws::WebsocketContext::with_codec(session, input, codec)
+}
+
+/// An upgrade the HTTP layer did not hand over to [`crate::upgrade`] (no
+/// `Connection: upgrade`, or HTTP/2): the same checks, then actix-web's
+/// WebSocket response.
 async fn upgrade(
     req: HttpRequest,
     payload: web::Payload,
@@ -73,52 +132,24 @@ async fn upgrade(
     providers: Addr<Providers>,
 ) -> HttpResponse {
     let ip = app.proxies.client_ip(&req);
-    if !app.config.allowed_origins.is_empty() {
-        let origin = req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok());
-        if !origin.is_some_and(|o| app.config.allowed_origins.iter().any(|a| a == o)) {
-            app.metrics.refused("origin");
-            if app.connections.should_log_refusal(ip) {
-                log::info!("{ip}: refused WebSocket from origin {origin:?}");
-            }
-            return HttpResponse::Forbidden().body("origin not allowed");
-        }
-    }
-    let slot = match app.connections.acquire(ip) {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    let slot = match admit_upgrade(&app, ip, origin) {
         Ok(slot) => slot,
-        Err(why) => {
-            app.metrics.refused(match why {
-                SlotRefused::Total => "total_limit",
-                SlotRefused::PerIp => "ip_limit",
-            });
-            if app.connections.should_log_refusal(ip) {
-                let what = match why {
-                    SlotRefused::Total => "the server is at its connection limit",
-                    SlotRefused::PerIp => "this address is at its connection limit",
-                };
-                log::warn!("{ip}: refused WebSocket: {what}");
-            }
-            return HttpResponse::ServiceUnavailable()
-                .insert_header((header::RETRY_AFTER, "10"))
-                .body("too many connections");
-        }
+        Err(refusal) => return refusal,
     };
     let mut response = match ws::handshake(&req) {
         Ok(r) => r,
         Err(e) => return actix_web::ResponseError::error_response(&e),
     };
     let meter = Arc::new(Meter::default());
-    let codec = actix_http::ws::Codec::new().max_size(app.config.max_frame_bytes);
+    let socket = req.conn_data::<ConnSocket>().copied();
     // Asked before the upgrade completes so the list is ready when the body
     // is first polled: 101 and server-list leave in one write.
-    let servers = answer_or_default("the server list", providers.send(GetServers).await);
-    let list = protocol::server_list(&servers);
-    let socket = req.conn_data::<ConnSocket>().copied();
-    let session = Session::new(app, providers, list, ip, slot, meter.clone(), socket);
-    let inner = Box::pin(ws::WebsocketContext::with_codec(session, payload, codec));
-    response.streaming(Metered::new(inner, meter))
+    let inner = start_session(app, providers, ip, slot, meter.clone(), socket, payload).await;
+    response.streaming(Metered::new(Box::pin(inner), meter))
 }
 
 async fn serve_static(

@@ -6,12 +6,13 @@
 //! to every member with `try_send`, so fan-out never blocks and a member
 //! whose mailbox is full is evicted instead of slowing the rest.
 //!
-//! Broadcasts that follow each other within `batch_window` are coalesced:
-//! the first goes out at once, later ones wait until the window since the
-//! last flush has passed and then go out together, one mailbox message per
-//! session and one socket write for all of them. At a trickle nothing waits;
-//! under a burst the per-frame cost (actor message, wake-up, `send` system
-//! call) is shared by the frames of a batch.
+//! Batching adapts to the load instead of a clock: a broadcast that finds
+//! no other one waiting in the hub's mailbox goes out at once; while more
+//! are already queued behind it, frames collect and the last of the run
+//! sends them together, one mailbox message per session and one socket
+//! write for all of them. At a trickle nothing waits; under a burst the
+//! per-frame cost (actor message, wake-up, `send` system call) is shared
+//! by the frames of a batch, and a batch never waits for a timer.
 //!
 //! Hubs are created, placed on threads and stopped by the
 //! [`Registry`](crate::registry::Registry); this file is only what one hub
@@ -113,11 +114,9 @@ pub(crate) struct Hub {
     pending: Vec<ByteString>,
     /// When the oldest of `pending` arrived.
     pending_since: Instant,
-    /// Coalescing window (zero: every broadcast flushes at once).
+    /// The longest frames wait for broadcasts the queue count promised.
     batch_window: Duration,
-    /// When frames last went out, which starts the next window.
-    last_flush: Option<Instant>,
-    /// A delayed flush is already scheduled; later broadcasts just join it.
+    /// The bound's flush is already scheduled.
     flush_scheduled: bool,
 }
 
@@ -136,14 +135,12 @@ impl Hub {
             pending: Vec::new(),
             pending_since: Instant::now(),
             batch_window,
-            last_flush: None,
             flush_scheduled: false,
         }
     }
 
     /// Sends the pending frames to every member as one batch.
     fn flush(&mut self) {
-        self.last_flush = Some(Instant::now());
         if self.pending.is_empty() {
             return;
         }
@@ -215,26 +212,27 @@ impl Handler<Broadcast> for Hub {
     type Result = usize;
 
     fn handle(&mut self, msg: Broadcast, ctx: &mut Context<Self>) -> usize {
-        self.queued.fetch_sub(1, Ordering::Relaxed);
+        let behind = self
+            .queued
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1);
         if self.pending.is_empty() {
             self.pending_since = Instant::now();
         }
         self.pending.push(ByteString::from(msg.encode()));
-        if self.pending.len() >= MAX_BATCH {
-            // A burst fills a batch before the window ends: send it now,
-            // so frames waiting here stay bounded however long the burst.
+        if behind == 0 || self.pending.len() >= MAX_BATCH {
+            // Nothing else is waiting (the hub is idle: send at once), or a
+            // burst filled a batch (bound what waits here).
             self.flush();
         } else if !self.flush_scheduled {
-            let since = self.last_flush.map_or(Duration::MAX, |t| t.elapsed());
-            if since >= self.batch_window {
-                self.flush();
-            } else {
-                self.flush_scheduled = true;
-                ctx.run_later(self.batch_window - since, |hub, _| {
-                    hub.flush_scheduled = false;
-                    hub.flush();
-                });
-            }
+            // More broadcasts are already in the mailbox: the last of them
+            // flushes the batch. The timer is only a bound, for a counted
+            // broadcast whose sender gave up before it was delivered.
+            self.flush_scheduled = true;
+            ctx.run_later(self.batch_window, |hub, _| {
+                hub.flush_scheduled = false;
+                hub.flush();
+            });
         }
         // Sessions this broadcast is queued for (evictions may follow).
         self.members.len()

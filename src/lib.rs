@@ -53,13 +53,17 @@
 //! * `hub`: `Hub` per guild and the messages it exchanges with sessions.
 //! * `outbound`: the per-session meter of queued bytes, and frame sizes.
 //! * `session`: the WebSocket session actor.
-//! * `socket`: ends a connection's read side after the close handshake.
+//! * `socket`: ends a connection's read side after the close handshake
+//!   (for upgrades actix-web still serves itself).
+//! * `upgrade/`: WebSocket connections taken over from the HTTP/1
+//!   dispatcher, and the pump between their socket and session.
 //! * `tls/`: HTTPS and `wss://`: the PEM files, the certificate each
 //!   handshake gets, reloading it on SIGHUP (`Builder::tls`).
 //! * `userlist`: a server's users with their join encoding, made once.
 //! * `join`: answering a `connect`: find the server, authenticate, load users.
 //! * `limits`: connection caps, rate limits, auth throttling and cache, secrets.
 //! * `lock`: the poison-tolerant mutex lock.
+//! * `memory`: returning the heap a burst of big joins freed to the kernel.
 //! * `metrics/`: the Prometheus metrics and `GET /metrics`.
 //! * `proxy/`: the client address behind trusted reverse proxies, and the
 //!   per-/64 key the limits count IPv6 by.
@@ -110,6 +114,7 @@ mod hub;
 mod join;
 mod limits;
 mod lock;
+mod memory;
 mod metrics;
 mod model;
 mod outbound;
@@ -121,6 +126,7 @@ mod server;
 mod session;
 mod socket;
 mod tls;
+mod upgrade;
 mod userlist;
 
 pub use broadcast::Broadcast;

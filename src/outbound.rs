@@ -45,7 +45,7 @@ impl Meter {
         self.queued.load(Ordering::Relaxed).saturating_sub(taken)
     }
 
-    fn taken(&self, bytes: usize) {
+    pub(crate) fn taken(&self, bytes: usize) {
         self.taken.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 }

@@ -13,9 +13,10 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::{Addr, Arbiter};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 
 use crate::app::AppState;
 use crate::handle::Handle;
@@ -27,6 +28,64 @@ use crate::socket::{tcp_of, ConnSocket};
 /// with an error no retry can fix, which stops the server.
 pub(crate) type Background =
     Box<dyn FnOnce(Handle) -> Pin<Box<dyn Future<Output = io::Error>>> + Send>;
+
+/// One worker's HTTP service for one listener (`$data`: the
+/// `web::Data<AppState>`, `$addr`: the listener's address): timeouts and
+/// socket options, WebSocket upgrades to `upgrade::take_over`, everything
+/// else to the actix-web app (`http::entry`). A macro because the service's
+/// type cannot be named (it holds the app's closures), and the plain and
+/// TLS listeners need it for different streams.
+macro_rules! http_service {
+    ($data:expr, $addr:expr) => {{
+        let data: &web::Data<AppState> = &$data;
+        let cfg = &data.config;
+        let user_timeout = cfg.write_timeout;
+        let upgrade_data = data.clone();
+        let providers = worker_providers(data);
+        let app = App::new()
+            .app_data(data.clone())
+            .app_data(web::Data::new(providers))
+            .default_service(web::to(http::entry));
+        actix_http::HttpService::build()
+            .client_request_timeout(cfg.handshake_timeout)
+            // How long an HTTP response to an unread body lingers.
+            .client_disconnect_timeout(cfg.close_timeout)
+            .local_addr($addr)
+            .on_connect_ext(move |io: &_, ext: &mut actix_http::Extensions| {
+                connected(io, ext, user_timeout)
+            })
+            .upgrade(actix_service::fn_factory(move || {
+                let data = upgrade_data.clone();
+                async move {
+                    let providers = worker_providers(&data);
+                    let app = data.into_inner();
+                    Ok::<_, ()>(actix_service::fn_service(move |(req, framed)| {
+                        crate::upgrade::take_over(app.clone(), providers.clone(), req, framed)
+                    }))
+                }
+            }))
+            .finish(actix_service::map_config(app, |_| {
+                actix_web::dev::AppConfig::default()
+            }))
+    }};
+}
+
+/// Sets up an accepted connection: its socket for the session, and the
+/// TCP options every connection gets.
+fn connected<T: 'static>(io: &T, ext: &mut actix_http::Extensions, user_timeout: Duration) {
+    let conn: &dyn std::any::Any = io;
+    if let Some(socket) = ConnSocket::of(conn) {
+        ext.insert(socket);
+    }
+    if let Some(tcp) = tcp_of(conn) {
+        let sock = socket2::SockRef::from(tcp);
+        // A peer that stops reading leaves a zero window; the kernel
+        // aborts it after this, freeing everything queued for it.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = sock.set_tcp_user_timeout(Some(user_timeout));
+        let _ = sock.set_nodelay(true);
+    }
+}
 
 /// A bound, ready server.
 pub struct Server {
@@ -72,54 +131,36 @@ impl Server {
     /// Serves until shut down (signal or [`Handle::shutdown`]).
     pub async fn run(self) -> io::Result<()> {
         let cfg = &self.state.config;
-        let user_timeout = cfg.write_timeout;
         let data = web::Data::from(self.state.clone());
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut http = HttpServer::new(move || {
-            let providers = worker_providers(&data);
-            App::new()
-                .app_data(data.clone())
-                .app_data(web::Data::new(providers))
-                .default_service(web::to(http::entry))
-        })
-        .on_connect(move |conn, data| {
-            if let Some(socket) = ConnSocket::of(conn) {
-                data.insert(socket);
-            }
-            if let Some(tcp) = tcp_of(conn) {
-                let sock = socket2::SockRef::from(tcp);
-                // A peer that stops reading leaves a zero window; the kernel
-                // aborts it after this, freeing everything queued for it.
-                #[cfg(any(target_os = "linux", target_os = "android"))]
-                let _ = sock.set_tcp_user_timeout(Some(user_timeout));
-                let _ = sock.set_nodelay(true);
-            }
-        })
-        .client_request_timeout(cfg.handshake_timeout)
-        // How long an HTTP response to an unread body lingers; WebSockets
-        // end their read side instead (see `socket`), bounded by the same.
-        .client_disconnect_timeout(cfg.close_timeout)
-        .shutdown_timeout(cfg.shutdown_grace.as_secs().max(1))
-        .workers(workers)
-        .max_connections(per_worker_cap(cfg.max_connections, workers))
-        .disable_signals();
-        match &self.state.tls {
-            Some(certs) => {
-                let tls = crate::tls::server_config(certs)?;
-                for l in self.listeners {
-                    http = http.listen_rustls_0_23(l, tls.clone())?;
+        let tls = match &self.state.tls {
+            Some(certs) => Some(crate::tls::server_config(certs)?),
+            None => None,
+        };
+        // What actix-web's `HttpServer` assembles, by hand: an actix-http
+        // service per worker and listener, here with an upgrade service so
+        // WebSockets take their connection over (see `upgrade`).
+        let mut server = actix_server::Server::build()
+            .workers(workers)
+            .max_concurrent_connections(per_worker_cap(cfg.max_connections, workers))
+            .shutdown_timeout(cfg.shutdown_grace.as_secs().max(1))
+            .disable_signals();
+        for listener in self.listeners {
+            let addr = listener.local_addr()?;
+            let data = data.clone();
+            server = match tls.clone() {
+                None => {
+                    server.listen("d-back", listener, move || http_service!(data, addr).tcp())?
                 }
-                if cfg.handle_signals {
-                    actix_web::rt::spawn(crate::tls::reload_on_hangup(certs.clone()));
-                }
-            }
-            None => {
-                for l in self.listeners {
-                    http = http.listen(l)?;
-                }
-            }
+                Some(tls) => server.listen("d-back-tls", listener, move || {
+                    http_service!(data, addr).rustls_0_23(tls.clone())
+                })?,
+            };
         }
-        let running = http.run();
+        if let (Some(certs), true) = (&self.state.tls, cfg.handle_signals) {
+            actix_web::rt::spawn(crate::tls::reload_on_hangup(certs.clone()));
+        }
+        let running = server.run();
         self.handle.set_server(running.handle());
         self.state.serving.set(true);
         if cfg.handle_signals {

@@ -326,6 +326,7 @@ impl Session {
             ok.client_id.as_deref(),
         );
         self.send(ctx, frame);
+        crate::memory::joined(ok.users.len());
         log::info!(
             "session {} ({}) joined {} ({}), {} users",
             self.id,

@@ -5,6 +5,8 @@ mod common;
 
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use common::*;
 use d_back::{Config, StaticResponse};
 use serde_json::json;
@@ -220,4 +222,68 @@ async fn broadcast_endpoint() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(body, br#"{"connections":1,"sessions":1,"hubs":1}"#);
+}
+
+/// A WebSocket handshake the HTTP layer hands over gets the exact 101
+/// answer, with the server list right behind it, from the take-over path;
+/// an `Upgrade: h2c` request is served as a plain request, and a WebSocket
+/// request without `Connection: upgrade` still gets the handshake error.
+#[actix_web::test]
+async fn upgrades_taken_over_and_refused() {
+    let srv = start();
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let list = br#"{"type":"server-list","data":{"#;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !got.windows(list.len()).any(|w| w == list) {
+            let mut buf = [0u8; 4096];
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "EOF before the server list: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("101 and the server list");
+    let end = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&got[..end + 2]).to_string();
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("\r\nupgrade: websocket"), "{head}");
+    assert!(
+        head.contains("\r\nsec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    // The first frame, right behind the head: unmasked final text.
+    assert_eq!(got[end + 4], 0x81, "a final text frame");
+
+    // Not a WebSocket: served as the plain request it also is.
+    let (status, _, body) = http_raw(
+        srv.addr,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("<title>d-zone</title>"));
+
+    let (status, _, _) = http_raw(
+        srv.addr,
+        &format!(
+            "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
 }

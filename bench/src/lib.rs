@@ -5,8 +5,16 @@
 //!
 //! # Layout
 //!
+//! * `driver`: the file protocol, bot and readings every bench server shares.
 //! * `loadgen`: the fan-out and handshake-storm load generator (`bin/loadgen.rs`).
+//! * `ours`: d-back as the bench servers start it (`--users`, caps lifted).
+//! * `users`: the synthetic member list every bench server answers with.
+//! * `bin/floor_server.rs`: the floor: a minimal tokio-tungstenite fan-out server.
+//! * `bin/heap_profile.rs`: d-back under the `dhat` heap profiler, for where a viewer's bytes go.
 //! * `bin/bench_server.rs`: d-back with a bot that broadcasts at a fixed rate.
 //! * `bin/soak.rs`: many churning clients against a running d-back, RSS from outside.
 
+pub mod driver;
 pub mod loadgen;
+pub mod ours;
+pub mod users;

@@ -9,9 +9,10 @@
 mod cidr;
 mod forwarded;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use actix_web::http::header::HeaderMap;
 use actix_web::HttpRequest;
 
 pub(crate) use cidr::BadCidr;
@@ -41,11 +42,15 @@ impl TrustedProxies {
     /// The client of `req`: see [`TrustedProxies::resolve`]. Logs, once per
     /// process, when an untrusted peer sends forwarding headers.
     pub(crate) fn client_ip(&self, req: &HttpRequest) -> IpAddr {
-        let peer = req
-            .peer_addr()
+        self.client_of(req.peer_addr(), req.headers())
+    }
+
+    /// The client of a request from `peer` with `headers` (the same rule as
+    /// [`TrustedProxies::client_ip`], for requests outside actix-web).
+    pub(crate) fn client_of(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+        let peer = peer
             .map(|a| a.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let headers = req.headers();
         if !self.trusts(peer) && forwarded::present(headers) {
             if !HINTED.swap(true, Ordering::Relaxed) {
                 log::info!(
