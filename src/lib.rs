@@ -100,6 +100,7 @@
 mod app;
 mod broadcast;
 mod builder;
+mod cluster;
 pub mod config;
 pub mod discord;
 mod files;

@@ -119,6 +119,9 @@ impl Server {
                 }
             }
         }
+        if let Some(cluster) = &self.state.cluster {
+            cluster.start(&self.state.callbacks, cfg.provider_timeout);
+        }
         let running = http.run();
         self.handle.set_server(running.handle());
         self.state.serving.set(true);
