@@ -101,6 +101,9 @@ fn seconds(what: &str, s: f64) -> Result<Duration, String> {
 }
 
 fn config(o: &Options) -> Result<Config, String> {
+    if o.source == "redis" && o.redis_url.as_deref().map_or(true, str::is_empty) {
+        return Err("--source redis needs a Redis URL (--redis-url)".into());
+    }
     Ok(Config {
         static_dir: o.static_dir.clone(),
         allowed_origins: o.allowed_origins.clone(),

@@ -412,3 +412,50 @@ async fn no_subscription_outlives_its_last_viewer() {
     let channels: Vec<String> = redis.cmd(redis::cmd("PUBSUB").arg("CHANNELS").arg("d-back:*"));
     assert!(channels.is_empty(), "{channels:?}");
 }
+
+/// The binary: `D_BACK_REDIS_URL` pointing at a Redis that is not there
+/// still serves its own viewers and says so on `/readyz`; `--source
+/// redis` without a URL is refused with a sentence.
+#[tokio::test]
+async fn binary_without_its_redis_serves_locally() {
+    let bin = env!("CARGO_BIN_EXE_d-back");
+    let out = Command::new(bin)
+        .args(["--port", "0", "--source", "redis"])
+        .env_remove("D_BACK_REDIS_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "d-back: --source redis needs a Redis URL (--redis-url)"
+    );
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(bin)
+        .args(["--host", "127.0.0.1", "--port", "0", "--no-mock-traffic"])
+        .env("D_BACK_REDIS_URL", format!("redis://127.0.0.1:{gone}/"))
+        .env("D_BACK_PUBLISH_TOKEN", "tok")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut child, "http");
+    // The helpers' clients need only the address; the handle is a spare
+    // in-process server's, never used.
+    let srv = TestServer {
+        addr,
+        handle: start().handle,
+    };
+    let body = until_ready(&srv, 503, WAIT).await;
+    assert!(body.contains("degraded: redis unreachable"), "{body}");
+    let mut viewer = srv.joined("dworld").await;
+    let frame = message(d_back::mock::DWORLD, "local");
+    let (status, _, _) = http_raw(addr, &post(&frame)).await;
+    assert_eq!(status, 202);
+    assert_eq!(viewer.recv_text().await, frame);
+    let _ = child.kill();
+    let _ = child.wait();
+}
