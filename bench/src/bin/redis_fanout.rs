@@ -11,7 +11,7 @@
 //! sent, done) paces the run. Prints delivered/s, p99 and loss of both.
 //!
 //! ```text
-//! cargo build --release --bin d-back -p d-back-bench --bin loadgen --bin redis_fanout
+//! cargo build --release -p d-back --bin d-back -p d-back-bench --bin loadgen --bin redis_fanout
 //! target/release/redis_fanout --clients 1000 --rate 100 --duration 5
 //! ```
 
