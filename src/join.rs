@@ -181,6 +181,12 @@ async fn check_credentials(
             return Ok(());
         }
     }
+    // A `--source redis` instance knows the password by its salted hash.
+    if let (Some(given), Some(cluster)) = (&req.password, &app.cluster) {
+        if server.passworded && cluster.password_matches(&server.snowflake, given) {
+            return Ok(());
+        }
+    }
     let token = req.discord_token.as_ref().filter(|t| !t.is_empty());
     let raw = req.discord_user.as_ref().filter(|u| !u.is_empty());
     let (Some(token), Some(raw)) = (token, raw) else {

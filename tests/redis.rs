@@ -251,7 +251,8 @@ async fn broadcasts_reach_every_instance_once_in_order() {
 }
 
 /// A `--source redis` instance answers `server-list` and `server-join`
-/// with exactly the source's frames; passwords never reach Redis.
+/// with exactly the source's frames, and decides legacy passwords alike;
+/// passwords never reach Redis.
 #[tokio::test]
 async fn redis_source_serves_the_same_frames() {
     let redis = Redis::start();
@@ -272,6 +273,15 @@ async fn redis_source_serves_the_same_frames() {
         let join = on_a.recv_text().await;
         assert!(join.contains(r#""clientId":"777""#), "{join}");
         assert_eq!(on_b.recv_text().await, join);
+    }
+    // The legacy password: accepted on both (B checks the snapshot's
+    // salted hash), a wrong one refused alike.
+    for (password, joins) in [("pw-secret", true), ("wrong", false)] {
+        let frame = json!({"type": "connect", "data": {"server": "locked", "password": password}})
+            .to_string();
+        let on_a = try_login(a.addr, &frame).await;
+        assert_eq!(on_a == "server-join", joins, "{on_a}");
+        assert_eq!(try_login(b.addr, &frame).await, on_a);
     }
     let keys: Vec<String> = redis.cmd(redis::cmd("KEYS").arg("*"));
     for key in keys {

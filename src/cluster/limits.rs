@@ -9,7 +9,9 @@
 //!
 //! Keys never hold a token: the cache is keyed by the SHA-256 of the
 //! triple, the same on every instance (the local cache's keyed hash is per
-//! process). Every call answers `None` when Redis does not, and the
+//! process). Legacy passwords reach the snapshot only as a salted SHA-256
+//! ([`salted`]), which a `--source redis` instance checks a given password
+//! against. Every call answers `None` when Redis does not, and the
 //! caller (`crate::limits::AuthGuard`) falls back to its local state.
 
 use std::time::Duration;
@@ -39,7 +41,31 @@ pub(crate) fn hashed(token: &str, user_id: &str, guild: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The hex SHA-256 of `salt` then `password`.
+pub(super) fn salted(salt: &str, password: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0]);
+    h.update(password.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Cluster {
+    /// Whether `given` is the legacy password of `snowflake`, per the
+    /// server list snapshot last read (compared in constant time).
+    pub(crate) fn password_matches(&self, snowflake: &str, given: &str) -> bool {
+        let Some((salt, hash)) = crate::lock::lock(&self.passwords).get(snowflake).cloned() else {
+            return false;
+        };
+        let mine = salted(&salt, given);
+        mine.len() == hash.len()
+            && mine
+                .bytes()
+                .zip(hash.bytes())
+                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                == 0
+    }
+
     /// Takes one attempt of `ip` if fewer than `limit` were taken in this
     /// window; `None` when Redis does not answer.
     pub(crate) async fn take_attempt(

@@ -102,6 +102,11 @@ pub(crate) struct Cluster {
     /// The last value read for each snapshot key, answered while Redis is
     /// down (bounded by the guilds of the server list).
     last_read: Mutex<HashMap<String, Option<String>>>,
+    /// Legacy passwords of the snapshot's servers, as (salt, salted hash)
+    /// by snowflake (a `--source redis` instance).
+    passwords: Mutex<HashMap<String, (String, String)>>,
+    /// This writer's salt for the legacy passwords it writes.
+    salt: String,
 }
 
 impl Cluster {
@@ -144,6 +149,8 @@ impl Cluster {
             source: config.source,
             snapshot_every: config.snapshot_every,
             last_read: Mutex::new(HashMap::new()),
+            passwords: Mutex::new(HashMap::new()),
+            salt: format!("{:032x}", rand::random::<u128>()),
         })))
     }
 

@@ -5,7 +5,8 @@
 //!
 //! * `d-back:servers`: the server list as the original's dictionary
 //!   (`{snowflake: {id, name, passworded, default}}`); a legacy password is
-//!   never written, only whether the server is protected;
+//!   never written, only its salted SHA-256 (`passwordSalt`,
+//!   `passwordHash`), so other instances can check one;
 //! * `d-back:users:{guild}`: the users as `server-join` sends them;
 //! * `d-back:client-id:{guild}`: the OAuth client id (absent when none).
 //!
@@ -24,6 +25,7 @@ use serde_json::{json, Map, Value};
 use crate::model::ServerInfo;
 use crate::providers::{answer_or_default, GetClientId, GetServers, GetUsers, Providers};
 
+use super::limits::salted;
 use super::{client_id_key, users_key, Cluster, SERVERS_KEY};
 
 /// How long after a wake-up the writer waits, so a burst of presences
@@ -41,7 +43,7 @@ pub(super) async fn run(cluster: Arc<Cluster>, providers: Addr<Providers>) {
             if cluster.rewrite.swap(false, Ordering::Relaxed) {
                 written.clear();
             }
-            let wanted = collect(&providers).await;
+            let wanted = collect(&providers, &cluster.salt).await;
             for (key, value) in wanted {
                 if written.get(&key) == Some(&value) {
                     continue;
@@ -62,9 +64,9 @@ pub(super) async fn run(cluster: Arc<Cluster>, providers: Addr<Providers>) {
 }
 
 /// Every key of the snapshot, as the providers answer now.
-async fn collect(providers: &Addr<Providers>) -> Vec<(String, Wanted)> {
+async fn collect(providers: &Addr<Providers>, salt: &str) -> Vec<(String, Wanted)> {
     let servers = answer_or_default("the server list", providers.send(GetServers).await);
-    let mut out = vec![(SERVERS_KEY.to_string(), Some(server_list(&servers)))];
+    let mut out = vec![(SERVERS_KEY.to_string(), Some(server_list(&servers, salt)))];
     for s in &servers {
         let (users, client_id) = futures_util::future::join(
             providers.send(GetUsers(s.snowflake.clone())),
@@ -84,20 +86,22 @@ async fn collect(providers: &Addr<Providers>) -> Vec<(String, Wanted)> {
     out
 }
 
-/// The original's server dictionary, without passwords.
-fn server_list(servers: &[ServerInfo]) -> String {
+/// The original's server dictionary, with salted password hashes only.
+fn server_list(servers: &[ServerInfo], salt: &str) -> String {
     let map: Map<String, Value> = servers
         .iter()
         .map(|s| {
-            (
-                s.snowflake.clone(),
-                json!({
-                    "id": s.id,
-                    "name": s.name,
-                    "passworded": s.passworded,
-                    "default": s.default,
-                }),
-            )
+            let mut entry = json!({
+                "id": s.id,
+                "name": s.name,
+                "passworded": s.passworded,
+                "default": s.default,
+            });
+            if let Some(password) = &s.password {
+                entry["passwordSalt"] = json!(salt);
+                entry["passwordHash"] = json!(salted(salt, password));
+            }
+            (s.snowflake.clone(), entry)
         })
         .collect();
     Value::Object(map).to_string()

@@ -8,8 +8,9 @@
 //!
 //! Logins to protected servers: no validator runs here (the built-in bot's
 //! runs where the bot does), so a Discord login is accepted when the shared
-//! validation cache holds it and refused (fail closed) otherwise, and a
-//! legacy password, which the snapshot never holds, is refused.
+//! validation cache holds it and refused (fail closed) otherwise; a legacy
+//! password is checked against the snapshot's salted hash
+//! ([`Cluster::password_matches`], asked by `crate::join`).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -29,8 +30,9 @@ pub(super) fn install(cluster: &Arc<Cluster>, callbacks: &mut Callbacks) {
         Rc::new(move || {
             let c = c.clone();
             Box::pin(async move {
-                let json = c.read(SERVERS_KEY).await;
-                Ok(parse(json).into_servers())
+                let servers = parse(c.read(SERVERS_KEY).await);
+                c.remember_passwords(&servers);
+                Ok(servers.into_servers())
             }) as LocalFut<_>
         })
     });
@@ -57,6 +59,24 @@ fn parse(json: Option<String>) -> Value {
 }
 
 impl Cluster {
+    /// Keeps the salted password hashes of the server list just read.
+    fn remember_passwords(&self, servers: &Value) {
+        let Some(map) = servers.as_object() else {
+            return;
+        };
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let passwords = map
+            .iter()
+            .filter_map(|(snowflake, entry)| {
+                Some((
+                    snowflake.clone(),
+                    (text(entry, "passwordSalt")?, text(entry, "passwordHash")?),
+                ))
+            })
+            .collect();
+        *lock(&self.passwords) = passwords;
+    }
+
     /// A snapshot key, or its last value read when Redis does not answer.
     async fn read(&self, key: &str) -> Option<String> {
         let k = key.to_string();
