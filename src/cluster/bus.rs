@@ -7,7 +7,7 @@
 //! While Redis is down (or a publish fails) the broadcast is delivered to
 //! this instance's viewers at once instead, so local viewers still get it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -29,9 +29,6 @@ pub(super) struct Outgoing {
     sent: Option<oneshot::Sender<()>>,
 }
 
-/// Broadcasts dropped at a full publisher queue, for the rare log line.
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
 impl Cluster {
     /// Queues a broadcast for every instance without waiting; dropped
     /// (counted) when the queue is full.
@@ -44,7 +41,7 @@ impl Cluster {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.metrics.redis_event("dropped");
-                let n = DROPPED.fetch_add(1, Ordering::Relaxed) + 1;
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if n == 1 || (n.is_power_of_two() && n >= 1 << 16) {
                     log::warn!("the Redis publish queue is full: {n} broadcasts dropped so far");
                 }

@@ -36,7 +36,7 @@ mod subscriptions;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,6 +89,8 @@ pub(crate) struct Cluster {
     metrics: Arc<Metrics>,
     /// Broadcasts waiting for the publisher, in order.
     outgoing: mpsc::Sender<bus::Outgoing>,
+    /// Broadcasts dropped at a full publisher queue, for the rare log line.
+    dropped: AtomicU64,
     /// The publisher's end, taken when the server runs.
     outgoing_rx: Mutex<Option<mpsc::Receiver<bus::Outgoing>>>,
     /// Woken by the registry when a hub starts or stops.
@@ -142,6 +144,7 @@ impl Cluster {
             registry,
             metrics,
             outgoing,
+            dropped: AtomicU64::new(0),
             outgoing_rx: Mutex::new(Some(rx)),
             hubs_changed,
             snapshot_due: Arc::new(Notify::new()),
