@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::app::AppState;
+use crate::cluster::Cluster;
 use crate::config::{self, Config};
 use crate::files::StaticFiles;
 use crate::handle::Handle;
@@ -204,20 +205,31 @@ impl Builder {
         let proxies = TrustedProxies::parse(&config.trusted_proxies).map_err(|e| {
             io::Error::new(io::ErrorKind::InvalidInput, format!("trusted proxy: {e}"))
         })?;
-        let mock_users = self.callbacks.users.is_none();
+        let registry = Registry::new(config.max_backlog_bytes as u64, config.batch_window);
+        let metrics = Arc::new(Metrics::new());
+        let cluster = Cluster::new(&config, registry.clone(), metrics.clone())?;
+        let mut callbacks = self.callbacks;
+        if let Some(cluster) = &cluster {
+            cluster.install_source(&mut callbacks);
+        }
+        let mock_users = callbacks.users.is_none();
         let serving = Flag::new("not serving (starting or shutting down)");
         let mut readiness = Readiness::default();
         readiness.add(serving.check());
         for check in self.readiness.into_checks() {
             readiness.add(check);
         }
+        if let Some(cluster) = &cluster {
+            readiness.add(cluster.ready());
+        }
         let state = Arc::new(AppState {
-            registry: Registry::new(config.max_backlog_bytes as u64, config.batch_window),
-            callbacks: self.callbacks,
+            registry,
+            callbacks,
             connections: Connections::new(&config),
-            auth: AuthGuard::new(&config),
+            auth: AuthGuard::new(&config, cluster.clone()),
             proxies,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
+            cluster,
             files,
             mock_users,
             readiness,

@@ -84,6 +84,26 @@ pub struct Config {
     pub metrics: bool,
     /// Bearer token `GET /metrics` requires; `None` serves it to anyone.
     pub metrics_token: Option<String>,
+    /// Join other instances through this Redis (`redis://host:port/db`):
+    /// broadcasts, server data and authentication limits are shared.
+    /// `None` keeps everything in this process.
+    pub redis_url: Option<String>,
+    /// Where the server list, users and client ids come from.
+    pub source: DataSource,
+    /// How often an instance with a data source rewrites its snapshot in
+    /// Redis (changed keys only); presence broadcasts rewrite it sooner.
+    pub snapshot_every: Duration,
+}
+
+/// Where an instance's server list, users and client ids come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DataSource {
+    /// This instance's callbacks (or the built-in Discord bot, or mock
+    /// data); with `redis_url` it also writes them to Redis for others.
+    #[default]
+    Local,
+    /// The snapshot another instance writes to Redis (needs `redis_url`).
+    Redis,
 }
 
 impl Default for Config {
@@ -120,6 +140,9 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             metrics: false,
             metrics_token: None,
+            redis_url: None,
+            source: DataSource::Local,
+            snapshot_every: Duration::from_secs(5),
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct FileOptions {
     pub trusted_proxies: Option<Vec<String>>,
     pub metrics: Option<bool>,
     pub metrics_token: Option<String>,
+    pub redis_url: Option<String>,
+    pub source: Option<String>,
     pub discord: Option<DiscordConfig>,
 }
 

@@ -41,16 +41,14 @@ impl Handle {
     /// in [`dropped_broadcasts`](Self::dropped_broadcasts), with a warning).
     /// Use [`broadcast_counted`](Self::broadcast_counted) to wait instead.
     pub fn broadcast(&self, broadcast: Broadcast) {
-        self.state.metrics.broadcast(&broadcast);
-        self.state.registry.broadcast(broadcast);
+        self.state.broadcast(broadcast);
     }
 
     /// Like [`broadcast`](Self::broadcast), but never dropped for a full
     /// hub: it waits for the hub's answer (which paces a loop of awaited
     /// calls) and answers how many sessions it was queued for.
     pub async fn broadcast_counted(&self, broadcast: Broadcast) -> usize {
-        self.state.metrics.broadcast(&broadcast);
-        self.state.registry.broadcast_counted(broadcast).await
+        self.state.broadcast_counted(broadcast).await
     }
 
     /// A chat message (the original's `broadcast_message`).

@@ -8,7 +8,6 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use futures_util::StreamExt;
-use serde::Deserialize;
 use serde_json::json;
 
 use actix::Addr;
@@ -18,7 +17,6 @@ use crate::broadcast::Broadcast;
 use crate::files::{content_type, Found};
 use crate::health;
 use crate::limits::{bearer_matches, Slot, SlotRefused};
-use crate::model::{Presence, RoleColor};
 use crate::outbound::{Meter, Metered};
 use crate::protocol;
 use crate::providers::{answer_or_default, GetServers, Providers, StaticRequest, StaticResponse};
@@ -194,85 +192,6 @@ async fn serve_static(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", deny_unknown_fields)]
-enum Publish {
-    #[serde(rename = "message")]
-    Message { server: String, data: MessageIn },
-    #[serde(rename = "presence")]
-    Presence { server: String, data: PresenceIn },
-    #[serde(rename = "update-clientid")]
-    ClientId { server: String, data: ClientIdIn },
-}
-
-#[derive(Deserialize)]
-struct MessageIn {
-    uid: String,
-    message: String,
-    channel: String,
-}
-
-#[derive(Deserialize)]
-struct PresenceIn {
-    uid: String,
-    status: String,
-    username: Option<String>,
-    #[serde(rename = "roleColor")]
-    role_color: Option<String>,
-    #[serde(default)]
-    delete: bool,
-}
-
-#[derive(Deserialize)]
-struct ClientIdIn {
-    #[serde(rename = "clientId")]
-    client_id: String,
-}
-
-impl Publish {
-    fn into_broadcast(self) -> Result<Broadcast, String> {
-        let nonempty = |what: &str, s: &str| {
-            if s.is_empty() {
-                Err(format!("{what} must not be empty"))
-            } else {
-                Ok(())
-            }
-        };
-        let b = match self {
-            Publish::Message { server, data } => {
-                nonempty("uid", &data.uid)?;
-                Broadcast::Message {
-                    server,
-                    uid: data.uid,
-                    message: data.message,
-                    channel: data.channel,
-                }
-            }
-            Publish::Presence { server, data } => {
-                nonempty("uid", &data.uid)?;
-                Broadcast::Presence(Presence {
-                    server,
-                    uid: data.uid,
-                    status: data.status.parse().map_err(|e| format!("{e}"))?,
-                    username: data.username,
-                    role_color: data
-                        .role_color
-                        .map(|c| RoleColor::parse(&c))
-                        .transpose()
-                        .map_err(|e| format!("{e}"))?,
-                    delete: data.delete,
-                })
-            }
-            Publish::ClientId { server, data } => Broadcast::ClientId {
-                server,
-                client_id: data.client_id,
-            },
-        };
-        nonempty("server", b.server())?;
-        Ok(b)
-    }
-}
-
 fn bad_request(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message }))
 }
@@ -317,14 +236,10 @@ async fn publish(req: HttpRequest, mut payload: web::Payload, app: &AppState) ->
         }
         body.extend_from_slice(&chunk);
     }
-    let broadcast = match serde_json::from_slice::<Publish>(&body)
-        .map_err(|e| e.to_string())
-        .and_then(Publish::into_broadcast)
-    {
+    let broadcast = match Broadcast::decode(&body) {
         Ok(b) => b,
         Err(e) => return bad_request(StatusCode::BAD_REQUEST, &e),
     };
-    app.metrics.broadcast(&broadcast);
-    let delivered = app.registry.broadcast_counted(broadcast).await;
+    let delivered = app.broadcast_counted(broadcast).await;
     HttpResponse::Accepted().json(json!({ "delivered": delivered }))
 }

@@ -149,18 +149,18 @@ async fn authorize(
         return Err(Refusal::AuthRequired);
     }
     let (limit, window) = app.auth.limit();
-    if !app.auth.try_take(ip) {
+    let Some(taken) = app.auth.try_take(ip).await else {
         log::info!("{ip}: authentication throttled for {}", server.snowflake);
         return Err(Refusal::AuthThrottled);
-    }
+    };
     if !joiner.failures.borrow_mut().try_take(limit, window) {
-        app.auth.release(ip);
+        app.auth.release(taken).await;
         log::info!("{ip}: authentication throttled for {}", server.snowflake);
         return Err(Refusal::AuthThrottled);
     }
     let verdict = check_credentials(app, providers, req, server).await;
     if verdict.is_ok() {
-        app.auth.release(ip);
+        app.auth.release(taken).await;
         joiner.failures.borrow_mut().release();
     }
     verdict
@@ -181,6 +181,12 @@ async fn check_credentials(
             return Ok(());
         }
     }
+    // A `--source redis` instance knows the password by its salted hash.
+    if let (Some(given), Some(cluster)) = (&req.password, &app.cluster) {
+        if server.passworded && cluster.password_matches(&server.snowflake, given) {
+            return Ok(());
+        }
+    }
     let token = req.discord_token.as_ref().filter(|t| !t.is_empty());
     let raw = req.discord_user.as_ref().filter(|u| !u.is_empty());
     let (Some(token), Some(raw)) = (token, raw) else {
@@ -189,7 +195,7 @@ async fn check_credentials(
     let Some(user) = discord_user(raw) else {
         return Err(Refusal::AuthFailed);
     };
-    if app.auth.cached(token, &user.id, &server.snowflake) {
+    if app.auth.cached(token, &user.id, &server.snowflake).await {
         return Ok(());
     }
     let user_id = user.id.clone();
@@ -206,7 +212,7 @@ async fn check_credentials(
         });
     match verdict {
         Validation::Accepted => {
-            app.auth.remember(token, &user_id, &server.snowflake);
+            app.auth.remember(token, &user_id, &server.snowflake).await;
             Ok(())
         }
         Validation::NoValidator => {

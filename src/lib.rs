@@ -29,7 +29,8 @@
 //! # Public API
 //!
 //! What a user of the library writes against, and nothing else: the
-//! [`DBack`] [`Builder`] (addresses, [`Config`], TLS, the callbacks), the
+//! [`DBack`] [`Builder`] (addresses, [`Config`] with its
+//! [`DataSource`](config::DataSource), TLS, the callbacks), the
 //! [`Server`] it builds, the [`Handle`] for the bot side (and TLS reloads) and the
 //! [`Broadcast`] it sends, the typed data callbacks answer with
 //! ([`ServerInfo`], [`User`], [`Status`], [`RoleColor`], [`Presence`],
@@ -71,6 +72,9 @@
 //! * `http`, `files`: the single route and the static file resolver.
 //! * `health/`: `/healthz` and `/readyz`, and the readiness checks parts
 //!   of the server register (`Builder::ready_when`).
+//! * `cluster/`: several instances joined by Redis (`Config::redis_url`):
+//!   broadcasts over pub/sub, the server-data snapshot and `--source
+//!   redis`, the shared authentication limits.
 //! * `discord/`: the built-in Discord bot (gateway, guild cache, login
 //!   validator, d-zone's config) behind `Builder::discord`.
 //!
@@ -104,6 +108,7 @@
 mod app;
 mod broadcast;
 mod builder;
+mod cluster;
 pub mod config;
 pub mod discord;
 mod files;

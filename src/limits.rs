@@ -3,7 +3,10 @@
 //! the constant-time comparison of secrets.
 //!
 //! All state here is small, bounded, and pruned as it is touched, so an
-//! attacker rotating addresses cannot grow it without limit.
+//! attacker rotating addresses cannot grow it without limit. With Redis
+//! (`Config::redis_url`) the authentication throttle and cache are shared
+//! by every instance (`crate::cluster`), and the local ones answer while
+//! Redis does not.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
@@ -12,6 +15,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cluster::{hashed, Cluster};
 use crate::config::Config;
 use crate::lock::lock;
 use crate::proxy::limit_key;
@@ -190,10 +194,19 @@ pub(crate) struct AuthGuard {
     /// are never stored.
     accepted: Mutex<HashMap<u64, Instant>>,
     hasher: RandomState,
+    /// The limits shared with the other instances, when joined by Redis.
+    shared: Option<Arc<Cluster>>,
+}
+
+/// One attempt taken by [`AuthGuard::try_take`], to give back on success.
+pub(crate) struct Taken {
+    ip: IpAddr,
+    /// Taken from the shared throttle (else the local one).
+    shared: bool,
 }
 
 impl AuthGuard {
-    pub(crate) fn new(config: &Config) -> Arc<Self> {
+    pub(crate) fn new(config: &Config, shared: Option<Arc<Cluster>>) -> Arc<Self> {
         Arc::new(AuthGuard {
             limit: config.auth_attempts,
             window: config.auth_window,
@@ -201,6 +214,7 @@ impl AuthGuard {
             per_ip: Mutex::default(),
             accepted: Mutex::default(),
             hasher: RandomState::new(),
+            shared,
         })
     }
 
@@ -208,8 +222,21 @@ impl AuthGuard {
         (self.limit, self.window)
     }
 
-    /// Takes one authentication attempt for `ip` (see [`Attempts::try_take`]).
-    pub(crate) fn try_take(&self, ip: IpAddr) -> bool {
+    /// Takes one authentication attempt for `ip`, from the shared throttle
+    /// when Redis answers, else the local one (see [`Attempts::try_take`]);
+    /// `None` when the limit is reached.
+    pub(crate) async fn try_take(&self, ip: IpAddr) -> Option<Taken> {
+        if let Some(shared) = &self.shared {
+            let key = limit_key(ip).to_string();
+            if let Some(ok) = shared.take_attempt(&key, self.limit, self.window).await {
+                return ok.then_some(Taken { ip, shared: true });
+            }
+        }
+        self.try_take_local(ip)
+            .then_some(Taken { ip, shared: false })
+    }
+
+    fn try_take_local(&self, ip: IpAddr) -> bool {
         let ip = limit_key(ip);
         let mut m = lock(&self.per_ip);
         if m.len() > PRUNE_AT {
@@ -222,9 +249,17 @@ impl AuthGuard {
         m.entry(ip).or_default().try_take(self.limit, self.window)
     }
 
-    /// Gives back an attempt of `ip` that succeeded.
-    pub(crate) fn release(&self, ip: IpAddr) {
-        if let Some(a) = lock(&self.per_ip).get_mut(&limit_key(ip)) {
+    /// Gives back an attempt that succeeded, where it was taken.
+    pub(crate) async fn release(&self, taken: Taken) {
+        if taken.shared {
+            if let Some(shared) = &self.shared {
+                shared
+                    .give_back_attempt(&limit_key(taken.ip).to_string())
+                    .await;
+            }
+            return;
+        }
+        if let Some(a) = lock(&self.per_ip).get_mut(&limit_key(taken.ip)) {
             a.release();
         }
     }
@@ -233,16 +268,33 @@ impl AuthGuard {
         self.hasher.hash_one((token, user_id, guild))
     }
 
-    /// A validation accepted within the TTL.
-    pub(crate) fn cached(&self, token: &str, user_id: &str, guild: &str) -> bool {
+    /// A validation accepted within the TTL, here or (with Redis) by any
+    /// instance.
+    pub(crate) async fn cached(&self, token: &str, user_id: &str, guild: &str) -> bool {
         let key = self.key(token, user_id, guild);
-        let m = lock(&self.accepted);
-        m.get(&key).is_some_and(|t| *t > Instant::now())
+        let here = lock(&self.accepted)
+            .get(&key)
+            .is_some_and(|t| *t > Instant::now());
+        if here {
+            return true;
+        }
+        match &self.shared {
+            Some(shared) if !self.ttl.is_zero() => shared
+                .was_accepted(&hashed(token, user_id, guild))
+                .await
+                .unwrap_or(false),
+            _ => false,
+        }
     }
 
-    pub(crate) fn remember(&self, token: &str, user_id: &str, guild: &str) {
+    pub(crate) async fn remember(&self, token: &str, user_id: &str, guild: &str) {
         if self.ttl.is_zero() {
             return;
+        }
+        if let Some(shared) = &self.shared {
+            shared
+                .remember_accepted(&hashed(token, user_id, guild), self.ttl)
+                .await;
         }
         let key = self.key(token, user_id, guild);
         let mut m = lock(&self.accepted);

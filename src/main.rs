@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use d_back::config::DataSource;
 use d_back::discord::{Discord, DiscordConfig};
 use d_back::{Config, DBack};
 
@@ -86,6 +87,12 @@ struct Options {
     /// Require this bearer token for GET /metrics.
     #[arg(long, env = "D_BACK_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Join other instances through this Redis (redis://[:password@]host:port[/db]).
+    #[arg(long, env = "D_BACK_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Where server list, users and client ids come from: local (this instance's data, also written to Redis) or redis (another instance's snapshot).
+    #[arg(long, env = "D_BACK_SOURCE", default_value = "local", value_parser = ["local", "redis"])]
+    source: String,
 }
 
 fn seconds(what: &str, s: f64) -> Result<Duration, String> {
@@ -94,6 +101,9 @@ fn seconds(what: &str, s: f64) -> Result<Duration, String> {
 }
 
 fn config(o: &Options) -> Result<Config, String> {
+    if o.source == "redis" && o.redis_url.as_deref().map_or(true, str::is_empty) {
+        return Err("--source redis needs a Redis URL (--redis-url)".into());
+    }
     Ok(Config {
         static_dir: o.static_dir.clone(),
         allowed_origins: o.allowed_origins.clone(),
@@ -113,6 +123,12 @@ fn config(o: &Options) -> Result<Config, String> {
         trusted_proxies: o.trusted_proxies.clone(),
         metrics: o.metrics,
         metrics_token: o.metrics_token.clone().filter(|t| !t.is_empty()),
+        redis_url: o.redis_url.clone().filter(|u| !u.is_empty()),
+        source: match o.source.as_str() {
+            "local" => DataSource::Local,
+            "redis" => DataSource::Redis,
+            other => return Err(format!("--source must be local or redis, not {other:?}")),
+        },
         ..Config::default()
     })
 }
@@ -159,7 +175,9 @@ fn apply_file(
         tls_key,
         trusted_proxies,
         metrics,
-        metrics_token
+        metrics_token,
+        redis_url,
+        source
     );
     file.discord
 }

@@ -13,10 +13,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use actix::prelude::*;
+use tokio::sync::Notify;
 
 use crate::broadcast::Broadcast;
 use crate::hub::{GoingAway, Hub, Join, Leave, SessionId, StopHub, MAX_QUEUED_BROADCASTS};
@@ -48,6 +49,9 @@ pub(crate) struct Registry {
     batch_window: Duration,
     /// Every open session, for the shutdown close.
     sessions: Mutex<HashMap<SessionId, Recipient<GoingAway>>>,
+    /// Woken when a hub starts or stops (the Redis subscriptions follow
+    /// the set of guilds with hubs).
+    hubs_changed: OnceLock<Arc<Notify>>,
 }
 
 impl Registry {
@@ -61,7 +65,29 @@ impl Registry {
             max_backlog,
             batch_window,
             sessions: Mutex::new(HashMap::new()),
+            hubs_changed: OnceLock::new(),
         })
+    }
+
+    /// Wakes `notify` whenever a hub starts or stops (never blocks).
+    pub(crate) fn watch_hubs(&self, notify: Arc<Notify>) {
+        let _ = self.hubs_changed.set(notify);
+    }
+
+    fn hubs_changed(&self) {
+        if let Some(n) = self.hubs_changed.get() {
+            n.notify_one();
+        }
+    }
+
+    /// The guilds that have a hub now.
+    pub(crate) fn guilds(&self) -> Vec<Arc<str>> {
+        lock(&self.hubs).keys().cloned().collect()
+    }
+
+    /// Sessions joined to this guild's hub.
+    pub(crate) fn members(&self, guild: &str) -> usize {
+        lock(&self.hubs).get(guild).map_or(0, |e| e.members)
     }
 
     /// Adds a session to the guild's hub, starting the hub if needed.
@@ -69,6 +95,7 @@ impl Registry {
         let mut hubs = lock(&self.hubs);
         let entry = hubs.entry(guild.clone()).or_insert_with(|| {
             let queued = Arc::new(AtomicUsize::new(0));
+            self.hubs_changed();
             Entry {
                 hub: self.start_hub(guild.clone(), queued.clone()),
                 queued,
@@ -111,6 +138,7 @@ impl Registry {
         if entry.members == 0 {
             if let Some(entry) = hubs.remove(guild) {
                 entry.hub.do_send(StopHub);
+                self.hubs_changed();
             }
         }
         self.joined.fetch_sub(1, Ordering::Relaxed);

@@ -160,6 +160,9 @@ impl Server {
         if let (Some(certs), true) = (&self.state.tls, cfg.handle_signals) {
             actix_web::rt::spawn(crate::tls::reload_on_hangup(certs.clone()));
         }
+        if let Some(cluster) = &self.state.cluster {
+            cluster.start(&self.state.callbacks, cfg.provider_timeout);
+        }
         let running = server.run();
         self.handle.set_server(running.handle());
         self.state.serving.set(true);

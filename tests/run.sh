@@ -4,11 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "== installing chromium (browser tests)"
+# chromium for the browser tests, redis-server for tests/redis.rs; one
+# apt-get update for whatever is missing.
+MISSING=""
+[ -x /usr/bin/chromium ] || MISSING="$MISSING chromium"
+[ -x /usr/bin/redis-server ] || MISSING="$MISSING redis-server"
+if [ -n "$MISSING" ]; then
+  echo "== installing$MISSING (browser and Redis tests)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
 fi
 
 echo "== npm ci (tests/browser)"

@@ -13,6 +13,8 @@
 //! * `bin/heap_profile.rs`: d-back under the `dhat` heap profiler, for where a viewer's bytes go.
 //! * `bin/bench_server.rs`: d-back with a bot that broadcasts at a fixed rate.
 //! * `bin/soak.rs`: many churning clients against a running d-back, RSS from outside.
+//! * `bin/redis_fanout.rs`: the same fan-out against one instance and two
+//!   joined by Redis, in one run.
 
 pub mod driver;
 pub mod loadgen;

@@ -52,6 +52,10 @@ impl Flag {
         self.up.store(up, Ordering::Relaxed);
     }
 
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
     /// The condition "this flag is up".
     pub(crate) fn check(self: &Arc<Self>) -> Check {
         let flag = self.clone();

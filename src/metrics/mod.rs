@@ -43,6 +43,8 @@ pub(crate) struct Metrics {
     /// The gateway was ready once, so the next ready is a reconnect.
     gateway_state_seen: AtomicBool,
     gateway_events: Family<[(&'static str, String); 1], Counter>,
+    redis_connected: Gauge,
+    redis_events: Family<Label, Counter>,
 }
 
 /// Latency buckets from 1 ms to about 16 s.
@@ -71,6 +73,8 @@ impl Metrics {
             gateway_reconnects: Counter::default(),
             gateway_state_seen: AtomicBool::new(false),
             gateway_events: Family::default(),
+            redis_connected: Gauge::default(),
+            redis_events: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -145,6 +149,16 @@ impl Metrics {
             "Gateway dispatch events, by type",
             m.gateway_events.clone(),
         );
+        registry.register(
+            "redis_connected",
+            "Redis (--redis-url): 1 connected and subscribed, 0 not",
+            m.redis_connected.clone(),
+        );
+        registry.register(
+            "redis_events",
+            "Redis broadcasts by event (published, received, local_fallback, dropped) and reconnects",
+            m.redis_events.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -211,6 +225,17 @@ impl Metrics {
         self.gateway_events
             .get_or_create(&[("type", kind.to_string())])
             .inc();
+    }
+
+    /// Redis is (not) connected.
+    pub(crate) fn redis_connected(&self, up: bool) {
+        self.redis_connected.set(i64::from(up));
+    }
+
+    /// One Redis event: a broadcast `published`, `received`, delivered
+    /// locally (`local_fallback`) or `dropped`, or a `reconnect`.
+    pub(crate) fn redis_event(&self, event: &'static str) {
+        self.redis_events.get_or_create(&[("event", event)]).inc();
     }
 
     /// A session evicted by its hub.

@@ -1,0 +1,229 @@
+//! Several d-back instances joined by Redis (`Config::redis_url`), so
+//! they can run behind any load balancer.
+//!
+//! What goes through Redis, and only when a URL is set:
+//!
+//! * broadcasts: every one is PUBLISHed on its guild's channel and every
+//!   instance delivers what its subscription receives, its own included,
+//!   so each viewer gets each broadcast once, in Redis's order per guild
+//!   (`bus`, `subscriptions`);
+//! * the server list, users and client ids: an instance with a data source
+//!   writes a snapshot that `--source redis` instances answer from
+//!   (`snapshot`, `source`);
+//! * the authentication throttle and the validation cache (`limits`).
+//!
+//! When Redis is down each instance keeps serving its own viewers (local
+//! broadcasts are delivered locally), `/readyz` says so, and the
+//! subscription task reconnects with backoff, resubscribes and resyncs the
+//! viewers' presences from the snapshot. No session or hub ever waits for
+//! Redis: all of it runs in tasks fed by bounded channels or by wake-ups.
+//!
+//! # Layout
+//!
+//! * `bus`: publishing, in order, with the local fallback.
+//! * `subscriptions`: the pub/sub connection: (un)subscribe as hubs start
+//!   and stop, deliver, reconnect, resync.
+//! * `snapshot`: the writer of the server list, users and client ids.
+//! * `source`: the callbacks of a `--source redis` instance.
+//! * `limits`: the shared authentication throttle and validation cache.
+
+mod bus;
+mod limits;
+mod snapshot;
+mod source;
+mod subscriptions;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, Notify};
+
+use crate::config::{Config, DataSource};
+use crate::health::Flag;
+use crate::lock::lock;
+use crate::metrics::Metrics;
+use crate::providers::Callbacks;
+use crate::registry::Registry;
+
+pub(crate) use limits::hashed;
+
+/// How long one Redis command may take before the caller falls back.
+const OP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What `/readyz` says while Redis is not reachable.
+pub(crate) const REDIS_DOWN: &str = "degraded: redis unreachable";
+
+/// The pub/sub channel of a guild's broadcasts.
+fn channel(guild: &str) -> String {
+    format!("d-back:{guild}")
+}
+
+/// The key of the server list snapshot.
+const SERVERS_KEY: &str = "d-back:servers";
+
+/// The key of a guild's users snapshot.
+fn users_key(guild: &str) -> String {
+    format!("d-back:users:{guild}")
+}
+
+/// The key of a guild's client id snapshot.
+fn client_id_key(guild: &str) -> String {
+    format!("d-back:client-id:{guild}")
+}
+
+/// This process's link to the other instances.
+pub(crate) struct Cluster {
+    client: redis::Client,
+    /// Up while the subscription is, which is when broadcasts go through
+    /// Redis; backs the `/readyz` check.
+    connected: Arc<Flag>,
+    /// Commands (publish, snapshot, limits): a new one per connect of the
+    /// subscription, reconnecting by itself in between.
+    commands: Mutex<Option<ConnectionManager>>,
+    registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    /// Broadcasts waiting for the publisher, in order.
+    outgoing: mpsc::Sender<bus::Outgoing>,
+    /// Broadcasts dropped at a full publisher queue, for the rare log line.
+    dropped: AtomicU64,
+    /// The publisher's end, taken when the server runs.
+    outgoing_rx: Mutex<Option<mpsc::Receiver<bus::Outgoing>>>,
+    /// Woken by the registry when a hub starts or stops.
+    hubs_changed: Arc<Notify>,
+    /// Woken when the snapshot may have changed (a presence was published).
+    snapshot_due: Arc<Notify>,
+    /// Redis came back (maybe empty): the writer rewrites every key.
+    rewrite: AtomicBool,
+    source: DataSource,
+    snapshot_every: Duration,
+    /// The last value read for each snapshot key, answered while Redis is
+    /// down (bounded by the guilds of the server list).
+    last_read: Mutex<HashMap<String, Option<String>>>,
+    /// Legacy passwords of the snapshot's servers, as (salt, salted hash)
+    /// by snowflake (a `--source redis` instance).
+    passwords: Mutex<HashMap<String, (String, String)>>,
+    /// This writer's salt for the legacy passwords it writes.
+    salt: String,
+}
+
+impl Cluster {
+    /// Checks the URL; nothing connects until [`start`](Self::start).
+    pub(crate) fn new(
+        config: &Config,
+        registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
+    ) -> io::Result<Option<Arc<Cluster>>> {
+        let Some(url) = config.redis_url.as_deref() else {
+            if config.source == DataSource::Redis {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "--source redis needs a Redis URL (--redis-url)",
+                ));
+            }
+            return Ok(None);
+        };
+        // The URL may hold a password: the error names neither.
+        let client = redis::Client::open(url).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the Redis URL is not valid ({:?})", e.kind()),
+            )
+        })?;
+        let (outgoing, rx) = mpsc::channel(bus::QUEUE);
+        let hubs_changed = Arc::new(Notify::new());
+        registry.watch_hubs(hubs_changed.clone());
+        Ok(Some(Arc::new(Cluster {
+            client,
+            connected: Flag::new(REDIS_DOWN),
+            commands: Mutex::new(None),
+            registry,
+            metrics,
+            outgoing,
+            dropped: AtomicU64::new(0),
+            outgoing_rx: Mutex::new(Some(rx)),
+            hubs_changed,
+            snapshot_due: Arc::new(Notify::new()),
+            rewrite: AtomicBool::new(true),
+            source: config.source,
+            snapshot_every: config.snapshot_every,
+            last_read: Mutex::new(HashMap::new()),
+            passwords: Mutex::new(HashMap::new()),
+            salt: format!("{:032x}", rand::random::<u128>()),
+        })))
+    }
+
+    /// The `/readyz` condition "Redis is reachable".
+    pub(crate) fn ready(&self) -> crate::health::Check {
+        self.connected.check()
+    }
+
+    /// Starts the publisher, the subscription and (with a local data
+    /// source) the snapshot writer, on the current actix system.
+    pub(crate) fn start(self: &Arc<Self>, callbacks: &Callbacks, provider_timeout: Duration) {
+        if let Some(rx) = lock(&self.outgoing_rx).take() {
+            actix_web::rt::spawn(bus::run(self.clone(), rx));
+        }
+        actix_web::rt::spawn(subscriptions::run(self.clone()));
+        if self.source == DataSource::Local {
+            let providers = crate::providers::Providers::start(
+                callbacks,
+                provider_timeout,
+                self.metrics.clone(),
+            );
+            actix_web::rt::spawn(snapshot::run(self.clone(), providers));
+        }
+    }
+
+    /// The callbacks of a `--source redis` instance, installed over
+    /// `callbacks` (see `source`).
+    pub(crate) fn install_source(self: &Arc<Self>, callbacks: &mut Callbacks) {
+        if self.source == DataSource::Redis {
+            source::install(self, callbacks);
+        }
+    }
+
+    fn set_connected(&self, up: bool) {
+        self.connected.set(up);
+        self.metrics.redis_connected(up);
+    }
+
+    /// The command connection, while Redis is reachable.
+    fn commands(&self) -> Option<ConnectionManager> {
+        if !self.connected.is_up() {
+            return None;
+        }
+        lock(&self.commands).clone()
+    }
+
+    /// Runs one command with the command connection and [`OP_TIMEOUT`];
+    /// `None` when Redis is down, slow or failing (the caller falls back).
+    async fn run<T, F, Fut>(&self, what: &str, f: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.commands()?;
+        match tokio::time::timeout(OP_TIMEOUT, f(conn)).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                log::debug!("redis {what} failed: {e}");
+                None
+            }
+            Err(_) => {
+                log::debug!("redis {what} took longer than {OP_TIMEOUT:?}");
+                None
+            }
+        }
+    }
+
+    /// Asks the snapshot writer for a full rewrite (Redis came back).
+    fn rewrite_snapshot(&self) {
+        self.rewrite.store(true, Ordering::Relaxed);
+        self.snapshot_due.notify_one();
+    }
+}
