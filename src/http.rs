@@ -71,7 +71,7 @@ pub(crate) fn admit_upgrade(
     app: &AppState,
     ip: std::net::IpAddr,
     origin: Option<&str>,
-) -> Result<Slot, HttpResponse> {
+) -> Result<Slot, Box<HttpResponse>> {
     if !app.config.allowed_origins.is_empty()
         && !origin.is_some_and(|o| app.config.allowed_origins.iter().any(|a| a == o))
     {
@@ -79,7 +79,9 @@ pub(crate) fn admit_upgrade(
         if app.connections.should_log_refusal(ip) {
             log::info!("{ip}: refused WebSocket from origin {origin:?}");
         }
-        return Err(HttpResponse::Forbidden().body("origin not allowed"));
+        return Err(Box::new(
+            HttpResponse::Forbidden().body("origin not allowed"),
+        ));
     }
     app.connections.acquire(ip).map_err(|why| {
         app.metrics.refused(match why {
@@ -93,9 +95,11 @@ pub(crate) fn admit_upgrade(
             };
             log::warn!("{ip}: refused WebSocket: {what}");
         }
-        HttpResponse::ServiceUnavailable()
-            .insert_header((header::RETRY_AFTER, "10"))
-            .body("too many connections")
+        Box::new(
+            HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, "10"))
+                .body("too many connections"),
+        )
     })
 }
 
@@ -136,7 +140,7 @@ async fn upgrade(
         .and_then(|v| v.to_str().ok());
     let slot = match admit_upgrade(&app, ip, origin) {
         Ok(slot) => slot,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let mut response = match ws::handshake(&req) {
         Ok(r) => r,

@@ -91,7 +91,7 @@ where
         .and_then(|v| v.to_str().ok());
     let slot = match admit_upgrade(&app, ip, origin) {
         Ok(slot) => slot,
-        Err(refusal) => return refuse(&mut io, &mut codec, refusal.into(), deadline).await,
+        Err(refusal) => return refuse(&mut io, &mut codec, (*refusal).into(), deadline).await,
     };
     let accept = match actix_http::ws::handshake(req.head()) {
         Ok(mut accept) => accept.finish(),
