@@ -12,6 +12,7 @@
 //! * `bin/floor_server.rs`: the floor: a minimal tokio-tungstenite fan-out server.
 //! * `bin/heap_profile.rs`: d-back under the `dhat` heap profiler, for where a viewer's bytes go.
 //! * `bin/bench_server.rs`: d-back with a bot that broadcasts at a fixed rate.
+//! * `bin/discord_scale.rs`: many viewers joining one big guild of the fake Discord, the binary as a child.
 //! * `bin/soak.rs`: many churning clients against a running d-back, RSS from outside.
 //! * `bin/redis_fanout.rs`: the same fan-out against one instance and two
 //!   joined by Redis, in one run.
