@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use actix_files::NamedFile;
+use actix_web::http::header::HeaderMap;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
@@ -35,7 +36,7 @@ pub(crate) async fn entry(
 ) -> HttpResponse {
     let app = app.into_inner();
     let providers = providers.get_ref().clone();
-    if is_upgrade(&req) {
+    if is_websocket(req.headers()) {
         return upgrade(req, payload, app, providers).await;
     }
     let path = req.path().to_string();
@@ -57,21 +58,23 @@ pub(crate) async fn entry(
     }
 }
 
-fn is_upgrade(req: &HttpRequest) -> bool {
-    req.headers()
+/// The request asks for a WebSocket (`Upgrade: websocket`).
+pub(crate) fn is_websocket(headers: &HeaderMap) -> bool {
+    headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// Checks a WebSocket upgrade from `ip` against the allowed origins and
-/// the connection caps: the session's slot, or the refusal to send (each
-/// logged at most once per address and counted).
+/// Checks a WebSocket upgrade from `ip` against the allowed origins (its
+/// `Origin` header) and the connection caps: the session's slot, or the
+/// refusal to send (each logged at most once per address and counted).
 pub(crate) fn admit_upgrade(
     app: &AppState,
     ip: std::net::IpAddr,
-    origin: Option<&str>,
+    headers: &HeaderMap,
 ) -> Result<Slot, Box<HttpResponse>> {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if !app.config.allowed_origins.is_empty()
         && !origin.is_some_and(|o| app.config.allowed_origins.iter().any(|a| a == o))
     {
@@ -134,11 +137,7 @@ async fn upgrade(
     providers: Addr<Providers>,
 ) -> HttpResponse {
     let ip = app.proxies.client_ip(&req);
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    let slot = match admit_upgrade(&app, ip, origin) {
+    let slot = match admit_upgrade(&app, ip, req.headers()) {
         Ok(slot) => slot,
         Err(refusal) => return *refusal,
     };

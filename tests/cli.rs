@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::one_line_failure;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 fn bin() -> Command {
@@ -65,13 +66,12 @@ fn version_and_help() {
 /// A static directory that does not exist: non-zero exit and one sentence.
 #[test]
 fn missing_static_dir() {
-    let out = bin()
-        .args(["--port", "0", "--static-dir", "/definitely/not/here"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_failure(
+        bin()
+            .args(["--port", "0", "--static-dir", "/definitely/not/here"])
+            .output()
+            .unwrap(),
+    );
     assert!(
         err.contains("/definitely/not/here") && err.contains("does not exist"),
         "{err}"
@@ -83,14 +83,13 @@ fn missing_static_dir() {
 fn port_in_use() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = bin()
-        .args(["--host", "127.0.0.1", "--port", &port])
-        .env("RUST_LOG", "off")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_failure(
+        bin()
+            .args(["--host", "127.0.0.1", "--port", &port])
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap(),
+    );
     assert!(err.contains(&port) && err.contains("in use"), "{err}");
 }
 
@@ -142,20 +141,19 @@ async fn signals_close_sessions_with_going_away() {
 /// A bad `--trusted-proxy`: non-zero exit and one sentence naming it.
 #[test]
 fn bad_trusted_proxy() {
-    let out = bin()
-        .args(["--host", "127.0.0.1", "--port", "0"])
-        .args([
-            "--trusted-proxy",
-            "127.0.0.1/32",
-            "--trusted-proxy",
-            "10.0.0.0/40",
-        ])
-        .env("RUST_LOG", "off")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_failure(
+        bin()
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args([
+                "--trusted-proxy",
+                "127.0.0.1/32",
+                "--trusted-proxy",
+                "10.0.0.0/40",
+            ])
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap(),
+    );
     assert!(err.contains("\"10.0.0.0/40\""), "{err}");
 }
 

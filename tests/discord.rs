@@ -583,10 +583,7 @@ async fn fatal_close_codes_exit_with_a_sentence() {
     assert!(!err.contains("wrong-secret-token"));
     let fake = FakeDiscord::start(vec![island()]);
     fake.deny(1 << 12, INTENT_PRESENCES);
-    let out = bin_with(&fake, BOT_TOKEN);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_failure(bin_with(&fake, BOT_TOKEN));
     for intent in ["Server Members", "Presence", "Message Content"] {
         assert!(err.contains(intent), "{err}");
     }

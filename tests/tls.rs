@@ -125,24 +125,8 @@ async fn wss(addr: SocketAddr, tls: &TlsConnector) -> (Wss, CertificateDer<'stat
     let (mut ws, _) = tokio_tungstenite::client_async(url, s)
         .await
         .expect("websocket over TLS connects");
-    assert_eq!(text(&mut ws).await, SERVER_LIST);
+    assert_eq!(next_text(&mut ws).await, SERVER_LIST);
     (ws, cert)
-}
-
-/// The next data frame as text.
-async fn text(ws: &mut Wss) -> String {
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a frame within the wait")
-            .expect("stream open")
-            .expect("frame ok");
-        match msg {
-            Message::Text(t) => return t.to_string(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected text, got {other:?}"),
-        }
-    }
 }
 
 async fn join(ws: &mut Wss) {
@@ -151,7 +135,7 @@ async fn join(ws: &mut Wss) {
     ))
     .await
     .unwrap();
-    assert_eq!(text(ws).await, DWORLD_JOIN);
+    assert_eq!(next_text(ws).await, DWORLD_JOIN);
 }
 
 fn start_tls(cert: &Path, key: &Path) -> TestServer {
@@ -197,7 +181,7 @@ async fn wss_join_and_broadcast() {
     srv.handle
         .broadcast_message("232769614004748288", "u1", "over tls", "general");
     assert_eq!(
-        text(&mut ws).await,
+        next_text(&mut ws).await,
         r#"{"type":"message","server":"232769614004748288","data":{"uid":"u1","message":"over tls","channel":"general"}}"#
     );
 }
@@ -422,16 +406,15 @@ fn binary_refuses_a_bad_certificate() {
     let dir = temp_dir("badbin");
     let (c, k) = install(&dir, &new_cert());
     std::fs::write(&c, "not a certificate").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_d-back"))
-        .args(["--host", "127.0.0.1", "--port", "0"])
-        .args(["--tls-cert", c.to_str().unwrap()])
-        .args(["--tls-key", k.to_str().unwrap()])
-        .env("RUST_LOG", "off")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_failure(
+        Command::new(env!("CARGO_BIN_EXE_d-back"))
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(["--tls-cert", c.to_str().unwrap()])
+            .args(["--tls-key", k.to_str().unwrap()])
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap(),
+    );
     assert!(
         err.contains("cert.pem") && err.contains("no PEM certificate"),
         "{err}"

@@ -115,6 +115,43 @@ impl DriverArgs {
         wait_for_file(&self.done_file, self.max_wait()).await;
     }
 
+    /// The whole run of a driver whose server listens on `addr`: memory
+    /// before any client, the start signal, memory with every client
+    /// joined, the bot (`send` gets each text), the done signal, and the
+    /// stats (`server` names it; `sessions` counts joined clients).
+    pub async fn measure(
+        &self,
+        server: &str,
+        addr: std::net::SocketAddr,
+        sessions: impl Fn() -> usize,
+        send: impl FnMut(String),
+    ) -> std::io::Result<()> {
+        let (rss_base, heap_base) = (status_kb("VmRSS"), heap_in_use_kb());
+        self.ready(server, addr)?;
+        self.wait_start(server).await;
+        let (rss_connected, heap_connected) = (status_kb("VmRSS"), heap_in_use_kb());
+        let cpu0 = cpu_seconds();
+        let sessions_at_start = sessions();
+        let (total, send_wall) = self.run_bot(send).await?;
+        self.wait_done().await;
+        let cpu = cpu_seconds() - cpu0;
+        self.finish(&serde_json::json!({
+            "server": server,
+            "sent": total,
+            "send_wall_s": send_wall,
+            "sessions_at_start": sessions_at_start,
+            "cpu_phase_s": cpu,
+            "cpu_total_s": cpu_seconds(),
+            "rss_base_kb": rss_base,
+            "rss_connected_kb": rss_connected,
+            "heap_base_kb": heap_base,
+            "heap_connected_kb": heap_connected,
+            "rss_end_kb": status_kb("VmRSS"),
+            "hwm_kb": status_kb("VmHWM"),
+            "sessions_at_end": sessions(),
+        }))
+    }
+
     /// Prints the final stats and writes `--stats-file`.
     pub fn finish(&self, stats: &serde_json::Value) -> std::io::Result<()> {
         eprintln!("{stats}");

@@ -29,12 +29,11 @@ use actix_codec::{AsyncRead, AsyncWrite, Encoder, Framed, FramedParts};
 use actix_http::body::{BodySize, MessageBody};
 use actix_http::h1::{Codec, Message};
 use actix_http::{HttpMessage, Request, Response};
-use actix_web::http::header;
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 
 use crate::app::AppState;
-use crate::http::{admit_upgrade, start_session};
+use crate::http::{admit_upgrade, is_websocket, start_session};
 use crate::outbound::Meter;
 use crate::providers::Providers;
 
@@ -76,20 +75,11 @@ where
     // Nothing is queued to write before the handshake answer.
     drop(write_buf);
     let deadline = app.config.handshake_timeout;
-    let is_websocket = req
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !is_websocket {
+    if !is_websocket(req.headers()) {
         let refusal = actix_web::HttpResponse::BadRequest().body("only WebSocket upgrades");
         return refuse(&mut io, &mut codec, refusal.into(), deadline).await;
     }
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    let slot = match admit_upgrade(&app, ip, origin) {
+    let slot = match admit_upgrade(&app, ip, req.headers()) {
         Ok(slot) => slot,
         Err(refusal) => return refuse(&mut io, &mut codec, (*refusal).into(), deadline).await,
     };

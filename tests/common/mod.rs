@@ -126,18 +126,7 @@ impl Client {
 
     /// The next data frame as text (binary frames fail the test).
     pub async fn recv_text(&mut self) -> String {
-        loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame within the wait")
-                .expect("stream open")
-                .expect("frame ok");
-            match msg {
-                Message::Text(t) => return t.to_string(),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected text, got {other:?}"),
-            }
-        }
+        next_text(&mut self.ws).await
     }
 
     pub async fn recv_json(&mut self) -> Value {
@@ -181,6 +170,35 @@ impl Client {
 }
 
 /// The exact error frame for `message`.
+/// The next data frame of any WebSocket stream as text (pings and pongs
+/// skipped; a binary frame, a close or the wait running out fail the test).
+pub async fn next_text<S>(ws: &mut WebSocketStream<S>) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a frame within the wait")
+            .expect("stream open")
+            .expect("frame ok");
+        match msg {
+            Message::Text(t) => return t.to_string(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+/// The stderr of a run of the binary that must fail with exactly one line
+/// (the one sentence the binary prints for a bad start).
+pub fn one_line_failure(out: std::process::Output) -> String {
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
 pub fn error_frame(message: &str) -> String {
     serde_json::json!({"type": "error", "data": {"message": message}}).to_string()
 }

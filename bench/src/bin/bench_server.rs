@@ -14,7 +14,7 @@
 //! ```
 
 use clap::Parser;
-use d_back_bench::driver::{cpu_seconds, heap_in_use_kb, status_kb, DriverArgs};
+use d_back_bench::driver::DriverArgs;
 use d_back_bench::ours::bench_dback;
 
 /// Command line of the driver.
@@ -39,33 +39,12 @@ async fn main() -> std::io::Result<()> {
     let handle = server.handle();
     let addr = server.local_addr();
     actix_web::rt::spawn(server.run());
-    let (rss_base, heap_base) = (status_kb("VmRSS"), heap_in_use_kb());
-    args.ready("bench_server", addr)?;
-
-    args.wait_start("bench_server").await;
-    let (rss_connected, heap_connected) = (status_kb("VmRSS"), heap_in_use_kb());
-    let cpu0 = cpu_seconds();
-    let sessions = handle.joined_count();
-    let (total, send_wall) = args
-        .run_bot(|text| handle.broadcast_message(&args.snowflake, &args.uid, &text, &args.channel))
-        .await?;
-
-    args.wait_done().await;
-    let cpu = cpu_seconds() - cpu0;
-    args.finish(&serde_json::json!({
-        "server": "ours",
-        "sent": total,
-        "send_wall_s": send_wall,
-        "sessions_at_start": sessions,
-        "cpu_phase_s": cpu,
-        "cpu_total_s": cpu_seconds(),
-        "rss_base_kb": rss_base,
-        "rss_connected_kb": rss_connected,
-        "heap_base_kb": heap_base,
-        "heap_connected_kb": heap_connected,
-        "rss_end_kb": status_kb("VmRSS"),
-        "hwm_kb": status_kb("VmHWM"),
-        "sessions_at_end": handle.joined_count(),
-    }))?;
+    args.measure(
+        "ours",
+        addr,
+        || handle.joined_count(),
+        |text| handle.broadcast_message(&args.snowflake, &args.uid, &text, &args.channel),
+    )
+    .await?;
     std::process::exit(0);
 }

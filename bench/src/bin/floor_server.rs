@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use d_back_bench::driver::{cpu_seconds, heap_in_use_kb, status_kb, DriverArgs};
+use d_back_bench::driver::DriverArgs;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
@@ -122,40 +122,15 @@ async fn main() -> std::io::Result<()> {
             }
         });
     }
-    let (rss_base, heap_base) = (status_kb("VmRSS"), heap_in_use_kb());
-    args.ready("floor_server", addr)?;
-
-    args.wait_start("floor_server").await;
-    let (rss_connected, heap_connected) = (status_kb("VmRSS"), heap_in_use_kb());
-    let cpu0 = cpu_seconds();
-    let sessions = joined.load(Ordering::Relaxed);
     let (snowflake, uid, channel) = (&args.snowflake, &args.uid, &args.channel);
-    let (total, send_wall) = args
-        .run_bot(|text| {
-            let text = serde_json::Value::String(text);
-            let frame = format!(
-                r#"{{"type":"message","server":"{snowflake}","data":{{"uid":"{uid}","message":{text},"channel":"{channel}"}}}}"#
-            );
-            let _ = bus.send(frame.into());
-        })
+    let send = |text: String| {
+        let text = serde_json::Value::String(text);
+        let frame = format!(
+            r#"{{"type":"message","server":"{snowflake}","data":{{"uid":"{uid}","message":{text},"channel":"{channel}"}}}}"#
+        );
+        let _ = bus.send(frame.into());
+    };
+    args.measure("floor", addr, || joined.load(Ordering::Relaxed), send)
         .await?;
-
-    args.wait_done().await;
-    let cpu = cpu_seconds() - cpu0;
-    args.finish(&serde_json::json!({
-        "server": "floor",
-        "sent": total,
-        "send_wall_s": send_wall,
-        "sessions_at_start": sessions,
-        "cpu_phase_s": cpu,
-        "cpu_total_s": cpu_seconds(),
-        "rss_base_kb": rss_base,
-        "rss_connected_kb": rss_connected,
-        "heap_base_kb": heap_base,
-        "heap_connected_kb": heap_connected,
-        "rss_end_kb": status_kb("VmRSS"),
-        "hwm_kb": status_kb("VmHWM"),
-        "sessions_at_end": joined.load(Ordering::Relaxed),
-    }))?;
     std::process::exit(0);
 }
