@@ -5,9 +5,13 @@
 //! cache) hands every joining session the same `Arc<UserList>`, and the map
 //! is serialized the first time a session needs it and then only copied, so
 //! a burst of joins costs one encoding, not one per viewer. Lists from the
-//! user's callbacks are new each time and simply encoded once for their join.
+//! user's callbacks are new each time; [`Reuse`] keeps the last list of
+//! each server, so a callback that answers the same users again (the usual
+//! case: members change far less often than viewers join) gets the encoding
+//! it already has instead of a new one.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -45,10 +49,43 @@ impl UserList {
     /// list order.
     pub(crate) fn encoded(&self) -> &RawValue {
         self.encoded.get_or_init(|| {
-            let json = serde_json::to_string(&ByUid(&self.users)).unwrap_or_else(|_| "{}".into());
-            // Our own serializer's output is valid JSON.
-            RawValue::from_string(json).unwrap_or_else(|_| empty_map())
+            // Serialized straight into a RawValue: our own serializer's
+            // output is JSON, and parsing it again would double the cost.
+            serde_json::value::to_raw_value(&ByUid(&self.users)).unwrap_or_else(|_| empty_map())
         })
+    }
+}
+
+/// Servers whose last list [`Reuse`] keeps at most; past it the memory is
+/// cleared and refilled by the next joins (a deployment has a handful).
+const REUSE_SERVERS: usize = 256;
+
+/// The last list answered for each server, so an unchanged answer shares
+/// the list (and its encoding) already made. One per provider thread.
+#[derive(Debug, Default)]
+pub(crate) struct Reuse {
+    last: HashMap<String, Arc<UserList>>,
+}
+
+impl Reuse {
+    /// `fresh`, or the kept list of `server` when it holds the same users
+    /// in the same order. A different list replaces the kept one.
+    pub(crate) fn share(&mut self, server: &str, fresh: Arc<UserList>) -> Arc<UserList> {
+        if let Some(kept) = self.last.get(server) {
+            if Arc::ptr_eq(kept, &fresh) || kept.users == fresh.users {
+                return kept.clone();
+            }
+        }
+        if fresh.is_empty() {
+            // Nothing to encode; a failing provider's default is not kept.
+            self.last.remove(server);
+            return fresh;
+        }
+        if self.last.len() >= REUSE_SERVERS && !self.last.contains_key(server) {
+            self.last.clear();
+        }
+        self.last.insert(server.to_owned(), fresh.clone());
+        fresh
     }
 }
 
@@ -83,5 +120,32 @@ mod tests {
         assert_eq!(keys, ["2", "1"]);
         assert_eq!(v["1"]["username"], "a");
         assert_eq!(UserList::default().encoded().get(), "{}");
+    }
+
+    fn list(names: &[&str]) -> Arc<UserList> {
+        Arc::new(UserList::new(
+            names
+                .iter()
+                .map(|n| User::new(*n, *n, Status::Online, RoleColor::from_rgb(0x112233)))
+                .collect(),
+        ))
+    }
+
+    #[test]
+    fn reuse_shares_an_unchanged_list_and_replaces_a_changed_one() {
+        let mut reuse = Reuse::default();
+        let first = reuse.share("g", list(&["a", "b"]));
+        let again = reuse.share("g", list(&["a", "b"]));
+        assert!(Arc::ptr_eq(&first, &again), "same users: the kept list");
+        let other = reuse.share("h", list(&["a", "b"]));
+        assert!(!Arc::ptr_eq(&first, &other), "kept per server");
+        let changed = reuse.share("g", list(&["b", "a"]));
+        assert!(!Arc::ptr_eq(&first, &changed), "order is part of the list");
+        let after = reuse.share("g", list(&["b", "a"]));
+        assert!(Arc::ptr_eq(&changed, &after), "the new list is kept");
+        let empty = reuse.share("g", Arc::default());
+        assert!(empty.is_empty());
+        let back = reuse.share("g", list(&["b", "a"]));
+        assert!(!Arc::ptr_eq(&changed, &back), "an empty answer forgets");
     }
 }

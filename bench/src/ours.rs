@@ -20,10 +20,12 @@ pub fn bench_users(n: usize) -> Vec<d_back::User> {
 pub fn bench_dback(args: &DriverArgs, mock_traffic: bool) -> std::io::Result<d_back::Server> {
     let mut builder = d_back::DBack::builder();
     if args.users > 0 {
-        let n = args.users;
-        // Built per call, as a bot answering from its cache would.
-        builder = builder.on_get_user_data(move |_server| async move {
-            Ok::<_, d_back::BoxError>(bench_users(n))
+        // Built once and copied per call, as a bot answering from its cache
+        // would (and as python_server.py answers a copy of its dict).
+        let users = std::sync::Arc::new(bench_users(args.users));
+        builder = builder.on_get_user_data(move |_server| {
+            let users = users.clone();
+            async move { Ok::<_, d_back::BoxError>(users.as_ref().clone()) }
         });
     }
     builder

@@ -9,14 +9,17 @@
 //! [`StaticRequest`] here; each handler runs the callback as a spawned
 //! future guarded by a timeout and a panic catcher, so a slow, failing or
 //! panicking callback costs one log line and a safe default, never a session
-//! or the server. Unset callbacks answer from [`mock`].
+//! or the server. Unset callbacks answer from [`mock`]. User lists pass
+//! through the thread's `Reuse`, so an unchanged answer keeps its encoding.
 
 mod callbacks;
 pub mod mock;
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +28,7 @@ use futures_util::FutureExt;
 
 use crate::metrics::Metrics;
 use crate::model::{DiscordUser, ServerInfo};
-use crate::userlist::UserList;
+use crate::userlist::{Reuse, UserList};
 
 pub(crate) use callbacks::{
     by_key, per_thread, Callbacks, ClientIdFn, LocalFut, ServersFn, StaticFn, UsersFn, ValidateFn,
@@ -43,6 +46,8 @@ pub(crate) struct Providers {
     timeout: Duration,
     /// Counts each call and its latency.
     metrics: Arc<Metrics>,
+    /// The last user list of each server, shared while it is unchanged.
+    reuse: Rc<RefCell<Reuse>>,
 }
 
 impl Providers {
@@ -61,6 +66,7 @@ impl Providers {
             static_request: callbacks.static_request.as_ref().map(|f| f()),
             timeout,
             metrics,
+            reuse: Rc::default(),
         }
         .start()
     }
@@ -187,16 +193,26 @@ impl Handler<GetUsers> for Providers {
     type Result = ResponseFuture<Arc<UserList>>;
 
     fn handle(&mut self, msg: GetUsers, _: &mut Context<Self>) -> Self::Result {
+        let reuse = self.reuse.clone();
+        let server = msg.0;
         match self.users.clone() {
-            Some(f) => guarded(
-                "on_get_user_data",
-                self.guard(),
-                move || f(msg.0),
-                Arc::default(),
-            ),
-            None => Box::pin(std::future::ready(Arc::new(UserList::new(mock::users(
-                &msg.0,
-            ))))),
+            Some(f) => {
+                let asked = server.clone();
+                let answer = guarded(
+                    "on_get_user_data",
+                    self.guard(),
+                    move || f(asked),
+                    Arc::default(),
+                );
+                Box::pin(async move {
+                    let fresh = answer.await;
+                    reuse.borrow_mut().share(&server, fresh)
+                })
+            }
+            None => {
+                let fresh = Arc::new(UserList::new(mock::users(&server)));
+                Box::pin(std::future::ready(reuse.borrow_mut().share(&server, fresh)))
+            }
         }
     }
 }
