@@ -27,7 +27,7 @@ use crate::proxy::TrustedProxies;
 use crate::registry::Registry;
 use crate::server::{bind_all, Background, Server};
 use crate::tls::Certificates;
-use crate::userlist::UserList;
+use crate::userlist::{Answer, UserList};
 
 /// Entry point: `DBack::builder()`.
 pub struct DBack;
@@ -114,8 +114,10 @@ impl Builder {
         self
     }
 
-    /// The users of one server, by snowflake. Answer `Vec<User>` or the
-    /// original's JSON dictionary; malformed users are skipped with a warning.
+    /// The users of one server, by snowflake. Answer `Vec<User>`, the
+    /// original's JSON dictionary, or an `Arc<[User]>` you keep (a clone of
+    /// the same `Arc` costs no copy, check or encoding per join; make a new
+    /// one when members change). Malformed users are skipped with a warning.
     pub fn on_get_user_data<F, Fut, R>(mut self, f: F) -> Self
     where
         F: Fn(String) -> Fut + Send + Sync + 'static,
@@ -126,8 +128,10 @@ impl Builder {
             Rc::new(move |server| {
                 let fut = f(server);
                 Box::pin(async move {
-                    fut.await
-                        .map(|r| Arc::new(UserList::new(IntoUsers::into_users(r))))
+                    fut.await.map(|r| match r.shared() {
+                        Some(users) => Answer::Shared(users),
+                        None => Arc::new(UserList::new(r.into_users())).into(),
+                    })
                 })
             })
         });

@@ -20,7 +20,7 @@ use crate::health;
 use crate::limits::{bearer_matches, Slot, SlotRefused};
 use crate::outbound::{Meter, Metered};
 use crate::protocol;
-use crate::providers::{answer_or_default, GetServers, Providers, StaticRequest, StaticResponse};
+use crate::providers::{answer_or_default, GetGreeting, Providers, StaticRequest, StaticResponse};
 use crate::session::Session;
 use crate::socket::ConnSocket;
 
@@ -121,8 +121,13 @@ where
     S: futures_util::Stream<Item = Result<bytes::Bytes, actix_http::error::PayloadError>> + 'static,
 {
     let codec = actix_http::ws::Codec::new().max_size(app.config.max_frame_bytes);
-    let servers = answer_or_default("the server list", providers.send(GetServers).await);
-    let list = protocol::server_list(&servers);
+    let list = match providers.send(GetGreeting).await {
+        Ok(list) => list,
+        // The safe default, logged as every unanswered question is.
+        Err(e) => {
+            protocol::server_list(&answer_or_default::<Vec<_>>("the server list", Err(e))).into()
+        }
+    };
     let session = Session::new(app, providers, list, ip, slot, meter, socket);
     ws::WebsocketContext::with_codec(session, input, codec)
 }

@@ -61,6 +61,7 @@
 //! * `tls/`: HTTPS and `wss://`: the PEM files, the certificate each
 //!   handshake gets, reloading it on SIGHUP (`Builder::tls`).
 //! * `userlist`: a server's users with their join encoding, made once.
+//! * `serverlist`: the `server-list` greeting, encoded once while unchanged.
 //! * `join`: answering a `connect`: find the server, authenticate, load users.
 //! * `limits`: connection caps, rate limits, auth throttling and cache, secrets.
 //! * `lock`: the poison-tolerant mutex lock.
@@ -128,6 +129,7 @@ mod providers;
 mod proxy;
 mod registry;
 mod server;
+mod serverlist;
 mod session;
 mod socket;
 mod tls;

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -70,8 +71,11 @@ impl FromStr for Status {
 }
 
 /// A role colour in the only form d-zone understands: `#rrggbb`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RoleColor(String);
+///
+/// Kept inline (seven ASCII bytes, `Copy`), not as a `String`: every user
+/// carries one, and a list of users is copied and compared per join.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RoleColor([u8; 7]);
 
 impl RoleColor {
     /// Accepts `#rrggbb` (either case); stored lower-case so equal colours
@@ -79,7 +83,10 @@ impl RoleColor {
     pub fn parse(s: &str) -> Result<Self, DataError> {
         let b = s.as_bytes();
         if b.len() == 7 && b[0] == b'#' && b[1..].iter().all(u8::is_ascii_hexdigit) {
-            Ok(RoleColor(s.to_ascii_lowercase()))
+            let mut out = [0u8; 7];
+            out.copy_from_slice(b);
+            out.make_ascii_lowercase();
+            Ok(RoleColor(out))
         } else {
             Err(DataError(format!("role colour {s:?} is not #rrggbb")))
         }
@@ -87,11 +94,23 @@ impl RoleColor {
 
     /// From a packed `0xRRGGBB` integer, as Discord's API reports role colours.
     pub fn from_rgb(rgb: u32) -> Self {
-        RoleColor(format!("#{:06x}", rgb & 0xff_ffff))
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = *b"#000000";
+        for (i, slot) in out[1..].iter_mut().enumerate() {
+            *slot = HEX[((rgb >> (20 - 4 * i)) & 0xf) as usize];
+        }
+        RoleColor(out)
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ever made from `#` and hex digits, so always ASCII.
+        std::str::from_utf8(&self.0).unwrap_or("#000000")
+    }
+}
+
+impl std::fmt::Debug for RoleColor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RoleColor").field(&self.as_str()).finish()
     }
 }
 
@@ -104,7 +123,7 @@ impl FromStr for RoleColor {
 
 impl Serialize for RoleColor {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -329,11 +348,31 @@ fn server_from_json(snowflake: &str, o: &Map<String, Value>) -> Result<ServerInf
     })
 }
 
-/// What a user-data provider may answer: typed users, or the original's
-/// dictionary (`{uid: {uid, username, status, roleColor}}`).
+/// What a user-data provider may answer: typed users, a shared list of
+/// them, or the original's dictionary (`{uid: {uid, username, status,
+/// roleColor}}`).
 pub trait IntoUsers {
     /// Converts, dropping (and logging once each) entries that are malformed.
     fn into_users(self) -> Vec<User>;
+
+    /// The shared list this answer is, if it is one. d-back recognizes the
+    /// same `Arc` answered again and reuses what it made of it (checked and
+    /// encoded), so a provider that keeps its users pays nothing per join.
+    fn shared(&self) -> Option<Arc<[User]>> {
+        None
+    }
+}
+
+/// A list the provider keeps and hands out again: answer a clone of the
+/// `Arc`, and make a new one when the members change.
+impl IntoUsers for Arc<[User]> {
+    fn into_users(self) -> Vec<User> {
+        self.to_vec().into_users()
+    }
+
+    fn shared(&self) -> Option<Arc<[User]>> {
+        Some(self.clone())
+    }
 }
 
 impl IntoUsers for Vec<User> {
@@ -387,6 +426,16 @@ mod tests {
             assert!(RoleColor::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(RoleColor::from_rgb(0x12ab).as_str(), "#0012ab");
+        assert_eq!(RoleColor::from_rgb(0xff6b6b).as_str(), "#ff6b6b");
+        assert_eq!(RoleColor::from_rgb(0x1abcdef).as_str(), "#abcdef");
+        assert_eq!(
+            RoleColor::parse("#AbCdEf").unwrap(),
+            RoleColor::from_rgb(0xabcdef)
+        );
+        assert_eq!(
+            format!("{:?}", RoleColor::from_rgb(1)),
+            "RoleColor(\"#000001\")"
+        );
     }
 
     #[test]

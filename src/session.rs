@@ -55,7 +55,7 @@ pub(crate) struct Session {
     /// This worker's providers.
     providers: Addr<Providers>,
     /// The server-list frame, sent on start.
-    greeting: Option<String>,
+    greeting: Option<ByteString>,
     meter: Arc<Meter>,
     /// The hub this session is in, if any.
     joined: Option<Joined>,
@@ -83,7 +83,7 @@ impl Session {
     pub(crate) fn new(
         app: Arc<AppState>,
         providers: Addr<Providers>,
-        server_list: String,
+        server_list: ByteString,
         ip: IpAddr,
         slot: Slot,
         meter: Arc<Meter>,
@@ -359,7 +359,7 @@ impl Session {
                     let status = Status::ALL[rng.gen_range(0..Status::ALL.len())];
                     let p = Presence::new(&*g, &user.uid, status)
                         .username(&user.username)
-                        .role_color(user.role_color.clone());
+                        .role_color(user.role_color);
                     act.send(ctx, protocol::presence(&p));
                 }
             }));

@@ -8,7 +8,9 @@
 //! user's callbacks are new each time; [`Reuse`] keeps the last list of
 //! each server, so a callback that answers the same users again (the usual
 //! case: members change far less often than viewers join) gets the encoding
-//! it already has instead of a new one.
+//! it already has instead of a new one. A callback that answers a shared
+//! `Arc<[User]>` ([`Answer::Shared`]) is recognized by the `Arc` alone: the
+//! same `Arc` again costs neither a copy nor a comparison.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -16,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::model::User;
+use crate::model::{IntoUsers, User};
 
 /// The users of one server, with their encoded `users` map, made on first use.
 #[derive(Debug, Default)]
@@ -56,6 +58,27 @@ impl UserList {
     }
 }
 
+/// A user provider's answer as the providers receive it.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// A checked list (the Discord cache's, a parsed one, a copied one).
+    List(Arc<UserList>),
+    /// The caller's shared list, not yet checked; `Reuse` checks it once.
+    Shared(Arc<[User]>),
+}
+
+impl Default for Answer {
+    fn default() -> Self {
+        Answer::List(Arc::default())
+    }
+}
+
+impl From<Arc<UserList>> for Answer {
+    fn from(list: Arc<UserList>) -> Self {
+        Answer::List(list)
+    }
+}
+
 /// Servers whose last list [`Reuse`] keeps at most; past it the memory is
 /// cleared and refilled by the next joins (a deployment has a handful).
 const REUSE_SERVERS: usize = 256;
@@ -64,16 +87,40 @@ const REUSE_SERVERS: usize = 256;
 /// the list (and its encoding) already made. One per provider thread.
 #[derive(Debug, Default)]
 pub(crate) struct Reuse {
-    last: HashMap<String, Arc<UserList>>,
+    last: HashMap<String, Kept>,
+}
+
+/// One server's kept list, and the shared answer it was made from (held,
+/// so its address cannot be reused by another list while it is compared).
+#[derive(Debug)]
+struct Kept {
+    list: Arc<UserList>,
+    source: Option<Arc<[User]>>,
 }
 
 impl Reuse {
-    /// `fresh`, or the kept list of `server` when it holds the same users
-    /// in the same order. A different list replaces the kept one.
-    pub(crate) fn share(&mut self, server: &str, fresh: Arc<UserList>) -> Arc<UserList> {
-        if let Some(kept) = self.last.get(server) {
-            if Arc::ptr_eq(kept, &fresh) || kept.users == fresh.users {
-                return kept.clone();
+    /// The list to send for `answer`: the kept list of `server` when the
+    /// answer is the same shared `Arc` it was made from, or holds the same
+    /// users in the same order; otherwise the answer's own list, which
+    /// replaces the kept one.
+    pub(crate) fn share(&mut self, server: &str, answer: Answer) -> Arc<UserList> {
+        let kept = self.last.get_mut(server);
+        let (fresh, source) = match answer {
+            Answer::Shared(users) => {
+                if let Some(kept) = &kept {
+                    if kept.source.as_ref().is_some_and(|s| Arc::ptr_eq(s, &users)) {
+                        return kept.list.clone();
+                    }
+                }
+                let checked = UserList::new(users.to_vec().into_users());
+                (Arc::new(checked), Some(users))
+            }
+            Answer::List(list) => (list, None),
+        };
+        if let Some(kept) = kept {
+            if Arc::ptr_eq(&kept.list, &fresh) || kept.list.users == fresh.users {
+                kept.source = source;
+                return kept.list.clone();
             }
         }
         if fresh.is_empty() {
@@ -84,7 +131,11 @@ impl Reuse {
         if self.last.len() >= REUSE_SERVERS && !self.last.contains_key(server) {
             self.last.clear();
         }
-        self.last.insert(server.to_owned(), fresh.clone());
+        let kept = Kept {
+            list: fresh.clone(),
+            source,
+        };
+        self.last.insert(server.to_owned(), kept);
         fresh
     }
 }
@@ -134,18 +185,44 @@ mod tests {
     #[test]
     fn reuse_shares_an_unchanged_list_and_replaces_a_changed_one() {
         let mut reuse = Reuse::default();
-        let first = reuse.share("g", list(&["a", "b"]));
-        let again = reuse.share("g", list(&["a", "b"]));
+        let first = reuse.share("g", list(&["a", "b"]).into());
+        let again = reuse.share("g", list(&["a", "b"]).into());
         assert!(Arc::ptr_eq(&first, &again), "same users: the kept list");
-        let other = reuse.share("h", list(&["a", "b"]));
+        let other = reuse.share("h", list(&["a", "b"]).into());
         assert!(!Arc::ptr_eq(&first, &other), "kept per server");
-        let changed = reuse.share("g", list(&["b", "a"]));
+        let changed = reuse.share("g", list(&["b", "a"]).into());
         assert!(!Arc::ptr_eq(&first, &changed), "order is part of the list");
-        let after = reuse.share("g", list(&["b", "a"]));
+        let after = reuse.share("g", list(&["b", "a"]).into());
         assert!(Arc::ptr_eq(&changed, &after), "the new list is kept");
-        let empty = reuse.share("g", Arc::default());
+        let empty = reuse.share("g", Answer::default());
         assert!(empty.is_empty());
-        let back = reuse.share("g", list(&["b", "a"]));
+        let back = reuse.share("g", list(&["b", "a"]).into());
         assert!(!Arc::ptr_eq(&changed, &back), "an empty answer forgets");
+    }
+
+    fn shared(names: &[&str]) -> Arc<[User]> {
+        list(names).users().into()
+    }
+
+    #[test]
+    fn a_shared_answer_is_checked_once_and_known_by_its_arc() {
+        let mut reuse = Reuse::default();
+        let mut users = shared(&["a", "b"]).to_vec();
+        users.push(users[0].clone());
+        let source: Arc<[User]> = users.into();
+        let first = reuse.share("g", Answer::Shared(source.clone()));
+        assert_eq!(first.len(), 2, "the duplicate uid is dropped");
+        let again = reuse.share("g", Answer::Shared(source.clone()));
+        assert!(Arc::ptr_eq(&first, &again), "the same Arc: the kept list");
+        let equal = reuse.share("g", Answer::Shared(shared(&["a", "b"])));
+        assert!(Arc::ptr_eq(&first, &equal), "a new Arc, same users: kept");
+        let changed = reuse.share("g", Answer::Shared(shared(&["a", "c"])));
+        assert_eq!(changed.users()[1].uid, "c", "a changed list is sent");
+        let back = reuse.share("g", Answer::Shared(source));
+        assert!(
+            !Arc::ptr_eq(&changed, &back),
+            "the old Arc is checked again"
+        );
+        assert_eq!(back.len(), 2);
     }
 }

@@ -67,7 +67,7 @@ pub(super) async fn run(cluster: Arc<Cluster>, providers: Addr<Providers>) {
 async fn collect(providers: &Addr<Providers>, salt: &str) -> Vec<(String, Wanted)> {
     let servers = answer_or_default("the server list", providers.send(GetServers).await);
     let mut out = vec![(SERVERS_KEY.to_string(), Some(server_list(&servers, salt)))];
-    for s in &servers {
+    for s in servers.iter() {
         let (users, client_id) = futures_util::future::join(
             providers.send(GetUsers(s.snowflake.clone())),
             providers.send(GetClientId(s.snowflake.clone())),

@@ -41,7 +41,7 @@ pub(super) fn install(cluster: &Arc<Cluster>, callbacks: &mut Callbacks) {
             let c = c.clone();
             Box::pin(async move {
                 let json = c.read(&users_key(&guild)).await;
-                Ok(Arc::new(UserList::new(parse(json).into_users())))
+                Ok(Arc::new(UserList::new(parse(json).into_users())).into())
             }) as LocalFut<_>
         })
     });

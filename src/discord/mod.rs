@@ -81,7 +81,7 @@ impl crate::Builder {
             self.callbacks.users = per_thread(g, |g| -> UsersFn {
                 Rc::new(move |guild| {
                     let users = g.users(&guild);
-                    Box::pin(async move { Ok(users) })
+                    Box::pin(async move { Ok(users.into()) })
                 })
             });
         }

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::model::{DiscordUser, ServerInfo};
-use crate::userlist::UserList;
+use crate::userlist::Answer;
 
 /// Any error a callback wants to report; it is logged, never sent to clients.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -21,8 +21,9 @@ pub(crate) type LocalFut<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>>>>
 
 pub(crate) type ServersFn = Rc<dyn Fn() -> LocalFut<Vec<ServerInfo>>>;
 /// Answers a shared list, so a provider that keeps its users (the Discord
-/// cache) hands every join the same encoding.
-pub(crate) type UsersFn = Rc<dyn Fn(String) -> LocalFut<Arc<UserList>>>;
+/// cache, a callback answering an `Arc<[User]>`) hands every join the same
+/// encoding.
+pub(crate) type UsersFn = Rc<dyn Fn(String) -> LocalFut<Answer>>;
 pub(crate) type ValidateFn = Rc<dyn Fn(String, DiscordUser, String) -> LocalFut<bool>>;
 /// A callback asked about one key (a snowflake, a path) that answers
 /// `Option<T>` as it is.

@@ -28,7 +28,8 @@ use futures_util::FutureExt;
 
 use crate::metrics::Metrics;
 use crate::model::{DiscordUser, ServerInfo};
-use crate::userlist::{Reuse, UserList};
+use crate::serverlist::Greeting;
+use crate::userlist::{Answer, Reuse, UserList};
 
 pub(crate) use callbacks::{
     by_key, per_thread, Callbacks, ClientIdFn, LocalFut, ServersFn, StaticFn, UsersFn, ValidateFn,
@@ -48,6 +49,10 @@ pub(crate) struct Providers {
     metrics: Arc<Metrics>,
     /// The last user list of each server, shared while it is unchanged.
     reuse: Rc<RefCell<Reuse>>,
+    /// The mock servers, made once (used when no server callback is set).
+    mock_servers: Arc<[ServerInfo]>,
+    /// The last `server-list` frame, kept while the servers are unchanged.
+    greeting: Rc<RefCell<Greeting>>,
 }
 
 impl Providers {
@@ -67,6 +72,8 @@ impl Providers {
             timeout,
             metrics,
             reuse: Rc::default(),
+            mock_servers: mock::servers().into(),
+            greeting: Rc::default(),
         }
         .start()
     }
@@ -142,8 +149,13 @@ fn guarded<T: 'static>(
 
 /// The server list.
 #[derive(Message)]
-#[rtype(result = "Vec<ServerInfo>")]
+#[rtype(result = "Arc<[ServerInfo]>")]
 pub(crate) struct GetServers;
+
+/// The `server-list` frame a new viewer is greeted with.
+#[derive(Message)]
+#[rtype(result = "bytestring::ByteString")]
+pub(crate) struct GetGreeting;
 
 /// The users of one server (by snowflake).
 #[derive(Message)]
@@ -178,14 +190,37 @@ pub(crate) struct GetClientId(pub(crate) String);
 #[rtype(result = "Option<StaticResponse>")]
 pub(crate) struct StaticRequest(pub(crate) String);
 
+impl Providers {
+    /// The servers: the callback's answer, or the mock list.
+    fn servers(&self) -> Pin<Box<dyn Future<Output = Arc<[ServerInfo]>>>> {
+        match self.servers.clone() {
+            Some(f) => {
+                let answer = guarded("on_get_server_data", self.guard(), move || f(), Vec::new());
+                Box::pin(async move { answer.await.into() })
+            }
+            None => Box::pin(std::future::ready(self.mock_servers.clone())),
+        }
+    }
+}
+
 impl Handler<GetServers> for Providers {
-    type Result = ResponseFuture<Vec<ServerInfo>>;
+    type Result = ResponseFuture<Arc<[ServerInfo]>>;
 
     fn handle(&mut self, _: GetServers, _: &mut Context<Self>) -> Self::Result {
-        match self.servers.clone() {
-            Some(f) => guarded("on_get_server_data", self.guard(), move || f(), Vec::new()),
-            None => Box::pin(std::future::ready(mock::servers())),
-        }
+        self.servers()
+    }
+}
+
+impl Handler<GetGreeting> for Providers {
+    type Result = ResponseFuture<bytestring::ByteString>;
+
+    fn handle(&mut self, _: GetGreeting, _: &mut Context<Self>) -> Self::Result {
+        let servers = self.servers();
+        let greeting = self.greeting.clone();
+        Box::pin(async move {
+            let servers = servers.await;
+            greeting.borrow_mut().frame(&servers)
+        })
     }
 }
 
@@ -202,7 +237,7 @@ impl Handler<GetUsers> for Providers {
                     "on_get_user_data",
                     self.guard(),
                     move || f(asked),
-                    Arc::default(),
+                    Answer::default(),
                 );
                 Box::pin(async move {
                     let fresh = answer.await;
@@ -211,7 +246,9 @@ impl Handler<GetUsers> for Providers {
             }
             None => {
                 let fresh = Arc::new(UserList::new(mock::users(&server)));
-                Box::pin(std::future::ready(reuse.borrow_mut().share(&server, fresh)))
+                Box::pin(std::future::ready(
+                    reuse.borrow_mut().share(&server, fresh.into()),
+                ))
             }
         }
     }
