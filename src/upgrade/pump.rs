@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::IoSlice;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -73,8 +74,10 @@ impl<T: AsyncRead + Unpin> Stream for Reader<T> {
         if self.done {
             return Poll::Ready(None);
         }
-        let mut buf = [0u8; READ_CHUNK];
-        let mut filled = ReadBuf::new(&mut buf);
+        // Not zeroed: the context polls its input on every wake-up (each
+        // delivery), and clearing 4 KiB each time showed in profiles.
+        let mut buf = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
+        let mut filled = ReadBuf::uninit(&mut buf);
         let polled = Pin::new(&mut *self.read.borrow_mut()).poll_read(cx, &mut filled);
         match polled {
             Poll::Pending => Poll::Pending,
