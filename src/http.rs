@@ -21,7 +21,7 @@ use crate::limits::{bearer_matches, Slot, SlotRefused};
 use crate::outbound::{Meter, Metered};
 use crate::protocol;
 use crate::providers::{answer_or_default, GetGreeting, Providers, StaticRequest, StaticResponse};
-use crate::session::Session;
+use crate::session::{Session, Wiring};
 use crate::socket::ConnSocket;
 
 /// Largest body `POST /api/broadcast` reads.
@@ -111,10 +111,7 @@ pub(crate) fn admit_upgrade(
 pub(crate) async fn start_session<S>(
     app: Arc<AppState>,
     providers: Addr<Providers>,
-    ip: std::net::IpAddr,
-    slot: Slot,
-    meter: Arc<Meter>,
-    socket: Option<ConnSocket>,
+    wiring: Wiring,
     input: S,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, actix_web::Error>>
 where
@@ -128,7 +125,7 @@ where
             protocol::server_list(&answer_or_default::<Vec<_>>("the server list", Err(e))).into()
         }
     };
-    let session = Session::new(app, providers, list, ip, slot, meter, socket);
+    let session = Session::new(app, providers, list, wiring);
     ws::WebsocketContext::with_codec(session, input, codec)
 }
 
@@ -154,7 +151,14 @@ async fn upgrade(
     let socket = req.conn_data::<ConnSocket>().copied();
     // Asked before the upgrade completes so the list is ready when the body
     // is first polled: 101 and server-list leave in one write.
-    let inner = start_session(app, providers, ip, slot, meter.clone(), socket, payload).await;
+    let wiring = Wiring {
+        ip,
+        slot,
+        meter: meter.clone(),
+        outbox: None,
+        socket,
+    };
+    let inner = start_session(app, providers, wiring, payload).await;
     response.streaming(Metered::new(Box::pin(inner), meter))
 }
 

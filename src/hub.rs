@@ -3,8 +3,9 @@
 //!
 //! A hub holds the sessions joined to its guild. A broadcast reaches it as a
 //! [`Broadcast`]; it encodes the frame once and hands the same shared bytes
-//! to every member with `try_send`, so fan-out never blocks and a member
-//! whose mailbox is full is evicted instead of slowing the rest.
+//! to every member without waiting (its connection's [`Outbox`], or its
+//! mailbox with `try_send`), so fan-out never blocks and a member whose
+//! queue is full is evicted instead of slowing the rest.
 //!
 //! Batching adapts to the load instead of a clock: a broadcast that finds
 //! no other one waiting in the hub's mailbox goes out at once; while more
@@ -24,10 +25,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use bytes::Bytes;
 use bytestring::ByteString;
 
 use crate::broadcast::Broadcast;
-use crate::outbound::{wire_len, Meter};
+use crate::outbound::{text_frame, wire_len, Meter};
+use crate::outbox::{Outbox, Pushed};
 
 /// Process-unique session number: the hub's key for a member, and the
 /// number logs show.
@@ -65,6 +68,14 @@ pub(crate) struct Evict;
 #[rtype(result = "()")]
 pub(crate) struct GoingAway;
 
+/// Where a member's batches go.
+pub(crate) enum Delivery {
+    /// The session actor's mailbox (connections actix-web serves itself).
+    Mailbox(Recipient<Deliver>),
+    /// Straight to a taken-over connection, for this membership.
+    Outbox(Arc<Outbox>, u64),
+}
+
 /// Adds a session to the hub: where to deliver, whom to evict, and the
 /// session's meter. The hub keeps it as the member's entry.
 #[derive(Message)]
@@ -72,7 +83,7 @@ pub(crate) struct GoingAway;
 pub(crate) struct Join {
     pub(crate) id: SessionId,
     /// Where batches go.
-    pub(crate) deliver: Recipient<Deliver>,
+    pub(crate) deliver: Delivery,
     /// Told once when the hub drops the session.
     pub(crate) evict: Recipient<Evict>,
     /// The session's outbound backlog, read before every delivery.
@@ -146,6 +157,8 @@ impl Hub {
         }
         let batch: Arc<[ByteString]> = self.pending.drain(..).collect();
         let wire: u64 = batch.iter().map(|f| wire_len(f.len())).sum();
+        // The wire form for taken-over connections, made once if any is here.
+        let mut framed: Option<Arc<[Bytes]>> = None;
         let (guild, max_backlog) = (&self.guild, self.max_backlog);
         self.members.retain(|m| {
             // A session whose reader stalled is not even polled any more;
@@ -155,10 +168,28 @@ impl Hub {
                 "its outbound backlog is full"
             } else {
                 m.meter.add(wire);
-                match m.deliver.try_send(Deliver(batch.clone(), self.pending_since)) {
-                    Ok(()) => return true,
-                    Err(SendError::Full(_)) => "its mailbox is full",
-                    Err(SendError::Closed(_)) => return false,
+                match &m.deliver {
+                    Delivery::Mailbox(to) => {
+                        match to.try_send(Deliver(batch.clone(), self.pending_since)) {
+                            Ok(()) => return true,
+                            Err(SendError::Full(_)) => "its mailbox is full",
+                            Err(SendError::Closed(_)) => return false,
+                        }
+                    }
+                    Delivery::Outbox(to, generation) => {
+                        let framed = framed.get_or_insert_with(|| {
+                            batch.iter().map(|f| text_frame(f.as_bytes())).collect()
+                        });
+                        match to.push(*generation, framed, self.pending_since) {
+                            Pushed::Queued => return true,
+                            Pushed::Full => "its queue is full",
+                            // Left or closed; its `Leave` is on the way.
+                            Pushed::Stale | Pushed::Closed => {
+                                m.meter.dropped(wire);
+                                return false;
+                            }
+                        }
+                    }
                 }
             };
             log::warn!("hub {guild}: session {} is not reading ({refused}, {backlog} bytes queued); evicting it", m.id);

@@ -53,6 +53,7 @@
 //! * `registry`: finds or creates the hub of a guild; knows every session.
 //! * `hub`: `Hub` per guild and the messages it exchanges with sessions.
 //! * `outbound`: the per-session meter of queued bytes, and frame sizes.
+//! * `outbox`: hub batches handed straight to a taken-over connection.
 //! * `session`: the WebSocket session actor.
 //! * `socket`: ends a connection's read side after the close handshake
 //!   (for upgrades actix-web still serves itself).
@@ -124,6 +125,7 @@ mod memory;
 mod metrics;
 mod model;
 mod outbound;
+mod outbox;
 mod protocol;
 mod providers;
 mod proxy;

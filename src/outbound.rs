@@ -1,5 +1,5 @@
 //! Outbound accounting: how many bytes are queued for one session, measured
-//! where they really are.
+//! where they really are; and the wire form of the text frames hubs send.
 //!
 //! The session's response body stream is wrapped in [`Metered`], which
 //! counts the bytes the HTTP layer has taken towards the socket; everything
@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream;
 
 /// A session's outbound accounting, shared by the session, its hub and its
@@ -48,6 +48,12 @@ impl Meter {
     pub(crate) fn taken(&self, bytes: usize) {
         self.taken.fetch_add(bytes as u64, Ordering::Relaxed);
     }
+
+    /// Queued wire bytes that will never be written (a batch for a hub
+    /// the session has left): out of the backlog as if written.
+    pub(crate) fn dropped(&self, wire: u64) {
+        self.taken.fetch_add(wire, Ordering::Relaxed);
+    }
 }
 
 /// The session's response body, counting what leaves it.
@@ -77,6 +83,26 @@ where
     }
 }
 
+/// An unmasked, final text frame (RFC 6455 §5.2) of `payload`, as a
+/// server writes it: [`wire_len`] bytes.
+pub(crate) fn text_frame(payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(wire_len(payload.len()) as usize);
+    out.put_u8(0x81);
+    match payload.len() {
+        len @ 0..=125 => out.put_u8(len as u8),
+        len @ 126..=65535 => {
+            out.put_u8(126);
+            out.put_u16(len as u16);
+        }
+        len => {
+            out.put_u8(127);
+            out.put_u64(len as u64);
+        }
+    }
+    out.put_slice(payload);
+    out.freeze()
+}
+
 /// Size on the wire of an unmasked server frame with this payload.
 pub(crate) fn wire_len(payload: usize) -> u64 {
     let header = match payload {
@@ -89,7 +115,25 @@ pub(crate) fn wire_len(payload: usize) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::wire_len;
+    use super::{text_frame, wire_len};
+
+    #[test]
+    fn text_frames_match_actix_codec() {
+        for len in [0usize, 1, 125, 126, 65535, 65536, 1 << 20] {
+            let payload = "x".repeat(len);
+            let ours = text_frame(payload.as_bytes());
+            let mut theirs = bytes::BytesMut::new();
+            let mut codec = actix_http::ws::Codec::new().max_size(usize::MAX);
+            actix_codec::Encoder::encode(
+                &mut codec,
+                actix_http::ws::Message::Text(payload.into()),
+                &mut theirs,
+            )
+            .expect("encodes");
+            assert_eq!(ours, theirs, "payload of {len}");
+            assert_eq!(ours.len() as u64, wire_len(len));
+        }
+    }
 
     #[test]
     fn wire_lengths() {

@@ -25,11 +25,12 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use crate::app::AppState;
-use crate::hub::{Deliver, Evict, GoingAway, Join, SessionId};
+use crate::hub::{Deliver, Delivery, Evict, GoingAway, Join, SessionId};
 use crate::join::{self, Admitted, Joiner};
 use crate::limits::{Attempts, RateLimit, Slot};
 use crate::model::{Presence, Status};
 use crate::outbound::Meter;
+use crate::outbox::Outbox;
 use crate::protocol::{self, errors, Connect};
 use crate::providers::{mock, Providers};
 use crate::socket::ConnSocket;
@@ -57,6 +58,9 @@ pub(crate) struct Session {
     /// The server-list frame, sent on start.
     greeting: Option<ByteString>,
     meter: Arc<Meter>,
+    /// Where hubs put this session's batches, for a taken-over connection;
+    /// without one they come through the mailbox as [`Deliver`].
+    outbox: Option<Arc<Outbox>>,
     /// The hub this session is in, if any.
     joined: Option<Joined>,
     /// Bumped per `connect`; answers to an older one are dropped.
@@ -79,16 +83,35 @@ pub(crate) struct Session {
     _slot: Slot,
 }
 
+/// What the connection gives its session: who it is and how its bytes
+/// leave.
+pub(crate) struct Wiring {
+    /// The client's address (behind trusted proxies, the forwarded one).
+    pub(crate) ip: IpAddr,
+    /// Its place under the connection caps.
+    pub(crate) slot: Slot,
+    /// Counts its queued bytes (read by hubs).
+    pub(crate) meter: Arc<Meter>,
+    /// Hubs' batches go here on a taken-over connection.
+    pub(crate) outbox: Option<Arc<Outbox>>,
+    /// Ends the read side after the close handshake (actix-web's path).
+    pub(crate) socket: Option<ConnSocket>,
+}
+
 impl Session {
     pub(crate) fn new(
         app: Arc<AppState>,
         providers: Addr<Providers>,
         server_list: ByteString,
-        ip: IpAddr,
-        slot: Slot,
-        meter: Arc<Meter>,
-        socket: Option<ConnSocket>,
+        wiring: Wiring,
     ) -> Self {
+        let Wiring {
+            ip,
+            slot,
+            meter,
+            outbox,
+            socket,
+        } = wiring;
         let rate = RateLimit::new(app.config.rate_burst, app.config.rate_per_sec);
         Session {
             id: SessionId::next(),
@@ -97,6 +120,7 @@ impl Session {
             providers,
             greeting: Some(server_list),
             meter,
+            outbox,
             joined: None,
             attempt: 0,
             last_heard: Instant::now(),
@@ -132,6 +156,9 @@ impl Session {
         self.app.metrics.closed(why);
         self.cancel_join(ctx);
         self.leave(ctx);
+        if let Some(outbox) = &self.outbox {
+            outbox.close();
+        }
         self.meter.queue(2 + why.len());
         ctx.close(Some(CloseReason {
             code,
@@ -180,6 +207,10 @@ impl Session {
     /// place a session unregisters.
     fn leave(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         if let Some(joined) = self.joined.take() {
+            if let Some(outbox) = &self.outbox {
+                // Nothing more of this hub's is written, even if queued.
+                outbox.renew();
+            }
             for timer in joined.mock_timers {
                 ctx.cancel_future(timer);
             }
@@ -309,11 +340,15 @@ impl Session {
     fn enter(&mut self, ok: Admitted, ctx: &mut ws::WebsocketContext<Self>) {
         let guild: Arc<str> = ok.server.snowflake.as_str().into();
         let addr = ctx.address();
+        let deliver = match &self.outbox {
+            Some(outbox) => Delivery::Outbox(outbox.clone(), outbox.renew()),
+            None => Delivery::Mailbox(addr.clone().recipient()),
+        };
         self.app.registry.join(
             &guild,
             Join {
                 id: self.id,
-                deliver: addr.clone().recipient(),
+                deliver,
                 evict: addr.recipient(),
                 meter: self.meter.clone(),
             },

@@ -35,7 +35,9 @@ use tokio::io::AsyncWriteExt;
 use crate::app::AppState;
 use crate::http::{admit_upgrade, is_websocket, start_session};
 use crate::outbound::Meter;
+use crate::outbox::Outbox;
 use crate::providers::Providers;
+use crate::session::Wiring;
 
 /// Answers a handed-over upgrade request and serves its WebSocket until
 /// it closes. Never fails: a connection that breaks is only logged at debug
@@ -99,10 +101,30 @@ where
     drop(read_buf);
     let io = std::rc::Rc::new(std::cell::RefCell::new(io));
     let meter = Arc::new(Meter::default());
+    let outbox = Outbox::new(
+        app.config.max_backlog_frames,
+        meter.clone(),
+        app.metrics.clone(),
+    );
     let close_timeout = app.config.close_timeout;
     let input = pump::Reader::new(io.clone(), early);
-    let output = start_session(app, providers, ip, slot, meter.clone(), None, input).await;
-    pump::Pump::new(io, Box::pin(output), head.freeze(), meter, close_timeout).await;
+    let wiring = Wiring {
+        ip,
+        slot,
+        meter: meter.clone(),
+        outbox: Some(outbox.clone()),
+        socket: None,
+    };
+    let output = start_session(app, providers, wiring, input).await;
+    let output = pump::Pump::new(
+        io,
+        Box::pin(output),
+        head.freeze(),
+        meter,
+        outbox,
+        close_timeout,
+    );
+    output.await;
     Ok(())
 }
 
