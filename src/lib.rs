@@ -15,7 +15,9 @@
 //! Hub ──(one encoded frame, shared bytes)──> every Session of that guild
 //! ```
 //!
-//! * Each WebSocket connection is a `Session` actor.
+//! * Each WebSocket connection is a `Session` actor. Hub batches reach a
+//!   connection through its outbox (framed once, written uncopied); the
+//!   session actor joins, leaves, closes and is evicted by message.
 //! * Each Discord server (guild snowflake) with viewers has a `Hub` actor;
 //!   the `Registry` creates it on the first join and stops it when the
 //!   last session leaves.
