@@ -173,6 +173,33 @@ impl<T, S> Pump<T, S> {
         }
     }
 
+    /// Polls the session's context until it waits, queueing what it
+    /// writes; when it ends, the outbox closes (what hubs still push is
+    /// dropped).
+    fn run_context<E>(&mut self)
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut inner = Context::from_waker(&self.context_waker);
+        while !self.ended {
+            match Pin::new(&mut self.frames).poll_next(&mut inner) {
+                Poll::Ready(Some(Ok(bytes))) => {
+                    if !bytes.is_empty() {
+                        self.queue.push_back(bytes);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    log::debug!("websocket output ended: {e}");
+                    self.ended = true;
+                }
+                Poll::Ready(None) => self.ended = true,
+                Poll::Pending => return,
+            }
+        }
+        self.outbox.close();
+    }
+
     /// Queues the outbox's frames (shared, already in wire form).
     fn take_outbox(&mut self, cx: &Context<'_>) {
         let queue = &mut self.queue;
@@ -214,31 +241,9 @@ where
         // after the read is not lost.
         this.woken.task.register(cx.waker());
         if !this.ended && this.woken.flag.swap(false, Ordering::Acquire) {
-            let mut inner = Context::from_waker(&this.context_waker);
-            loop {
-                match Pin::new(&mut this.frames).poll_next(&mut inner) {
-                    Poll::Ready(Some(Ok(bytes))) => {
-                        if !bytes.is_empty() {
-                            this.queue.push_back(bytes);
-                        }
-                    }
-                    Poll::Ready(Some(Err(e))) => {
-                        log::debug!("websocket output ended: {e}");
-                        this.ended = true;
-                        break;
-                    }
-                    Poll::Ready(None) => {
-                        this.ended = true;
-                        break;
-                    }
-                    Poll::Pending => break,
-                }
-            }
+            this.run_context();
         }
-        if this.ended {
-            // The session is gone; whatever hubs still push is dropped.
-            this.outbox.close();
-        } else {
+        if !this.ended {
             this.take_outbox(cx);
         }
         while !this.queue.is_empty() {
