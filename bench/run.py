@@ -59,6 +59,9 @@ SCENARIOS = {
     "storm": dict(storm=10000, concurrency=50, floor=False),
     "idle-10k": dict(clients=10000, rate=0),
     "idle-3k-users1000": dict(clients=3000, rate=0, users=1000),
+    # The join of a big guild: its frame's bytes on the wire (run with
+    # --deflate to compare compressed joins).
+    "join-10k-users": dict(clients=20, rate=0, users=10000),
 }
 FANOUT = ("fanout-1k-100", "fanout-3k-10", "fanout-3k-100", "fanout-10k-10", "base-1k-10")
 
@@ -188,6 +191,8 @@ def run_one(server, params, opts, bins, python):
             lg += ["--clients", str(params["clients"]), "--stalled", str(params.get("stalled", 0))]
         if opts.loadgen_threads:
             lg += ["--threads", str(opts.loadgen_threads)]
+        if opts.deflate:
+            lg += ["--deflate"]
         busy0 = busy_cpu_seconds()
         out = subprocess.run(lg, capture_output=True, text=True, timeout=opts.max_wait + duration + 60)
         busy = busy_cpu_seconds() - busy0
@@ -231,6 +236,9 @@ def metrics(name, params, rep, st):
         m["RSS per connection KiB"] = (st["rss_connected_kb"] - st["rss_base_kb"]) / max(1, rep["connected"])
         m["RSS with all joined MiB"] = st["rss_connected_kb"] / 1024
         m["handshake p99 ms"] = rep["handshake_p99_ms"]
+        m["join wire bytes"] = rep.get("join_wire_bytes", 0)
+        m["join JSON bytes"] = rep.get("join_json_bytes", 0)
+        m["join compressed"] = int(bool(rep.get("join_compressed")))
     else:
         m["connected"] = rep["connected"]
         m["loss"] = rep["loss"]
@@ -328,6 +336,8 @@ def main():
     ap.add_argument("--python", help="interpreter with d-back 0.0.18 (default: bench/.venv, created)")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--json-out", help="also write every raw result here")
+    ap.add_argument("--deflate", action="store_true",
+                    help="every client offers permessage-deflate as Chromium does (the floor declines)")
     opts = ap.parse_args()
     if opts.quick:
         opts.duration = min(opts.duration, 3.0)

@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use crate::broadcast::Broadcast;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::files::StaticFiles;
 use crate::health::{Flag, Readiness};
+use crate::hub::broadcast::Broadcast;
+use crate::hub::registry::Registry;
 use crate::limits::{AuthGuard, Connections};
 use crate::metrics::Metrics;
 use crate::providers::Callbacks;
 use crate::proxy::TrustedProxies;
-use crate::registry::Registry;
 use crate::tls::Certificates;
 
 pub(crate) struct AppState {
@@ -45,7 +45,7 @@ impl AppState {
     /// /api/broadcast`, the built-in bot) goes here: to the local hub, or
     /// through Redis to every instance, this one included. Never waits.
     pub(crate) fn broadcast(&self, broadcast: Broadcast) {
-        self.metrics.broadcast(&broadcast);
+        self.metrics.broadcast(broadcast.kind());
         match &self.cluster {
             Some(cluster) => cluster.publish(broadcast),
             None => self.registry.broadcast(broadcast),
@@ -56,7 +56,7 @@ impl AppState {
     /// answers how many sessions of this instance it was queued for (with
     /// Redis: how many of this instance watch the guild as it is published).
     pub(crate) async fn broadcast_counted(&self, broadcast: Broadcast) -> usize {
-        self.metrics.broadcast(&broadcast);
+        self.metrics.broadcast(broadcast.kind());
         match &self.cluster {
             Some(cluster) => cluster.publish_counted(broadcast).await,
             None => self.registry.broadcast_counted(broadcast).await,

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::base_path::normalize as normalize_base_path;
+
 /// Default port, as the original.
 pub const DEFAULT_PORT: u16 = 3000;
 /// Default host, as the original.
@@ -14,6 +16,11 @@ pub const DEFAULT_HOST: &str = "localhost";
 pub struct Config {
     /// Serve this directory instead of the built-in frontend.
     pub static_dir: Option<PathBuf>,
+    /// Serve everything (page, socket, `/api/*`, probes, `/metrics`) under
+    /// this path, e.g. `/dzone` behind a proxy's `location /dzone/`; `""`
+    /// is the root. Checked and normalized by `Builder::build` (see
+    /// [`normalize_base_path`]).
+    pub base_path: String,
     /// Send mock chat and presence to sessions joined on mock data.
     pub mock_traffic: bool,
     /// Period of mock chat per session.
@@ -34,7 +41,7 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// Outbound backlog per session, in bytes, before the session is closed.
     pub max_backlog_bytes: usize,
-    /// Outbound backlog per session, in frames (its mailbox), before it is closed.
+    /// Hub batches queued for one session (its outbox), before it is closed.
     pub max_backlog_frames: usize,
     /// A hub sends a broadcast at once when no other is waiting, and
     /// batches those already queued behind it; this bounds how long a batch
@@ -43,6 +50,13 @@ pub struct Config {
     /// The kernel aborts a connection whose peer has not taken data for this
     /// long (TCP_USER_TIMEOUT): the last resort against a reader that stalls.
     pub write_timeout: Duration,
+    /// Offer-driven permessage-deflate (RFC 7692): answer a client's
+    /// compression offer and send the big frames compressed.
+    pub compression: bool,
+    /// The zlib level compressed frames are made at, 0 (stored) to 9.
+    pub compression_level: u32,
+    /// Frames shorter than this go out uncompressed even when negotiated.
+    pub compression_min_bytes: usize,
     /// Inbound frames a session may send in a burst.
     pub rate_burst: u32,
     /// Inbound frames per second a session may sustain.
@@ -110,6 +124,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             static_dir: None,
+            base_path: String::new(),
             mock_traffic: true,
             mock_chat_every: Duration::from_secs(5),
             mock_presence_every: Duration::from_secs(4),
@@ -122,6 +137,9 @@ impl Default for Config {
             max_backlog_frames: 1024,
             batch_window: Duration::from_millis(20),
             write_timeout: Duration::from_secs(20),
+            compression: true,
+            compression_level: 6,
+            compression_min_bytes: 256,
             rate_burst: 60,
             rate_per_sec: 10,
             max_connections: 50_000,
@@ -143,6 +161,17 @@ impl Default for Config {
             redis_url: None,
             source: DataSource::Local,
             snapshot_every: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Config {
+    /// The compression settings the WebSocket paths use.
+    pub(crate) fn deflate(&self) -> crate::deflate::Settings {
+        crate::deflate::Settings {
+            enabled: self.compression,
+            level: self.compression_level.min(9),
+            min_bytes: self.compression_min_bytes,
         }
     }
 }

@@ -15,9 +15,11 @@
 //! Hub ──(one encoded frame, shared bytes)──> every Session of that guild
 //! ```
 //!
-//! * Each WebSocket connection is a `Session` actor. Hub batches reach a
-//!   connection through its outbox (framed once, written uncopied); the
-//!   session actor joins, leaves, closes and is evicted by message.
+//! * Each WebSocket connection is a `Session` actor. Its text frames and
+//!   its hubs' batches queue in its outbox (framed once, shared, written
+//!   uncopied; compressed once for connections that negotiated
+//!   permessage-deflate); the session actor joins, leaves, closes and is
+//!   evicted by message.
 //! * Each Discord server (guild snowflake) with viewers has a `Hub` actor;
 //!   the `Registry` creates it on the first join and stops it when the
 //!   last session leaves.
@@ -54,8 +56,12 @@
 //! * `providers/`: the `Providers` actor, the callbacks it runs, mock data.
 //! * `registry`: finds or creates the hub of a guild; knows every session.
 //! * `hub`: `Hub` per guild and the messages it exchanges with sessions.
-//! * `outbound`: the per-session meter of queued bytes, and frame sizes.
-//! * `outbox`: hub batches handed straight to a taken-over connection.
+//! * `outbound`: the per-session meter of queued bytes; frames in wire form.
+//! * `outbox`: a session's ordered queue of text frames: its own and its hubs'.
+//! * `outgoing`: the outbox and the context's control frames, in order, for
+//!   either connection path.
+//! * `joinframe`: the `server-join` frame from shared parts.
+//! * `deflate/`: permessage-deflate: offers, compression, inflating input.
 //! * `session`: the WebSocket session actor.
 //! * `socket`: ends a connection's read side after the close handshake
 //!   (for upgrades actix-web still serves itself).
@@ -69,11 +75,12 @@
 //! * `limits`: connection caps, rate limits, auth throttling and cache, secrets.
 //! * `lock`: the poison-tolerant mutex lock.
 //! * `memory`: returning the heap a burst of big joins freed to the kernel.
-//! * `metrics/`: the Prometheus metrics and `GET /metrics`.
+//! * `metrics/`: the Prometheus metrics (a leaf: it imports nothing of the crate); `http` serves them.
 //! * `proxy/`: the client address behind trusted reverse proxies, and the
 //!   per-/64 key the limits count IPv6 by.
 //! * `app`: the state every request and session shares.
 //! * `http`, `files`: the single route and the static file resolver.
+//! * `base_path`: serving under a sub-path behind a proxy (`Config::base_path`).
 //! * `health/`: `/healthz` and `/readyz`, and the readiness checks parts
 //!   of the server register (`Builder::ready_when`).
 //! * `cluster/`: several instances joined by Redis (`Config::redis_url`):
@@ -110,49 +117,39 @@
 //! ```
 
 mod app;
-mod broadcast;
-mod builder;
+mod base_path;
 mod cluster;
 pub mod config;
+mod deflate;
 pub mod discord;
 mod files;
-mod handle;
 mod health;
-mod http;
 mod hub;
-mod join;
 mod limits;
 mod lock;
 mod memory;
 mod metrics;
-mod model;
-mod outbound;
-mod outbox;
 mod protocol;
 mod providers;
 mod proxy;
-mod registry;
-mod server;
-mod serverlist;
-mod session;
-mod socket;
 mod tls;
-mod upgrade;
-mod userlist;
+mod web;
+mod wire;
+mod ws;
 
-pub use broadcast::Broadcast;
-pub use builder::{Builder, DBack};
 pub use config::Config;
-pub use handle::Handle;
+pub use hub::broadcast::Broadcast;
 #[cfg(unix)]
 pub use limits::raise_open_files_limit;
-pub use model::{
+pub use protocol::frames::errors;
+pub use protocol::model::{
     DataError, DiscordUser, IntoServers, IntoUsers, Presence, RoleColor, ServerInfo, Status, User,
 };
-pub use protocol::errors;
 pub use providers::mock;
 pub use providers::{BoxError, StaticResponse};
-pub use server::Server;
+pub use web::builder::{Builder, DBack};
+pub use web::handle::Handle;
+pub use web::server::Server;
 
 /// The README's Rust examples, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

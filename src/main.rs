@@ -1,23 +1,34 @@
-//! The `d-back` command: parse options, start logging, serve.
+//! The `d-back` command: parse options, start logging, serve; or, with
+//! `config check` / `config example`, say what a start would read.
 
+mod config_check;
 mod config_file;
+mod config_keys;
+mod token_file;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use d_back::config::DataSource;
 use d_back::discord::{Discord, DiscordConfig};
 use d_back::{Config, DBack};
 
 /// The d-zone WebSocket server: serves the frontend and live Discord events.
-#[derive(Parser, Debug)]
+///
+/// The fields serialize under their config-file keys: `config check` and
+/// `config example` print them.
+#[derive(Parser, Debug, serde::Serialize)]
 #[command(name = "d-back", version, about)]
 struct Options {
+    #[command(subcommand)]
+    #[serde(skip)]
+    command: Option<Action>,
     /// A TOML file with these options and a [discord] table, or d-zone's discord-config.json.
     #[arg(long, env = "D_BACK_CONFIG")]
+    #[serde(skip)]
     config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "D_BACK_HOST", default_value = d_back::config::DEFAULT_HOST)]
@@ -25,6 +36,9 @@ struct Options {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "D_BACK_PORT", default_value_t = d_back::config::DEFAULT_PORT)]
     port: u16,
+    /// Serve the page, socket, /api, probes and /metrics under this path (e.g. /dzone behind a proxy).
+    #[arg(long, env = "D_BACK_BASE_PATH", default_value = "")]
+    base_path: String,
     /// Serve this directory instead of the built-in frontend (e.g. a d-zone build).
     #[arg(long, env = "D_BACK_STATIC_DIR")]
     static_dir: Option<PathBuf>,
@@ -50,6 +64,16 @@ struct Options {
     /// Outbound bytes queued for one client before it is closed as too slow.
     #[arg(long, env = "D_BACK_MAX_BACKLOG_BYTES", default_value_t = Config::default().max_backlog_bytes)]
     max_backlog_bytes: usize,
+    /// permessage-deflate: answer browsers' compression offers (on) or never (off).
+    #[arg(long, env = "D_BACK_COMPRESSION", default_value = "on", value_parser = ["on", "off"])]
+    compression: String,
+    /// zlib level of compressed frames, 0 (stored) to 9 (smallest).
+    #[arg(long, env = "D_BACK_COMPRESSION_LEVEL", default_value_t = Config::default().compression_level,
+          value_parser = clap::value_parser!(u32).range(0..=9))]
+    compression_level: u32,
+    /// Frames shorter than this many bytes go out uncompressed (the server list and joins always compressed).
+    #[arg(long, env = "D_BACK_COMPRESSION_MIN_BYTES", default_value_t = Config::default().compression_min_bytes)]
+    compression_min_bytes: usize,
     /// Server ping interval, in seconds.
     #[arg(long, env = "D_BACK_HEARTBEAT_SECS", default_value_t = 5.0)]
     heartbeat_secs: f64,
@@ -95,6 +119,27 @@ struct Options {
     source: String,
 }
 
+/// What to do instead of serving.
+#[derive(Subcommand, Debug)]
+enum Action {
+    /// Check or print the configuration.
+    #[command(subcommand)]
+    Config(ConfigAction),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Read FILE (or --config), the environment and the flags as a start
+    /// would; print the effective configuration with secrets redacted. Exit
+    /// 0 when it is valid, 2 (with file, line and column) when not.
+    Check {
+        /// The config file (TOML, or d-zone's .json); default --config.
+        file: Option<PathBuf>,
+    },
+    /// Print a commented config file with every key and its default.
+    Example,
+}
+
 fn seconds(what: &str, s: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(s)
         .map_err(|_| format!("--{what} must be a non-negative number of seconds"))
@@ -106,12 +151,23 @@ fn config(o: &Options) -> Result<Config, String> {
     }
     Ok(Config {
         static_dir: o.static_dir.clone(),
+        base_path: d_back::config::normalize_base_path(&o.base_path)?,
         allowed_origins: o.allowed_origins.clone(),
         publish_token: o.publish_token.clone().filter(|t| !t.is_empty()),
         max_connections: o.max_connections,
         max_connections_per_ip: o.max_connections_per_ip,
         max_frame_bytes: o.max_frame_bytes,
         max_backlog_bytes: o.max_backlog_bytes,
+        compression: match o.compression.as_str() {
+            "on" => true,
+            "off" => false,
+            other => return Err(format!("--compression must be on or off, not {other:?}")),
+        },
+        compression_level: match o.compression_level {
+            level @ 0..=9 => level,
+            other => return Err(format!("--compression-level must be 0 to 9, not {other}")),
+        },
+        compression_min_bytes: o.compression_min_bytes,
         heartbeat_interval: seconds("heartbeat-secs", o.heartbeat_secs)?,
         client_timeout: seconds("client-timeout-secs", o.client_timeout_secs)?,
         provider_timeout: seconds("provider-timeout-secs", o.provider_timeout_secs)?,
@@ -134,12 +190,13 @@ fn config(o: &Options) -> Result<Config, String> {
 }
 
 /// Fills the options the command line left at their defaults from the
-/// file; answers the file's Discord settings.
+/// file; answers the file's Discord settings and the keys it filled.
 fn apply_file(
     options: &mut Options,
     matches: &ArgMatches,
     file: config_file::FileOptions,
-) -> Option<DiscordConfig> {
+) -> (Option<DiscordConfig>, Vec<&'static str>) {
+    let mut filled = Vec::new();
     let unset = |id: &str| {
         matches!(
             matches.value_source(id),
@@ -151,6 +208,7 @@ fn apply_file(
             if let Some(v) = file.$field {
                 if unset(stringify!($field)) {
                     options.$field = v.into();
+                    filled.push(stringify!($field));
                 }
             }
         )*};
@@ -158,6 +216,7 @@ fn apply_file(
     fill!(
         host,
         port,
+        base_path,
         static_dir,
         allowed_origins,
         publish_token,
@@ -165,6 +224,9 @@ fn apply_file(
         max_connections_per_ip,
         max_frame_bytes,
         max_backlog_bytes,
+        compression,
+        compression_level,
+        compression_min_bytes,
         heartbeat_secs,
         client_timeout_secs,
         provider_timeout_secs,
@@ -179,7 +241,7 @@ fn apply_file(
         redis_url,
         source
     );
-    file.discord
+    (file.discord, filled)
 }
 
 /// The log filter when `RUST_LOG` is not set: our own lines at info; the
@@ -187,21 +249,140 @@ fn apply_file(
 /// worker shutdown lines, which came after a fatal sentence) at warn.
 const DEFAULT_LOG: &str = "info,actix_server=warn,twilight_gateway=warn,twilight_gateway_queue=warn,twilight_http=warn,twilight_http_ratelimiting=warn";
 
-/// The built-in bot, when a token is set (environment or file).
-fn discord(file: Option<DiscordConfig>) -> Result<Option<Discord>, String> {
+/// What to do without a token, ending the sentence of either case.
+const SET_TOKEN: &str = "set DISCORD_TOKEN to the token on the Bot page of your application in the Discord Developer Portal.";
+
+/// The built-in bot, when a token is set (environment or file); else
+/// whether servers were configured for it (the notice is louder then).
+fn discord(file: Option<DiscordConfig>) -> Result<Result<Discord, NoToken>, String> {
     let had_servers = file.as_ref().is_some_and(|d| !d.servers.is_empty());
-    let config = file.unwrap_or_default().with_env();
+    let mut config = file.unwrap_or_default().with_env();
+    if let Some(token) = token_file::from_env()? {
+        config.token = Some(token);
+    }
     if config
         .token
         .as_deref()
         .map_or(true, |t| t.trim().is_empty())
     {
-        if had_servers {
-            log::warn!("Discord servers are configured but no token is set (DISCORD_TOKEN); showing mock data");
-        }
-        return Ok(None);
+        return Ok(Err(NoToken { had_servers }));
     }
-    Discord::new(config).map(Some).map_err(|e| e.to_string())
+    Discord::new(config).map(Ok).map_err(|e| e.to_string())
+}
+
+/// No bot token: mock servers are shown. Said once the server listens, so
+/// a start that fails says only why.
+struct NoToken {
+    had_servers: bool,
+}
+
+impl NoToken {
+    fn log(&self) {
+        if self.had_servers {
+            log::warn!("Discord servers are configured but no bot token is set, so mock servers are shown: {SET_TOKEN}");
+        } else {
+            log::info!(
+                "no Discord bot token, so mock servers are shown: to show your own, {SET_TOKEN}"
+            );
+        }
+    }
+}
+
+/// Everything a start reads, checked: what `config check` prints and
+/// what `main` serves with.
+struct Prepared {
+    options: Options,
+    /// The keys whose value came from the config file.
+    from_file: Vec<&'static str>,
+    discord: Result<Discord, NoToken>,
+    config: Config,
+}
+
+/// Reads the file, the environment and the flags as a start does; the
+/// error is one sentence.
+fn prepare(matches: &ArgMatches, mut options: Options) -> Result<Prepared, String> {
+    let (file, from_file) = match options.config.clone() {
+        None => (None, Vec::new()),
+        Some(path) => {
+            let file = config_file::load(&path)?;
+            apply_file(&mut options, matches, file)
+        }
+    };
+    let discord = discord(file)?;
+    let config = config(&options)?;
+    if let Some(dir) = &config.static_dir {
+        if !dir.is_dir() {
+            return Err(format!(
+                "the static directory {} does not exist or is not a directory.",
+                dir.display()
+            ));
+        }
+    }
+    Ok(Prepared {
+        options,
+        from_file,
+        discord,
+        config,
+    })
+}
+
+/// The options' values as config-file keys.
+fn as_table(options: &Options) -> toml::Table {
+    toml::Table::try_from(options).unwrap_or_default()
+}
+
+/// `d-back config check`: the effective configuration, or the error (exit 2).
+fn config_check(matches: &ArgMatches, options: Options) -> ExitCode {
+    let prepared = match prepare(matches, options) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("d-back: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Options::command();
+    let origin = |name: &str| match matches.value_source(name) {
+        Some(ValueSource::CommandLine) => config_check::Origin::Flag(
+            cli.get_arguments()
+                .find(|a| a.get_id() == name)
+                .and_then(|a| a.get_long())
+                .unwrap_or(name)
+                .to_string(),
+        ),
+        Some(ValueSource::EnvVariable) => config_check::Origin::Env(
+            cli.get_arguments()
+                .find(|a| a.get_id() == name)
+                .and_then(|a| a.get_env())
+                .map_or(name.to_string(), |e| e.to_string_lossy().into_owned()),
+        ),
+        _ if prepared.from_file.contains(&name) => config_check::Origin::File,
+        _ => config_check::Origin::Default,
+    };
+    print!(
+        "{}",
+        config_check::effective(
+            prepared.options.config.as_deref(),
+            &as_table(&prepared.options),
+            origin,
+            prepared.discord.as_ref().ok().map(Discord::config),
+        )
+    );
+    ExitCode::SUCCESS
+}
+
+/// `d-back config example`: the defaults are the options parsed with no
+/// flag and no environment.
+fn config_example() -> ExitCode {
+    let bare = Options::command().mut_args(|a| a.env(None));
+    let defaults = bare
+        .clone()
+        .try_get_matches_from(["d-back"])
+        .ok()
+        .and_then(|m| Options::from_arg_matches(&m).ok())
+        .map(|o| as_table(&o))
+        .unwrap_or_default();
+    print!("{}", config_check::example(&Options::command(), &defaults));
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
@@ -211,37 +392,28 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(DEFAULT_LOG)).init();
-    let file = match options.config.clone().map(|p| config_file::load(&p)) {
-        None => None,
-        Some(Ok(file)) => apply_file(&mut options, &matches, file),
-        Some(Err(e)) => {
-            eprintln!("d-back: {e}");
-            return ExitCode::from(2);
+    match options.command.take() {
+        Some(Action::Config(ConfigAction::Example)) => return config_example(),
+        Some(Action::Config(ConfigAction::Check { file })) => {
+            if file.is_some() {
+                options.config = file;
+            }
+            return config_check(&matches, options);
         }
-    };
-    let discord = match discord(file) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("d-back: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let config = match config(&options) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("d-back: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Some(dir) = &config.static_dir {
-        if !dir.is_dir() {
-            eprintln!(
-                "d-back: the static directory {} does not exist or is not a directory.",
-                dir.display()
-            );
-            return ExitCode::from(2);
-        }
+        None => {}
     }
+    let Prepared {
+        options,
+        discord,
+        config,
+        ..
+    } = match prepare(&matches, options) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("d-back: {e}");
+            return ExitCode::from(2);
+        }
+    };
     #[cfg(unix)]
     match d_back::raise_open_files_limit() {
         Ok(n) => log::debug!("open files limit: {n}"),
@@ -252,30 +424,39 @@ fn main() -> ExitCode {
     } else {
         "http"
     };
+    let (host, port) = (options.host.clone(), options.port);
     let result = actix_web::rt::System::new().block_on(async move {
         let mut builder = DBack::builder()
             .bind((options.host.as_str(), options.port))
             .config(config);
-        if let Some(d) = discord {
-            builder = builder.discord(d);
-        }
+        let no_token = match discord {
+            Ok(d) => {
+                builder = builder.discord(d);
+                None
+            }
+            Err(no_token) => Some(no_token),
+        };
         let server = builder.build()?;
         for addr in server.local_addrs() {
             // One line on stdout per address, for scripts (and our browser
             // tests) that start us on port 0.
             println!("d-back listening on {scheme}://{addr}");
         }
+        if let Some(n) = no_token {
+            n.log();
+        }
         server.run().await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            eprintln!(
+                "d-back: port {port} on {host} is already in use by another program: stop that program, or start d-back on another port with --port (D_BACK_PORT)."
+            );
+            ExitCode::FAILURE
+        }
         Err(e) => {
-            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
-                " (is another server using that port?)"
-            } else {
-                ""
-            };
-            eprintln!("d-back: {e}{hint}");
+            eprintln!("d-back: {e}");
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,6 @@
 //! The built-in frontend in a real browser: runs `tests/browser/run.mjs`
 //! (playwright-core driving the system Chromium) against this crate's
-//! `d-back` binary. Needs `node`/`npm` and `/usr/bin/chromium`; a missing
+//! `d-back` binary. Needs `node`/`npm`, `/usr/bin/chromium` and `/usr/sbin/nginx`; a missing
 //! browser is a failure, not a skip, so CI cannot pass without running it.
 
 use std::path::Path;
@@ -10,7 +10,9 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The d-zone page joins servers, shows bubbles, survives a restart, keeps
 /// its Discord login from other sockets, backs off from servers that close
-/// at once, and stays smooth with 1,000 characters (see tests/browser/run.mjs).
+/// at once, stays smooth with 1,000 characters, works behind nginx under
+/// `/dzone/` and on a phone (touch), and says what to do when opened as a
+/// file or pointed at a wrong socket (see tests/browser/run.mjs).
 #[test]
 fn frontend_in_headless_chromium() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");

@@ -127,7 +127,7 @@ async fn signals_close_sessions_with_going_away() {
         ]));
         let url = format!("ws://{addr}/ws");
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        let mut c = common::Client { ws };
+        let mut c = common::Client::plain(ws);
         let _ = c.recv_json().await;
         let _ = c.join("dworld").await;
         unsafe { libc::kill(child.id() as i32, signal) };
@@ -177,4 +177,48 @@ async fn metrics_from_the_environment() {
     assert!(String::from_utf8_lossy(&body).contains("dback_open_connections 0"));
     child.kill().unwrap();
     let _ = child.wait();
+}
+
+/// The compression options, from flags, the environment and a config
+/// file; a bad level is one sentence and exit 2.
+#[tokio::test]
+async fn compression_options() {
+    let offer = Some(common::deflate::BROWSER_OFFER);
+    let negotiated = |addr| async move {
+        let ws = common::deflate::DeflateWs::connect(addr, "/", offer).await;
+        ws.negotiated
+    };
+    let (mut on, addr) = spawn(
+        bin()
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .env("D_BACK_COMPRESSION_LEVEL", "1"),
+    );
+    assert!(negotiated(addr).await, "on by default");
+    on.kill().unwrap();
+    let (mut off, addr) =
+        spawn(bin().args(["--host", "127.0.0.1", "--port", "0", "--compression", "off"]));
+    assert!(!negotiated(addr).await, "--compression off");
+    off.kill().unwrap();
+    let dir = std::env::temp_dir().join(format!("d-back-compression-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("d-back.toml");
+    std::fs::write(&file, "compression = \"off\"\ncompression_min_bytes = 10\n").unwrap();
+    let (mut from_file, addr) = spawn(
+        bin()
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .arg("--config")
+            .arg(&file),
+    );
+    assert!(!negotiated(addr).await, "compression = \"off\" in the file");
+    from_file.kill().unwrap();
+    let out = bin()
+        .args(["--port", "0", "--compression-level", "12"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--compression-level") && err.contains("12"),
+        "{err}"
+    );
 }

@@ -632,7 +632,7 @@ async fn dzone_json_config_file() {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
             .await
             .unwrap();
-        let mut c = Client { ws };
+        let mut c = Client::plain(ws);
         let list = c.recv_json().await;
         if !list["data"].as_object().unwrap().is_empty() {
             break list;

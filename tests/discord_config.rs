@@ -80,7 +80,7 @@ impl Running {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", self.addr))
             .await
             .unwrap();
-        let mut c = Client { ws };
+        let mut c = Client::plain(ws);
         let list = c.recv_json().await;
         (c, list)
     }

@@ -172,7 +172,7 @@ async fn a_scripted_session_is_counted_exactly() {
     assert_eq!(m.value("dback_evictions_total", &[]), 0.0);
     assert_eq!(m.histogram_count("dback_delivery_seconds", &[]), 1.0);
 
-    c.ws.close(None).await.expect("close");
+    c.ws().close(None).await.expect("close");
     let _ = c.recv_close().await;
     srv.until("the session is gone", |h| h.connection_count() == 0)
         .await;

@@ -496,3 +496,51 @@ async fn mock_traffic_stops_on_close() {
     })
     .await;
 }
+
+/// Refusals that check no secret cost no attempt: 20 logins without a
+/// username and 20 passwords sent to a Discord-only server from one
+/// address each get their own answer, and a real failed login is still
+/// throttled at the configured limit afterwards.
+#[tokio::test]
+async fn only_secret_checks_are_throttled() {
+    let srv = start_with(|b| {
+        b.config(Config {
+            auth_attempts: 3,
+            ..quiet()
+        })
+        .on_get_server_data(|| async {
+            Ok(vec![
+                ServerInfo::new("1", "open", "Open").default_server(),
+                ServerInfo::new("2", "locked", "Locked").with_password("s3cret"),
+                ServerInfo::new("3", "discord", "Discord only").protected(),
+            ])
+        })
+        .on_get_user_data(|_| async { Ok(Vec::<User>::new()) })
+        .on_validate_discord_user(|_, _, _| async { Ok(false) })
+    });
+    let mut c = srv.client().await;
+    let connect = |data: serde_json::Value| json!({"type":"connect","data":data}).to_string();
+    for _ in 0..20 {
+        c.send_text(&connect(
+            json!({"server":"locked","discordToken":"t","discordUser":{"id":"42"}}),
+        ))
+        .await;
+        assert_eq!(c.recv_text().await, error_frame(errors::AUTH_FAILED));
+        c.send_text(&connect(json!({"server":"discord","password":"guess"})))
+            .await;
+        assert_eq!(c.recv_text().await, error_frame(errors::AUTH_REQUIRED));
+    }
+    for _ in 0..3 {
+        c.send_text(&connect(json!({"server":"locked","password":"wrong"})))
+            .await;
+        assert_eq!(c.recv_text().await, error_frame(errors::AUTH_REQUIRED));
+    }
+    c.send_text(&connect(json!({"server":"locked","password":"wrong"})))
+        .await;
+    assert_eq!(c.recv_text().await, error_frame(errors::AUTH_THROTTLED));
+    c.send_text(&connect(
+        json!({"server":"discord","discordToken":"t","discordUser":{"id":"42","username":"u"}}),
+    ))
+    .await;
+    assert_eq!(c.recv_text().await, error_frame(errors::AUTH_THROTTLED));
+}

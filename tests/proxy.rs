@@ -32,7 +32,7 @@ async fn open(srv: &TestServer, name: &str, value: &str) -> (u16, Option<Client>
     req.headers_mut()
         .insert(http_name(name), value.parse().unwrap());
     match tokio_tungstenite::connect_async(req).await {
-        Ok((ws, resp)) => (resp.status().as_u16(), Some(Client { ws })),
+        Ok((ws, resp)) => (resp.status().as_u16(), Some(Client::plain(ws))),
         Err(WsError::Http(resp)) => (resp.status().as_u16(), None),
         Err(e) => panic!("upgrade failed: {e}"),
     }

@@ -327,7 +327,7 @@ async fn auth_limits_are_shared() {
 async fn connect(addr: std::net::SocketAddr) -> Client {
     let url = format!("ws://{addr}/ws");
     let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let mut c = Client { ws };
+    let mut c = Client::plain(ws);
     assert_eq!(c.recv_json().await["type"], "server-list");
     c
 }

@@ -43,7 +43,7 @@ async fn small_buffer_client(addr: SocketAddr) -> Client {
     )
     .await
     .unwrap();
-    Client { ws }
+    Client::plain(ws)
 }
 
 /// The server pings; a client that answers stays, a silent one is closed.
@@ -66,7 +66,7 @@ async fn heartbeat_closes_silent_clients() {
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(1000) {
         if let Ok(Some(Ok(Message::Ping(_)))) =
-            tokio::time::timeout(Duration::from_millis(200), alive.ws.next()).await
+            tokio::time::timeout(Duration::from_millis(200), alive.ws().next()).await
         {
             pings += 1;
         }
@@ -166,7 +166,7 @@ async fn stalled_reader_is_closed_and_costs_bounded_memory() {
     // client, reading again, reaches the end of the stream.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(Ok(_)) = stalled.ws.next().await {}
+        while let Some(Ok(_)) = stalled.ws().next().await {}
     })
     .await;
     assert!(ended.is_ok(), "stalled connection still open");
@@ -260,17 +260,20 @@ async fn frame_limits() {
     let mut c = srv.client().await;
     let frag =
         |data: &[u8], op: OpCode, fin: bool| Message::Frame(Frame::message(data.to_vec(), op, fin));
-    c.ws.send(frag(br#"{"type":"conn"#, OpCode::Data(Data::Text), false))
+    c.ws()
+        .send(frag(br#"{"type":"conn"#, OpCode::Data(Data::Text), false))
         .await
         .unwrap();
-    c.ws.send(frag(
-        br#"ect","data":{"server""#,
-        OpCode::Data(Data::Continue),
-        false,
-    ))
-    .await
-    .unwrap();
-    c.ws.send(frag(br#":"docs"}}"#, OpCode::Data(Data::Continue), true))
+    c.ws()
+        .send(frag(
+            br#"ect","data":{"server""#,
+            OpCode::Data(Data::Continue),
+            false,
+        ))
+        .await
+        .unwrap();
+    c.ws()
+        .send(frag(br#":"docs"}}"#, OpCode::Data(Data::Continue), true))
         .await
         .unwrap();
     assert_eq!(c.recv_json().await["data"]["serverName"], "Docs (WIP)");
@@ -280,19 +283,23 @@ async fn frame_limits() {
     assert_eq!(c.recv_close().await.map(|f| f.code), Some(CloseCode::Size));
 
     let mut c = srv.client().await;
-    c.ws.send(frag(&[b' '; 500], OpCode::Data(Data::Text), false))
+    c.ws()
+        .send(frag(&[b' '; 500], OpCode::Data(Data::Text), false))
         .await
         .unwrap();
-    c.ws.send(frag(&[b' '; 500], OpCode::Data(Data::Continue), false))
+    c.ws()
+        .send(frag(&[b' '; 500], OpCode::Data(Data::Continue), false))
         .await
         .unwrap();
-    c.ws.send(frag(&[b' '; 500], OpCode::Data(Data::Continue), true))
+    c.ws()
+        .send(frag(&[b' '; 500], OpCode::Data(Data::Continue), true))
         .await
         .unwrap();
     assert_eq!(c.recv_close().await.map(|f| f.code), Some(CloseCode::Size));
 
     let mut c = srv.client().await;
-    c.ws.send(frag(&[0xff, 0xfe], OpCode::Data(Data::Text), true))
+    c.ws()
+        .send(frag(&[0xff, 0xfe], OpCode::Data(Data::Text), true))
         .await
         .unwrap();
     assert_eq!(
@@ -319,7 +326,7 @@ async fn inbound_rate_limit() {
     c.send_text("{}").await;
     assert_eq!(c.recv_text().await, error_frame(errors::RATE_LIMITED));
     for _ in 0..40 {
-        if c.ws.send(Message::text("{}")).await.is_err() {
+        if c.ws().send(Message::text("{}")).await.is_err() {
             break;
         }
     }
@@ -571,9 +578,9 @@ async fn concurrent_attempts_on_one_session_are_limited() {
     let srv = slow_refusing_server(calls.clone());
     let mut c = srv.client().await;
     for _ in 0..50 {
-        c.ws.feed(Message::text(login("bad"))).await.unwrap();
+        c.ws().feed(Message::text(login("bad"))).await.unwrap();
     }
-    c.ws.flush().await.unwrap();
+    c.ws().flush().await.unwrap();
     // Superseded joins are cancelled: only throttled refusals and the last
     // attempt's answer come back, never a stale one after it.
     let mut answers = Vec::new();

@@ -39,6 +39,10 @@ use tokio::sync::{watch, Semaphore};
 #[derive(Parser, Debug, Clone)]
 #[command(about = "WebSocket fan-out load generator for d-back servers")]
 pub struct Args {
+    /// Offer permessage-deflate as Chromium does (`permessage-deflate;
+    /// client_max_window_bits`) and inflate compressed frames.
+    #[arg(long)]
+    pub deflate: bool,
     /// WebSocket URL of the server under test (loopback only).
     #[arg(long, default_value = "ws://127.0.0.1:3000/ws")]
     pub url: String,
@@ -122,6 +126,23 @@ pub struct Report {
     pub stalled_closed_by_server: usize,
     pub loadgen_cpu_s: f64,
     pub wall_s: f64,
+    /// The `server-join` frame as the last client to join received it:
+    /// bytes on the wire (header included), its JSON's length, and whether
+    /// it came compressed.
+    pub join_wire_bytes: u64,
+    pub join_json_bytes: u64,
+    pub join_compressed: bool,
+}
+
+/// What the handshakes saw of the `server-join` (for the Report).
+static JOIN_WIRE: AtomicU64 = AtomicU64::new(0);
+static JOIN_JSON: AtomicU64 = AtomicU64::new(0);
+static JOIN_COMPRESSED: AtomicU64 = AtomicU64::new(0);
+
+fn join_stats(r: &mut Report) {
+    r.join_wire_bytes = JOIN_WIRE.load(Ordering::Relaxed);
+    r.join_json_bytes = JOIN_JSON.load(Ordering::Relaxed);
+    r.join_compressed = JOIN_COMPRESSED.load(Ordering::Relaxed) == 1;
 }
 
 /// User + system CPU seconds this process has used.
@@ -179,7 +200,7 @@ struct Target {
 }
 
 impl Target {
-    fn new(url: &str, server: &str) -> Result<Self, String> {
+    fn new(url: &str, server: &str, deflate: bool) -> Result<Self, String> {
         let rest = url
             .strip_prefix("ws://")
             .ok_or_else(|| format!("--url must start with ws:// (got {url})"))?;
@@ -204,9 +225,14 @@ impl Target {
         if !ip.is_loopback() {
             return Err(format!("refusing non-loopback target {ip}"));
         }
+        let offer = if deflate {
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        } else {
+            ""
+        };
         let upgrade = format!(
             "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: bG9hZGdlbi1kLWJhY2sxMg==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Key: bG9hZGdlbi1kLWJhY2sxMg==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
         );
         let connect =
             serde_json::json!({"type": "connect", "data": {"server": server}}).to_string();
@@ -249,6 +275,8 @@ fn client_frame(op: u8, payload: &[u8]) -> Vec<u8> {
 /// A frame found at the front of the read buffer.
 struct Frame {
     op: u8,
+    /// RSV1: a permessage-deflate payload.
+    compressed: bool,
     payload: std::ops::Range<usize>,
     len: usize,
 }
@@ -293,6 +321,7 @@ fn parse_frame(b: &mut [u8]) -> Option<Frame> {
     }
     Some(Frame {
         op,
+        compressed: b[0] & 0x40 != 0,
         payload: hdr..total,
         len: total,
     })
@@ -306,12 +335,22 @@ struct Conn {
     buf: Vec<u8>,
     /// Bytes of `buf` that hold unparsed data.
     filled: usize,
+    /// The connection's inflater, made at its first compressed frame and
+    /// kept (a server may keep its compression context between messages,
+    /// as the original does).
+    inflater: Option<Box<flate2::Decompress>>,
+    /// The last compressed payload, inflated.
+    inflated: Vec<u8>,
+    /// Wire size of the last data frame.
+    last_wire: usize,
 }
 
 /// What a read step produced.
 enum Event {
     /// A text or binary payload is at `buf[range]`.
     Data(std::ops::Range<usize>),
+    /// A compressed payload, inflated into `Conn::inflated`.
+    Inflated,
     Closed,
 }
 
@@ -326,7 +365,40 @@ impl Conn {
             *consumed += f.len;
             let payload = start + f.payload.start..start + f.payload.end;
             match f.op {
-                OP_TEXT | OP_BINARY | 0x0 => return Some(Event::Data(payload)),
+                OP_TEXT | OP_BINARY | 0x0 if f.compressed => {
+                    self.last_wire = f.len;
+                    let inflater = self
+                        .inflater
+                        .get_or_insert_with(|| Box::new(flate2::Decompress::new(false)));
+                    let mut input = self.buf[payload].to_vec();
+                    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+                    self.inflated.clear();
+                    self.inflated.reserve(input.len() * 4);
+                    let start = inflater.total_in();
+                    loop {
+                        let at = (inflater.total_in() - start) as usize;
+                        if inflater
+                            .decompress_vec(
+                                &input[at..],
+                                &mut self.inflated,
+                                flate2::FlushDecompress::Sync,
+                            )
+                            .is_err()
+                        {
+                            return Some(Event::Closed);
+                        }
+                        let done = (inflater.total_in() - start) as usize == input.len();
+                        if done && self.inflated.len() < self.inflated.capacity() {
+                            break;
+                        }
+                        self.inflated.reserve(self.inflated.capacity().max(4096));
+                    }
+                    return Some(Event::Inflated);
+                }
+                OP_TEXT | OP_BINARY | 0x0 => {
+                    self.last_wire = f.len;
+                    return Some(Event::Data(payload));
+                }
                 OP_PING => {
                     let pong = client_frame(OP_PONG, &self.buf[payload]);
                     if self.stream.write_all(&pong).await.is_err() {
@@ -386,6 +458,9 @@ async fn handshake(t: &Target, small_rcvbuf: bool) -> Result<Conn, String> {
         stream,
         buf: vec![0; BUF_START],
         filled: 0,
+        inflater: None,
+        inflated: Vec::new(),
+        last_wire: 0,
     };
     c.stream
         .write_all(&t.upgrade)
@@ -409,10 +484,11 @@ async fn handshake(t: &Target, small_rcvbuf: bool) -> Result<Conn, String> {
     loop {
         let mut consumed = 0;
         while let Some(ev) = c.next_buffered(&mut consumed).await {
-            let Event::Data(p) = ev else {
-                return Err("closed during handshake".into());
+            let b = match ev {
+                Event::Data(p) => &c.buf[p],
+                Event::Inflated => &c.inflated[..],
+                Event::Closed => return Err("closed during handshake".into()),
             };
-            let b = &c.buf[p];
             if !seen_list && memchr::memmem::find(b, b"\"server-list\"").is_some() {
                 seen_list = true;
                 c.stream
@@ -420,6 +496,12 @@ async fn handshake(t: &Target, small_rcvbuf: bool) -> Result<Conn, String> {
                     .await
                     .map_err(|e| format!("send connect: {e}"))?;
             } else if seen_list && memchr::memmem::find(b, b"\"server-join\"").is_some() {
+                JOIN_WIRE.store(c.last_wire as u64, Ordering::Relaxed);
+                JOIN_JSON.store(b.len() as u64, Ordering::Relaxed);
+                JOIN_COMPRESSED.store(
+                    u64::from(b.as_ptr() == c.inflated.as_ptr()),
+                    Ordering::Relaxed,
+                );
                 c.compact(consumed);
                 return Ok(c);
             } else if memchr::memmem::find(b, b"\"error\"").is_some() {
@@ -461,11 +543,14 @@ async fn read_loop(
         let mut got = 0u64;
         let mut now = 0u64;
         while let Some(ev) = c.next_buffered(&mut consumed).await {
-            let Event::Data(p) = ev else {
-                st.closed_early = true;
-                break 'outer;
+            let b = match ev {
+                Event::Data(p) => &c.buf[p],
+                Event::Inflated => &c.inflated[..],
+                Event::Closed => {
+                    st.closed_early = true;
+                    break 'outer;
+                }
             };
-            let b = &c.buf[p];
             match marker.find(b).and_then(|i| leading_number(&b[i + 3..])) {
                 Some(sent_at) => {
                     if now == 0 {
@@ -557,7 +642,7 @@ fn handshake_stats(r: &mut Report, mut hs_us: Vec<u32>) {
 
 /// Fan-out run: connect everyone, signal start, measure, stop.
 pub async fn run_fanout(args: &Args) -> Result<Report, String> {
-    let target = Target::new(&args.url, &args.server)?;
+    let target = Target::new(&args.url, &args.server, args.deflate)?;
     let cpu0 = cpu_seconds();
     let wall0 = Instant::now();
     let delivered = Arc::new(AtomicU64::new(0));
@@ -631,6 +716,7 @@ pub async fn run_fanout(args: &Args) -> Result<Report, String> {
         }
     }
     r.connected = hs_us.len();
+    join_stats(&mut r);
     let ramp_s = ramp_start.elapsed().as_secs_f64();
     r.handshakes_per_s = r.connected as f64 / ramp_s.max(1e-9);
     handshake_stats(&mut r, hs_us);
@@ -737,7 +823,7 @@ impl Conn {
 /// Storm run: `storm` handshakes, `concurrency` at a time, each closed as a
 /// browser closes (Close, the server's Close, then its EOF), timed.
 pub async fn run_storm(args: &Args, total: usize) -> Result<Report, String> {
-    let target = Target::new(&args.url, &args.server)?;
+    let target = Target::new(&args.url, &args.server, args.deflate)?;
     // The driver samples its baseline at the start signal.
     touch(&args.start_file, "go\n");
     let cpu0 = cpu_seconds();

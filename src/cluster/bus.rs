@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::broadcast::Broadcast;
+use crate::hub::broadcast::Broadcast;
 
 use super::{channel, Cluster};
 

@@ -45,10 +45,10 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::config::{Config, DataSource};
 use crate::health::Flag;
+use crate::hub::registry::Registry;
 use crate::lock::lock;
 use crate::metrics::Metrics;
 use crate::providers::Callbacks;
-use crate::registry::Registry;
 
 pub(crate) use limits::hashed;
 

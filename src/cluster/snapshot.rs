@@ -22,7 +22,7 @@ use std::time::Duration;
 use actix::Addr;
 use serde_json::{json, Map, Value};
 
-use crate::model::ServerInfo;
+use crate::protocol::model::ServerInfo;
 use crate::providers::{answer_or_default, GetClientId, GetServers, GetUsers, Providers};
 
 use super::limits::salted;
@@ -76,7 +76,7 @@ async fn collect(providers: &Addr<Providers>, salt: &str) -> Vec<(String, Wanted
         let users = answer_or_default("the users", users);
         out.push((
             users_key(&s.snowflake),
-            Some(users.encoded().get().to_string()),
+            Some(String::from_utf8_lossy(users.encoded()).into_owned()),
         ));
         out.push((
             client_id_key(&s.snowflake),

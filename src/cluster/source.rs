@@ -10,7 +10,7 @@
 //! runs where the bot does), so a Discord login is accepted when the shared
 //! validation cache holds it and refused (fail closed) otherwise; a legacy
 //! password is checked against the snapshot's salted hash
-//! ([`Cluster::password_matches`], asked by `crate::join`).
+//! ([`Cluster::password_matches`], asked by `crate::ws::join`).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -18,9 +18,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::lock::lock;
-use crate::model::{IntoServers, IntoUsers};
+use crate::protocol::model::{IntoServers, IntoUsers};
+use crate::providers::userlist::UserList;
 use crate::providers::{by_key, per_thread, BoxError, Callbacks, LocalFut, ServersFn, UsersFn};
-use crate::userlist::UserList;
 
 use super::{client_id_key, users_key, Cluster, SERVERS_KEY};
 

@@ -16,9 +16,9 @@ use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use redis::{IntoConnectionInfo, Msg};
 
-use crate::broadcast::Broadcast;
+use crate::hub::broadcast::Broadcast;
 use crate::lock::lock;
-use crate::model::{IntoUsers, Presence};
+use crate::protocol::model::{IntoUsers, Presence};
 
 use super::{channel, users_key, Cluster, OP_TIMEOUT};
 

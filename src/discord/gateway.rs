@@ -27,7 +27,7 @@ use twilight_model::gateway::presence::{ActivityType, MinimalActivity, Status as
 use twilight_model::id::Id;
 
 use crate::health::Flag;
-use crate::model::Presence;
+use crate::protocol::model::Presence;
 use crate::Handle;
 
 use super::chat;
@@ -221,6 +221,9 @@ impl Bot {
                     r.user.username.as_deref().unwrap_or("the bot"),
                     ids.len()
                 );
+                if ids.is_empty() {
+                    log::warn!("{}", super::setup::in_no_server(app.map(|a| a.id.as_str())));
+                }
                 self.send(gone);
                 self.announce_client_ids(before, &ids);
             }
@@ -393,7 +396,7 @@ impl Bot {
                 let offline = guild
                     .presences
                     .get(&m.author.id)
-                    .map_or(true, |s| *s == crate::model::Status::Offline);
+                    .map_or(true, |s| *s == crate::protocol::model::Status::Offline);
                 if cfg.hide_offline && offline {
                     return;
                 }

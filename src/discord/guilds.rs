@@ -15,8 +15,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::model::{Presence, RoleColor, ServerInfo, Status, User};
-use crate::userlist::UserList;
+use crate::protocol::model::{Presence, RoleColor, ServerInfo, Status, User};
+use crate::providers::userlist::UserList;
 
 use super::config::{DiscordConfig, ServerConfig};
 use super::events::{ChannelObject, MemberObject, PresenceObject, RoleObject};

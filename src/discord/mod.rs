@@ -18,6 +18,8 @@
 //! * `guilds`: the cache, the server list, users, and the presence rule.
 //! * `chat`: clean message text.
 //! * `validator`: the built-in Discord login validator.
+//! * `fatal`, `setup`: first-start mistakes as one sentence each (fatal
+//!   close codes; a bot in no server).
 //! * `rest`: the REST clients.
 //! * `fatal`: close codes no reconnect can fix, as sentences.
 
@@ -28,6 +30,7 @@ mod fatal;
 mod gateway;
 mod guilds;
 mod rest;
+mod setup;
 mod validator;
 
 use std::rc::Rc;

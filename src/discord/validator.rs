@@ -26,7 +26,7 @@ use twilight_http::request::Request;
 use twilight_http::routing::Route;
 use twilight_http::Client;
 
-use crate::model::DiscordUser;
+use crate::protocol::model::DiscordUser;
 use crate::providers::BoxError;
 
 use super::guilds::Guilds;

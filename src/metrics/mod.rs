@@ -2,10 +2,8 @@
 //! shared [`Metrics`] in `AppState`, with a one-line method per event so
 //! call sites stay small. Counts that already exist (connections, joined
 //! sessions, hubs) are read from the registry at scrape time, not kept twice.
-
-mod endpoint;
-
-pub(crate) use endpoint::scrape;
+//! It imports nothing of the crate, so every part may count into it; the
+//! endpoint that renders it is part of the route (`http`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,8 +14,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-
-use crate::broadcast::Broadcast;
 
 /// One label, e.g. `reason="origin"`.
 type Label = [(&'static str, &'static str); 1];
@@ -34,6 +30,8 @@ pub(crate) struct Metrics {
     auth: Family<Label, Counter>,
     frame_errors: Family<Label, Counter>,
     deliveries: Counter,
+    compressed_in: Family<Label, Counter>,
+    compressed_out: Family<Label, Counter>,
     evictions: Counter,
     provider_calls: Family<[(&'static str, &'static str); 2], Counter>,
     provider_seconds: Family<Label, Histogram, fn() -> Histogram>,
@@ -65,6 +63,8 @@ impl Metrics {
             auth: Family::default(),
             frame_errors: Family::default(),
             deliveries: Counter::default(),
+            compressed_in: Family::default(),
+            compressed_out: Family::default(),
             evictions: Counter::default(),
             provider_calls: Family::default(),
             provider_seconds: Family::new_with_constructor(latency),
@@ -88,6 +88,16 @@ impl Metrics {
             m.sessions.clone(),
         );
         registry.register("hubs", "Servers with at least one viewer", m.hubs.clone());
+        registry.register(
+            "compression_input_bytes",
+            "Payload bytes of frames sent compressed, before compression, by frame kind",
+            m.compressed_in.clone(),
+        );
+        registry.register(
+            "compression_output_bytes",
+            "Payload bytes of frames sent compressed, as sent, by frame kind",
+            m.compressed_out.clone(),
+        );
         registry.register(
             "broadcasts",
             "Broadcasts sent, by type",
@@ -185,6 +195,17 @@ impl Metrics {
 
     /// `frames` handed to one session's write, the oldest `waited` after
     /// reaching its hub.
+    /// Frames sent compressed (`kind`: server_list, server_join,
+    /// broadcast, other): their payload bytes before and after.
+    pub(crate) fn compressed(&self, kind: &'static str, before: u64, after: u64) {
+        self.compressed_in
+            .get_or_create(&[("kind", kind)])
+            .inc_by(before);
+        self.compressed_out
+            .get_or_create(&[("kind", kind)])
+            .inc_by(after);
+    }
+
     pub(crate) fn delivered(&self, frames: usize, waited: Duration) {
         self.deliveries.inc_by(frames as u64);
         self.delivery_seconds.observe(waited.as_secs_f64());
@@ -244,12 +265,8 @@ impl Metrics {
     }
 
     /// A broadcast handed to the registry.
-    pub(crate) fn broadcast(&self, b: &Broadcast) {
-        let kind = match b {
-            Broadcast::Message { .. } => "message",
-            Broadcast::Presence(_) => "presence",
-            Broadcast::ClientId { .. } => "update-clientid",
-        };
+    /// A broadcast of this type (`Broadcast::kind`) was sent.
+    pub(crate) fn broadcast(&self, kind: &'static str) {
         self.broadcasts.get_or_create(&[("type", kind)]).inc();
     }
 

@@ -11,8 +11,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::model::{DiscordUser, ServerInfo};
-use crate::userlist::Answer;
+use crate::protocol::model::{DiscordUser, ServerInfo};
+use crate::providers::userlist::Answer;
 
 /// Any error a callback wants to report; it is logged, never sent to clients.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

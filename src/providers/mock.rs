@@ -2,7 +2,7 @@
 //! chat lines the mock traffic picks from. Snowflakes and ids are the ones
 //! PROTOCOL.md fixes; names, colours and lines are ours.
 
-use crate::model::{RoleColor, ServerInfo, Status, User};
+use crate::protocol::model::{RoleColor, ServerInfo, Status, User};
 
 pub const DWORLD: &str = "232769614004748288";
 pub const DOCS: &str = "482241773318701056";

@@ -14,6 +14,8 @@
 
 mod callbacks;
 pub mod mock;
+pub(crate) mod serverlist;
+pub(crate) mod userlist;
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -27,9 +29,9 @@ use actix::prelude::*;
 use futures_util::FutureExt;
 
 use crate::metrics::Metrics;
-use crate::model::{DiscordUser, ServerInfo};
-use crate::serverlist::Greeting;
-use crate::userlist::{Answer, Reuse, UserList};
+use crate::protocol::model::{DiscordUser, ServerInfo};
+use crate::providers::serverlist::Greeting;
+use crate::providers::userlist::{Answer, Reuse, UserList};
 
 pub(crate) use callbacks::{
     by_key, per_thread, Callbacks, ClientIdFn, LocalFut, ServersFn, StaticFn, UsersFn, ValidateFn,
@@ -154,7 +156,7 @@ pub(crate) struct GetServers;
 
 /// The `server-list` frame a new viewer is greeted with.
 #[derive(Message)]
-#[rtype(result = "bytestring::ByteString")]
+#[rtype(result = "Arc<crate::wire::outbound::Shared>")]
 pub(crate) struct GetGreeting;
 
 /// The users of one server (by snowflake).
@@ -212,7 +214,7 @@ impl Handler<GetServers> for Providers {
 }
 
 impl Handler<GetGreeting> for Providers {
-    type Result = ResponseFuture<bytestring::ByteString>;
+    type Result = ResponseFuture<Arc<crate::wire::outbound::Shared>>;
 
     fn handle(&mut self, _: GetGreeting, _: &mut Context<Self>) -> Self::Result {
         let servers = self.servers();

@@ -5,10 +5,16 @@ import { Connection, socketURL } from './net.js';
 import { Game } from './game.js';
 import { UI } from './ui.js';
 import { credentials } from './auth.js';
+import { touchControls } from './touch.js';
+import { badSocketURL, unreachable, UNREACHABLE_AFTER } from './setup.js';
 
 const STORED_SERVER = 'dzone.server';
 
 const SOCKET = socketURL(location);
+const OVERRIDDEN = new URLSearchParams(location.search).has('socketURL');
+/** Shown once no connection has opened after a few tries; gone on the first open. */
+const UNREACHABLE = unreachable(SOCKET, OVERRIDDEN);
+let everOpened = false;
 
 const ui = new UI({ onSwitch: (id) => choose(id, true), socket: SOCKET });
 const game = new Game(document.getElementById('scene'), ui);
@@ -17,10 +23,13 @@ window.game = game;
 
 const conn = new Connection(SOCKET, {
   onOpen() {
+    everOpened = true;
+    ui.dismiss(UNREACHABLE);
     ui.connection(true);
   },
   onClose(attempt, delay) {
     ui.connection(false, delay);
+    if (!everOpened && attempt >= UNREACHABLE_AFTER) ui.banner(UNREACHABLE, { sticky: true });
   },
   onMessage(msg) {
     const first = msg.type === 'server-list' && !game.servers;
@@ -77,8 +86,13 @@ window.addEventListener('popstate', (e) => {
 window.addEventListener('resize', () => game.layout());
 
 const canvas = game.canvas;
-canvas.addEventListener('pointermove', (e) => game.setPointer(e.clientX, e.clientY));
-canvas.addEventListener('pointerleave', () => game.setPointer(null));
+// Touch has its own gestures (touch.js); these are the mouse's and pen's.
+canvas.addEventListener('pointermove', (e) => {
+  if (e.pointerType !== 'touch') game.setPointer(e.clientX, e.clientY);
+});
+canvas.addEventListener('pointerleave', (e) => {
+  if (e.pointerType !== 'touch') game.setPointer(null);
+});
 canvas.addEventListener('wheel', (e) => {
   e.preventDefault();
   game.zoom = Math.max(-8, Math.min(8, game.zoom + (e.deltaY < 0 ? 1 : -1)));
@@ -87,7 +101,7 @@ canvas.addEventListener('wheel', (e) => {
 
 let drag = null;
 canvas.addEventListener('pointerdown', (e) => {
-  drag = { x: e.clientX, y: e.clientY, pan: [...game.pan] };
+  if (e.pointerType !== 'touch') drag = { x: e.clientX, y: e.clientY, pan: [...game.pan] };
 });
 window.addEventListener('pointerup', () => {
   drag = null;
@@ -100,6 +114,7 @@ window.addEventListener('pointermove', (e) => {
     drag.pan[1] + Math.round(((e.clientY - drag.y) * dpr) / game.scale),
   );
 });
+touchControls(canvas, game);
 canvas.addEventListener('dblclick', () => {
   game.setPan(0, 0);
   game.zoom = 0;
@@ -110,4 +125,6 @@ game.layout();
 game.start();
 ui.connection(false, 0);
 document.getElementById('reconnecting').hidden = true; // first connect is not a reconnect
-conn.connect();
+const badURL = badSocketURL(SOCKET, OVERRIDDEN);
+if (badURL) ui.banner(badURL, { sticky: true });
+else conn.connect();

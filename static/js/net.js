@@ -15,12 +15,19 @@ const CLOSE_DELAYS = {
   1008: [30000, 120000], // policy: the server refused us; soon would be refused again
 };
 
-/** Where to connect: `?socketURL=` or this page's own host at /ws. */
+/**
+ * Where to connect: `?socketURL=`, or `ws` beside this page on its own
+ * origin and path (`/dzone/` -> `/dzone/ws` behind a proxy's sub-path), with
+ * `wss:` when the page came over HTTPS.
+ */
 export function socketURL(location) {
   const override = new URLSearchParams(location.search).get('socketURL');
   if (override) return override;
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}/ws`;
+  const url = new URL('ws', location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.search = '';
+  url.hash = '';
+  return url.href;
 }
 
 export class Connection {

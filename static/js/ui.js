@@ -61,7 +61,7 @@ export class UI {
 
   async loadVersion() {
     try {
-      const res = await fetch('/api/version');
+      const res = await fetch('api/version');
       const body = await res.json();
       $('version').textContent = body.version ? `v${body.version}` : 'unknown';
     } catch {

@@ -8,7 +8,9 @@
 // on the page's `window.game` state and on canvas pixels. A second socket
 // server inside this script (StrangeServer) stands in for servers that are
 // not d-back: one fishing for logins, ones that close at once. Screenshots go to
-// target/browser-artifacts/. The binary serves the frontend compiled into it:
+// target/browser-artifacts/. A real nginx (NGINX, default /usr/sbin/nginx) in
+// front of a second d-back started with --base-path /dzone stands in for a
+// proxy that serves d-zone under a sub-path. The binary serves the frontend compiled into it:
 // after editing static/, rebuild (`cargo build`, or run via `cargo test
 // --test browser`, which does) before running this script directly.
 
@@ -16,7 +18,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +31,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const BIN = process.env.D_BACK_BIN || resolve(ROOT, 'target/debug/d-back');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const ARTIFACTS = process.env.BROWSER_ARTIFACTS || resolve(ROOT, 'target/browser-artifacts');
 const TOKEN = randomBytes(16).toString('hex');
 const WAIT_MS = 20000;
@@ -37,7 +42,9 @@ const VIEWPORT = { width: 1280, height: 720 };
 // ---- the server under test ---------------------------------------------
 
 class Server {
-  constructor() {
+  /** @param {string[]} args further command-line options (e.g. --base-path) */
+  constructor(args = []) {
+    this.args = args;
     this.child = null;
     this.base = null;
     this.port = 0;
@@ -46,7 +53,7 @@ class Server {
 
   /** Spawns the binary and waits for its one "listening" line. */
   async start(port = 0) {
-    const child = spawn(BIN, ['--host', '127.0.0.1', '--port', String(port), '--publish-token', TOKEN], {
+    const child = spawn(BIN, ['--host', '127.0.0.1', '--port', String(port), '--publish-token', TOKEN, ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
     });
@@ -165,6 +172,104 @@ class StrangeServer {
     await new Promise((ok) => this.wss.close(ok));
   }
 }
+
+// ---- nginx in front of a d-back under /dzone ------------------------------------
+
+/** A port nothing listens on right now (nginx cannot take port 0 and say which). */
+async function freePort() {
+  const probe = createServer();
+  probe.listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address();
+  await new Promise((ok) => probe.close(ok));
+  return port;
+}
+
+/**
+ * nginx with `location /dzone/` proxied to `backendPort` unchanged, as the
+ * README tells operators; any other path is nginx's own 404. Runs in the
+ * foreground from a temporary prefix, so it needs no root and leaves nothing.
+ */
+class Nginx {
+  constructor() {
+    this.child = null;
+    this.dir = null;
+    this.base = null;
+    this.log = [];
+  }
+
+  async start(backendPort) {
+    this.dir = mkdtempSync(resolve(tmpdir(), 'd-back-nginx-'));
+    const port = await freePort();
+    const conf = `
+worker_processes 1;
+pid ${this.dir}/nginx.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${this.dir}/body;
+  proxy_temp_path ${this.dir}/proxy;
+  fastcgi_temp_path ${this.dir}/fastcgi;
+  uwsgi_temp_path ${this.dir}/uwsgi;
+  scgi_temp_path ${this.dir}/scgi;
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    '' close;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location /dzone/ {
+      proxy_pass http://127.0.0.1:${backendPort};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+    location / {
+      return 404 "not d-zone\n";
+    }
+  }
+}
+`;
+    writeFileSync(resolve(this.dir, 'nginx.conf'), conf);
+    const child = spawn(NGINX, ['-p', this.dir, '-c', resolve(this.dir, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off; master_process off;'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.child = child;
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => this.log.push(...chunk.split('\n').filter(Boolean)));
+    this.base = `http://127.0.0.1:${port}`;
+    const end = Date.now() + 10000;
+    for (;;) {
+      assert.equal(child.exitCode, null, `nginx exited: ${this.log.join(' | ')}`);
+      try {
+        const res = await fetch(`${this.base}/`);
+        if (res.status === 404) break;
+      } catch {
+        // not listening yet
+      }
+      assert.ok(Date.now() < end, `nginx did not answer within 10 s: ${this.log.join(' | ')}`);
+      await sleep(50);
+    }
+  }
+
+  async stop() {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((ok) => child.once('exit', ok));
+      child.kill('SIGQUIT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await gone;
+      clearTimeout(timer);
+    }
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+const underDzone = new Server(['--base-path', '/dzone']);
+const nginx = new Nginx();
 
 // ---- browser helpers -------------------------------------------------------
 
@@ -306,9 +411,12 @@ async function chooseServer(p, id) {
 before(async () => {
   assert.ok(existsSync(BIN), `d-back binary not found at ${BIN} (set D_BACK_BIN)`);
   assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it (apt-get install chromium) to run the browser tests`);
+  assert.ok(existsSync(NGINX), `nginx not found at ${NGINX}: install it (apt-get install nginx) to run the sub-path test`);
   mkdirSync(ARTIFACTS, { recursive: true });
   await server.start();
   await strange.start();
+  await underDzone.start();
+  await nginx.start(underDzone.port);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -320,6 +428,8 @@ after(async () => {
   if (browser) await browser.close();
   await strange.stop();
   await server.stop();
+  await nginx.stop();
+  await underDzone.stop();
 });
 
 test('the server list arrives with the 4 mock servers', async () => {
@@ -338,6 +448,25 @@ test('the default server D-World is joined with exactly its 4 characters, drawn'
   const variety = await canvasVariety(page);
   assert.ok(variety > 40, `canvas looks blank: only ${variety} distinct colours`);
   assert.equal(await page.title(), 'D-World · d-zone');
+});
+
+test('Chromium negotiates permessage-deflate and the compressed join still shows the scene', async () => {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const p = watch(await context.newPage());
+  const cdp = await context.newCDPSession(p);
+  await cdp.send('Network.enable');
+  const seen = { offer: null, answer: null };
+  const get = (headers, name) => Object.entries(headers || {}).find(([k]) => k.toLowerCase() === name)?.[1] ?? null;
+  cdp.on('Network.webSocketWillSendHandshakeRequest', (e) => { seen.offer = get(e.request.headers, 'sec-websocket-extensions'); });
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => { seen.answer = get(e.response.headers, 'sec-websocket-extensions'); });
+  await p.goto(`${server.base}/?s=repos`);
+  await joinedWith(p, 'repos', 21);
+  assert.match(seen.offer ?? '', /^permessage-deflate/, `Chromium's offer: ${seen.offer}`);
+  assert.equal(seen.answer, 'permessage-deflate; server_no_context_takeover; client_no_context_takeover');
+  await p.waitForTimeout(300);
+  const variety = await canvasVariety(p);
+  assert.ok(variety > 40, `canvas looks blank: only ${variety} distinct colours`);
+  await context.close();
 });
 
 test('a presence for an unknown user with a username adds a character', async () => {
@@ -689,6 +818,192 @@ test('a bubble dropped with its channel gives its speaker back the hover label',
   await context.close();
   await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'talker', status: 'offline', delete: true } });
   await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'chorus', status: 'offline', delete: true } });
+});
+
+test('behind nginx at /dzone/ the scene shows, its socket is /dzone/ws on the same origin, and /dzone/healthz answers', async () => {
+  const [context, p] = await freshPage();
+  const sockets = [];
+  p.on('websocket', (ws) => sockets.push(ws.url()));
+  await p.goto(`${nginx.base}/dzone/`);
+  await joinedWith(p, 'dworld', 4);
+  assert.deepEqual(sockets, [`${nginx.base.replace(/^http/, 'ws')}/dzone/ws`]);
+  assert.ok((await canvasVariety(p)) > 8, 'the scene behind nginx is not drawn');
+  await until(p, 'the version from /dzone/api/version', () => /^v\d/.test(document.getElementById('version').textContent));
+  await p.screenshot({ path: resolve(ARTIFACTS, 'behind-nginx.png') });
+  await context.close();
+  const health = await fetch(`${nginx.base}/dzone/healthz`);
+  assert.equal(health.status, 200);
+  assert.deepEqual(await health.json(), { status: 'ok' });
+  // Outside the prefix nginx answers, not d-back; and d-back itself serves nothing outside it.
+  assert.equal(await (await fetch(`${nginx.base}/healthz`)).text(), 'not d-zone\n');
+  assert.equal((await fetch(`${underDzone.base}/healthz`)).status, 404);
+});
+
+test('a page opened as a file says in one sentence to open it from d-back instead', async () => {
+  // Not watched: the browser's own refusal of file:// modules is the point here.
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const p = await context.newPage();
+  await p.goto(`file://${resolve(ROOT, 'static/index.html')}`);
+  assert.equal(
+    await p.textContent('#opened-as-file'),
+    'This page was opened as a file, so it cannot reach d-back: start d-back and open the address it prints (e.g. http://localhost:3000/) instead.',
+  );
+  await context.close();
+});
+
+test('a ?socketURL= that is not ws:// says how to fix it and opens no socket', async () => {
+  const [context, p] = await freshPage();
+  const sockets = [];
+  p.on('websocket', (ws) => sockets.push(ws.url()));
+  await p.goto(`${server.base}/?socketURL=${encodeURIComponent('http://127.0.0.1:3000/ws')}`);
+  await p.waitForSelector('#banners .banner');
+  assert.equal(
+    await p.textContent('#banners .banner span'),
+    'The socket address "http://127.0.0.1:3000/ws" is not a ws:// or wss:// URL: fix ?socketURL= in this page\'s address (e.g. ?socketURL=ws://localhost:3000/ws), or remove it to use the server that served this page.',
+  );
+  await sleep(1000);
+  assert.deepEqual(sockets, []);
+  await context.close();
+});
+
+test('a ?socketURL= where nothing listens says so after three tries, and the sentence goes once a socket opens', async () => {
+  const [context, p] = await freshPage();
+  const port = await freePort();
+  const url = `ws://127.0.0.1:${port}/ws`;
+  await p.goto(`${server.base}/?socketURL=${encodeURIComponent(url)}`);
+  await p.waitForSelector('#banners .banner', { timeout: WAIT_MS });
+  assert.equal(
+    await p.textContent('#banners .banner span'),
+    `Cannot reach d-back at ${url}: check that d-back is running there, or fix ?socketURL= in this page's address.`,
+  );
+  // d-back appears on that port: the page connects and the sentence goes.
+  const late = new Server();
+  await late.start(port);
+  try {
+    await until(p, 'the late server joined', () => window.game.joined);
+    await until(p, 'the banner gone', () => document.querySelectorAll('#banners .banner').length === 0);
+  } finally {
+    await context.close();
+    await late.stop();
+  }
+});
+
+/** The page-space rectangles of `selectors` (visible ones only). */
+function rects(p, selectors) {
+  return p.evaluate((sels) => {
+    const out = {};
+    for (const sel of sels) {
+      const el = document.querySelector(sel);
+      if (!el || el.hidden || el.getClientRects().length === 0) continue;
+      const r = el.getBoundingClientRect();
+      out[sel] = { left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height };
+    }
+    return out;
+  }, selectors);
+}
+
+function assertApart(boxes) {
+  const names = Object.keys(boxes);
+  for (let i = 0; i < names.length; i++) {
+    for (let j = i + 1; j < names.length; j++) {
+      const [a, b] = [boxes[names[i]], boxes[names[j]]];
+      const apart = a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top;
+      assert.ok(apart, `${names[i]} ${JSON.stringify(a)} overlaps ${names[j]} ${JSON.stringify(b)}`);
+    }
+  }
+}
+
+/** Touches through Chromium's own input pipeline (CDP), as a phone's screen would. */
+async function touch(cdp, type, points) {
+  await cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points.map(([x, y], id) => ({ x, y, id })) });
+}
+
+async function swipe(cdp, from, to, steps = 8) {
+  await touch(cdp, 'touchStart', from);
+  for (let i = 1; i <= steps; i++) {
+    await touch(cdp, 'touchMove', from.map(([x, y], k) => [x + ((to[k][0] - x) * i) / steps, y + ((to[k][1] - y) * i) / steps]));
+  }
+  await touch(cdp, 'touchEnd', []);
+}
+
+test('on a phone (390 x 844, touch, scale 3): the scene fills the screen, one finger pans, two pinch, a tap names a character, the controls sit under the thumb and nothing overlaps', async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true });
+  const p = watch(await context.newPage());
+  await p.goto(`${server.base}/?s=dworld`);
+  await joinedWith(p, 'dworld', 4);
+  const cdp = await context.newCDPSession(p);
+
+  const scene = await p.evaluate(() => {
+    const c = document.getElementById('scene');
+    const r = c.getBoundingClientRect();
+    return { x: r.x, y: r.y, width: r.width, height: r.height, pixels: [c.width, c.height], dpr: devicePixelRatio };
+  });
+  assert.deepEqual(scene, { x: 0, y: 0, width: 390, height: 844, pixels: [1170, 2532], dpr: 3 });
+
+  // The controls: in the bottom third, 44 px or more, on screen, apart from the HUD.
+  const boxes = await rects(p, ['#hud', '#server-button', '#help-button']);
+  for (const sel of ['#server-button', '#help-button']) {
+    const b = boxes[sel];
+    assert.ok(b.top >= (844 * 2) / 3 && b.bottom <= 844 && b.right <= 390 && b.left >= 0, `${sel} is not under the thumb: ${JSON.stringify(b)}`);
+    assert.ok(b.width >= 44 && b.height >= 44, `${sel} is smaller than 44 px: ${JSON.stringify(b)}`);
+  }
+  assert.ok(boxes['#hud'].right <= 390 && boxes['#hud'].top >= 0);
+  assertApart(boxes);
+
+  // One finger pans by the distance moved, in scene pixels.
+  const before = await p.evaluate(() => ({ pan: [...window.game.pan], scale: window.game.scale }));
+  await swipe(cdp, [[150, 500]], [[210, 560]]);
+  const panned = await p.evaluate(() => [...window.game.pan]);
+  assert.deepEqual(panned, [before.pan[0] + Math.round((60 * 3) / before.scale), before.pan[1] + Math.round((60 * 3) / before.scale)]);
+
+  // Two fingers apart to twice their distance: twice the scale (the game's
+  // ceiling is 10); together again to half: half; the pan does not move meanwhile.
+  const s0 = await p.evaluate(() => window.game.scale);
+  await swipe(cdp, [[145, 420], [245, 420]], [[95, 420], [295, 420]]);
+  const zoomed = await p.evaluate(() => ({ scale: window.game.scale, pan: [...window.game.pan] }));
+  assert.equal(zoomed.scale, Math.min(10, s0 * 2));
+  assert.deepEqual(zoomed.pan, panned);
+  await swipe(cdp, [[95, 420], [295, 420]], [[145, 420], [245, 420]]);
+  assert.equal(await p.evaluate(() => window.game.scale), Math.max(1, Math.round(zoomed.scale / 2)));
+
+  // A tap on a character names it (its label is drawn while it is the
+  // hovered one); the creatures hop, so aim again if one moved away.
+  let named = null;
+  for (let i = 0; i < 20 && !named; i++) {
+    const aim = await p.evaluate(() => {
+      const g = window.game;
+      const a = Object.values(g.users.actors).find((x) => x.onIsland && !x.bubble);
+      if (!a) return null;
+      const dpr = window.devicePixelRatio;
+      return { uid: a.uid, x: ((g.ox + a.sx) * g.scale) / dpr, y: ((g.oy + a.sy - a.lift - 4) * g.scale) / dpr };
+    });
+    if (aim) {
+      await p.touchscreen.tap(aim.x, aim.y);
+      await sleep(50);
+      named = await p.evaluate((uid) => (window.game.hovered?.uid === uid ? uid : null), aim.uid);
+    }
+  }
+  assert.ok(named, 'no tap named a character');
+  // The name stays after the finger lifts (touch has no hover to keep it).
+  await sleep(300);
+  assert.ok(await p.evaluate(() => window.game.pointer !== null));
+  await p.screenshot({ path: resolve(ARTIFACTS, 'phone.png') });
+
+  // The server menu and the help open above the controls, on screen, clear of the HUD.
+  await p.tap('#server-button');
+  await p.waitForSelector('#server-menu:not([hidden])');
+  const menu = await rects(p, ['#hud', '#server-menu', '#help-button']);
+  assert.ok(menu['#server-menu'].top >= 0 && menu['#server-menu'].left >= 0 && menu['#server-menu'].right <= 390);
+  assertApart(menu);
+  await p.tap('.server-item[data-id="repos"]');
+  await joinedWith(p, 'repos', 21);
+  await p.tap('#help-button');
+  await p.waitForSelector('#help:not([hidden])');
+  const help = await rects(p, ['#hud', '#help', '#server-button', '#help-button']);
+  assert.ok(help['#help'].top >= 0 && help['#help'].right <= 390);
+  assertApart(help);
+  await p.screenshot({ path: resolve(ARTIFACTS, 'phone-help.png') });
+  await context.close();
 });
 
 test('no script errors on the page', () => {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod deflate;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -72,8 +74,22 @@ pub fn start_with(f: impl FnOnce(Builder) -> Builder + Send + 'static) -> TestSe
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// A test's WebSocket client: tokio-tungstenite, or (for the protocol
+/// suites run with `D_BACK_TEST_DEFLATE=1`) the compressing client of
+/// [`deflate`], behind the same methods.
 pub struct Client {
-    pub ws: Ws,
+    transport: Transport,
+}
+
+enum Transport {
+    Plain(Box<Ws>),
+    Deflate(deflate::DeflateWs),
+}
+
+/// Whether this run's clients negotiate permessage-deflate: the
+/// conformance suites run once without and once with it (tests/run.sh).
+pub fn deflate_clients() -> bool {
+    std::env::var_os("D_BACK_TEST_DEFLATE").is_some_and(|v| v == "1")
 }
 
 impl TestServer {
@@ -82,16 +98,23 @@ impl TestServer {
         let mut c = self.client_at("/ws").await;
         let list = c.recv_json().await;
         assert_eq!(list["type"], "server-list");
+        c.assert_compressed(&list);
         c
     }
 
     /// A WebSocket client on `path`, nothing read yet.
     pub async fn client_at(&self, path: &str) -> Client {
+        if deflate_clients() {
+            let ws = deflate::DeflateWs::browser(self.addr, path).await;
+            return Client {
+                transport: Transport::Deflate(ws),
+            };
+        }
         let url = format!("ws://{}{}", self.addr, path);
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("websocket connects");
-        Client { ws }
+        Client::plain(ws)
     }
 
     /// A client joined to `server` (short id), with the server-join read.
@@ -99,6 +122,7 @@ impl TestServer {
         let mut c = self.client().await;
         let join = c.join(server).await;
         assert_eq!(join["type"], "server-join", "{join}");
+        c.assert_compressed(&join);
         c
     }
 
@@ -113,20 +137,53 @@ impl TestServer {
 }
 
 impl Client {
+    /// A tungstenite client.
+    pub fn plain(ws: Ws) -> Client {
+        Client {
+            transport: Transport::Plain(Box::new(ws)),
+        }
+    }
+
+    /// With compressing clients, the `server-list` or `server-join` just
+    /// read came compressed (they always do): the suite really runs
+    /// compressed.
+    fn assert_compressed(&self, frame: &Value) {
+        if let Transport::Deflate(ws) = &self.transport {
+            assert!(ws.last_compressed, "{frame}");
+        }
+    }
+
+    /// The tungstenite stream, for tests that drive frames themselves.
+    pub fn ws(&mut self) -> &mut Ws {
+        match &mut self.transport {
+            Transport::Plain(ws) => ws,
+            Transport::Deflate(_) => panic!("this test needs the tungstenite client"),
+        }
+    }
+
     pub async fn send_text(&mut self, text: &str) {
-        self.ws.send(Message::text(text)).await.expect("send");
+        match &mut self.transport {
+            Transport::Plain(ws) => ws.send(Message::text(text)).await.expect("send"),
+            Transport::Deflate(ws) => ws.send_message(1, text.as_bytes()).await,
+        }
     }
 
     pub async fn send_binary(&mut self, data: &[u8]) {
-        self.ws
-            .send(Message::binary(data.to_vec()))
-            .await
-            .expect("send");
+        match &mut self.transport {
+            Transport::Plain(ws) => ws.send(Message::binary(data.to_vec())).await.expect("send"),
+            Transport::Deflate(ws) => ws.send_message(2, data).await,
+        }
     }
 
     /// The next data frame as text (binary frames fail the test).
     pub async fn recv_text(&mut self) -> String {
-        next_text(&mut self.ws).await
+        match &mut self.transport {
+            Transport::Plain(ws) => next_text(ws).await,
+            Transport::Deflate(ws) => match ws.next_message().await {
+                Some((1, text)) => String::from_utf8(text).expect("text is UTF-8"),
+                other => panic!("expected text, got {other:?}"),
+            },
+        }
     }
 
     pub async fn recv_json(&mut self) -> Value {
@@ -136,8 +193,18 @@ impl Client {
     /// Asserts that no data frame arrives within `d`.
     pub async fn assert_silent(&mut self, d: Duration) {
         let deadline = tokio::time::Instant::now() + d;
+        let ws = match &mut self.transport {
+            Transport::Plain(ws) => ws,
+            Transport::Deflate(ws) => {
+                // Pings are answered inside; anything else is a frame.
+                if let Ok(got) = tokio::time::timeout_at(deadline, ws.next_message()).await {
+                    panic!("expected silence, got {got:?}");
+                }
+                return;
+            }
+        };
         loop {
-            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match tokio::time::timeout_at(deadline, ws.next()).await {
                 Err(_) => return,
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
                 Ok(other) => panic!("expected silence, got {other:?}"),
@@ -156,8 +223,18 @@ impl Client {
 
     /// Reads until the server closes; returns the close frame.
     pub async fn recv_close(&mut self) -> Option<CloseFrame<'static>> {
+        let ws = match &mut self.transport {
+            Transport::Plain(ws) => ws,
+            Transport::Deflate(ws) => {
+                let (code, reason) = ws.recv_close().await?;
+                return Some(CloseFrame {
+                    code: code.into(),
+                    reason: reason.into(),
+                });
+            }
+        };
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next())
+            match tokio::time::timeout(WAIT, ws.next())
                 .await
                 .expect("close within the wait")
             {

@@ -13,11 +13,23 @@
 //! cargo run --release -p d-back-bench --bin discord_scale -- --viewers 1000 --members 10000
 //! ```
 //!
+//! `--deflate` has every viewer offer permessage-deflate as Chromium does
+//! (the test suite's compressing client), so the run shows what compressed
+//! joins cost the server and how many bytes they move.
+//!
 //! The Python original has no gateway bot, so there is nothing of its to
 //! compare here.
 
 #[path = "../../../tests/common/fake_discord.rs"]
 mod fake_discord;
+
+/// The test suite's permessage-deflate client.
+#[path = "../../../tests/common/deflate.rs"]
+#[allow(dead_code)]
+mod deflate;
+
+/// How long the compressing client waits for a frame.
+const WAIT: Duration = Duration::from_secs(60);
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -43,6 +55,9 @@ struct Args {
     /// Joins start evenly spread over this many seconds.
     #[arg(long, default_value_t = 5.0)]
     over_secs: f64,
+    /// Viewers negotiate permessage-deflate.
+    #[arg(long)]
+    deflate: bool,
 }
 
 /// The child's user + system CPU seconds (/proc/PID/stat fields 14 and 15).
@@ -144,6 +159,33 @@ async fn join(url: &str) -> (Ws, usize) {
     (ws, joined.len())
 }
 
+/// A viewer of either kind, kept open until the end.
+enum Viewer {
+    Plain(Box<Ws>),
+    Deflate(Box<deflate::DeflateWs>),
+}
+
+/// Connects with the Chromium offer and joins; the `server-join` frame's
+/// bytes on the wire and its JSON's length.
+async fn join_deflate(url: &str) -> (Viewer, usize, usize) {
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .expect("an address");
+    let mut ws = deflate::DeflateWs::browser(addr, "/ws").await;
+    let (_, list) = ws.next_message().await.expect("server list");
+    assert!(list.starts_with(br#"{"type":"server-list""#));
+    ws.send_message(1, br#"{"type":"connect","data":{"server":"big"}}"#)
+        .await;
+    let frame = ws.next_frame().await.expect("server join");
+    assert!(frame.rsv1, "the join comes compressed");
+    let wire = frame.payload.len() + if frame.payload.len() > 65535 { 10 } else { 4 };
+    let json = deflate::inflate(&frame.payload);
+    assert!(json.starts_with(br#"{"type":"server-join""#));
+    (Viewer::Deflate(Box::new(ws)), wire, json.len())
+}
+
 /// Waits until a join shows every member (the bot has the whole guild).
 async fn wait_for_guild(url: &str, members: u64) {
     let began = Instant::now();
@@ -191,23 +233,31 @@ async fn main() {
     let began = Instant::now();
     let gap = Duration::from_secs_f64(args.over_secs / args.viewers as f64);
     let mut tasks = Vec::new();
+    let deflate = args.deflate;
     for i in 0..args.viewers {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(gap * i as u32).await;
             let t = Instant::now();
-            let (ws, len) = join(&url).await;
-            (t.elapsed(), ws, len)
+            let (ws, wire, json) = if deflate {
+                join_deflate(&url).await
+            } else {
+                let (ws, len) = join(&url).await;
+                // The frame's header: 10 bytes past 64 KiB.
+                (Viewer::Plain(Box::new(ws)), len + 10, len)
+            };
+            (t.elapsed(), ws, wire, json)
         }));
     }
     let mut lat = Vec::new();
     let mut clients = Vec::new();
-    let mut bytes = 0;
+    let (mut bytes, mut json_bytes) = (0, 0);
     for t in tasks {
-        let (d, ws, len) = t.await.expect("a viewer");
+        let (d, ws, wire, json) = t.await.expect("a viewer");
         lat.push(d);
         clients.push(ws);
-        bytes += len;
+        bytes += wire;
+        json_bytes += json;
     }
     let total = began.elapsed();
     let cpu = cpu_seconds(pid) - cpu0;
@@ -216,7 +266,8 @@ async fn main() {
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(
         "discord-scale: {} viewers joined a {}-member guild in {:.2} s (joins spread over {} s); \
-         join latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.1} MiB of server-join frames",
+         join latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; server-join frames: {:.1} MiB on the wire, \
+         {:.1} MiB of JSON ({})",
         lat.len(),
         args.members,
         total.as_secs_f64(),
@@ -225,6 +276,12 @@ async fn main() {
         ms(pct(0.99)),
         ms(lat[lat.len() - 1]),
         bytes as f64 / 1048576.0,
+        json_bytes as f64 / 1048576.0,
+        if args.deflate {
+            "permessage-deflate"
+        } else {
+            "uncompressed"
+        },
     );
     println!(
         "discord-scale: server CPU {cpu:.2} s; server RSS {:.1} MiB before, {:.1} MiB with every viewer joined, peak {:.1} MiB",
@@ -232,8 +289,14 @@ async fn main() {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0,
     );
-    for mut ws in clients {
-        let _ = ws.close(None).await;
+    for viewer in clients {
+        match viewer {
+            Viewer::Plain(ws) => {
+                let mut ws = *ws;
+                let _ = ws.close(None).await;
+            }
+            Viewer::Deflate(mut ws) => ws.send_close(Some(1000)).await,
+        }
     }
     drop(server);
 }

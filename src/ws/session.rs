@@ -1,15 +1,18 @@
 //! The WebSocket session actor: one per browser.
 //!
 //! It sends the server list on open, answers `connect` by asking
-//! [`crate::join`] (spawned, never `wait`ed, so a slow callback freezes
+//! [`crate::ws::join`] (spawned, never `wait`ed, so a slow callback freezes
 //! nothing), enters the guild's hub through the registry, and writes what
 //! the hub delivers. It leaves its hub in exactly one place,
 //! `Session::leave`, called on re-join and from `stopped`.
 //!
-//! What it queues is counted in its [`Meter`] (see [`crate::outbound`]),
-//! which the hub reads before each delivery: a browser that stops reading
-//! costs a bounded amount of memory and nobody else's latency, and the
-//! kernel (TCP_USER_TIMEOUT) finally drops its socket.
+//! Its text frames and its hubs' batches go through its [`Outbox`], in
+//! wire form (compressed where the connection negotiated it, see
+//! [`crate::deflate`]); only control frames go through the context. What
+//! it queues is counted in its [`Meter`] (see [`crate::wire::outbound`]), which
+//! the hub reads before each delivery: a browser that stops reading costs
+//! a bounded amount of memory and nobody else's latency, and the kernel
+//! (TCP_USER_TIMEOUT) finally drops its socket.
 
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -25,15 +28,17 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use crate::app::AppState;
-use crate::hub::{Deliver, Delivery, Evict, GoingAway, Join, SessionId};
-use crate::join::{self, Admitted, Joiner};
+use crate::deflate::{Refusal, Refusals};
+use crate::hub::guild::{Evict, GoingAway, Join, SessionId};
 use crate::limits::{Attempts, RateLimit, Slot};
-use crate::model::{Presence, Status};
-use crate::outbound::Meter;
-use crate::outbox::Outbox;
-use crate::protocol::{self, errors, Connect};
+use crate::protocol::frames::{self, errors, Connect};
+use crate::protocol::model::{Presence, Status};
 use crate::providers::{mock, Providers};
-use crate::socket::ConnSocket;
+use crate::wire::outbound::{frame_for, Meter, Shared};
+use crate::wire::outbox::Outbox;
+use crate::ws::join::{self, Admitted, Joiner};
+use crate::ws::joinframe::join_frame;
+use crate::ws::socket::ConnSocket;
 
 /// The hub a session is in, and what runs only while it is there.
 struct Joined {
@@ -56,11 +61,12 @@ pub(crate) struct Session {
     /// This worker's providers.
     providers: Addr<Providers>,
     /// The server-list frame, sent on start.
-    greeting: Option<ByteString>,
+    greeting: Option<Arc<Shared>>,
     meter: Arc<Meter>,
-    /// Where hubs put this session's batches, for a taken-over connection;
-    /// without one they come through the mailbox as [`Deliver`].
-    outbox: Option<Arc<Outbox>>,
+    /// Where this session's text frames and its hubs' batches queue.
+    outbox: Arc<Outbox>,
+    /// Where a compressed input leaves why it was refused.
+    refusals: Option<Refusals>,
     /// The hub this session is in, if any.
     joined: Option<Joined>,
     /// Bumped per `connect`; answers to an older one are dropped.
@@ -92,8 +98,11 @@ pub(crate) struct Wiring {
     pub(crate) slot: Slot,
     /// Counts its queued bytes (read by hubs).
     pub(crate) meter: Arc<Meter>,
-    /// Hubs' batches go here on a taken-over connection.
-    pub(crate) outbox: Option<Arc<Outbox>>,
+    /// Its text frames and its hubs' batches go here.
+    pub(crate) outbox: Arc<Outbox>,
+    /// Set when the connection negotiated compression: its input's
+    /// refusals ([`crate::deflate::Inflating`]).
+    pub(crate) refusals: Option<Refusals>,
     /// Ends the read side after the close handshake (actix-web's path).
     pub(crate) socket: Option<ConnSocket>,
 }
@@ -102,7 +111,7 @@ impl Session {
     pub(crate) fn new(
         app: Arc<AppState>,
         providers: Addr<Providers>,
-        server_list: ByteString,
+        server_list: Arc<Shared>,
         wiring: Wiring,
     ) -> Self {
         let Wiring {
@@ -110,6 +119,7 @@ impl Session {
             slot,
             meter,
             outbox,
+            refusals,
             socket,
         } = wiring;
         let rate = RateLimit::new(app.config.rate_burst, app.config.rate_per_sec);
@@ -121,6 +131,7 @@ impl Session {
             greeting: Some(server_list),
             meter,
             outbox,
+            refusals,
             joined: None,
             attempt: 0,
             last_heard: Instant::now(),
@@ -135,14 +146,40 @@ impl Session {
         }
     }
 
-    fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, text: impl Into<ByteString>) {
+    /// Queues a text frame of the session's own (compressed if the
+    /// connection negotiated it and the frame is worth it).
+    fn send(&mut self, text: impl Into<ByteString>) {
         let text = text.into();
-        self.meter.queue(text.len());
-        ctx.text(text);
+        let (frame, packed) = frame_for(
+            text.as_bytes(),
+            self.outbox.compressed(),
+            self.app.config.deflate(),
+        );
+        self.queue_own(vec![frame], "other", packed);
     }
 
-    fn send_error(&mut self, ctx: &mut ws::WebsocketContext<Self>, message: &str) {
-        self.send(ctx, protocol::error(message));
+    /// Queues a frame many sessions share (the server list).
+    fn send_shared(&mut self, text: &Shared, kind: &'static str) {
+        let (frame, packed) = text.frame(self.outbox.compressed(), self.app.config.deflate());
+        self.queue_own(vec![frame], kind, packed);
+    }
+
+    fn queue_own(
+        &mut self,
+        chunks: Vec<Bytes>,
+        kind: &'static str,
+        packed: Option<(usize, usize)>,
+    ) {
+        if let Some((before, after)) = packed {
+            self.app
+                .metrics
+                .compressed(kind, before as u64, after as u64);
+        }
+        self.outbox.own(chunks);
+    }
+
+    fn send_error(&mut self, message: &str) {
+        self.send(frames::error(message));
     }
 
     /// Starts a server-side close: leaves the hub, sends Close with `code`,
@@ -156,9 +193,7 @@ impl Session {
         self.app.metrics.closed(why);
         self.cancel_join(ctx);
         self.leave(ctx);
-        if let Some(outbox) = &self.outbox {
-            outbox.close();
-        }
+        self.outbox.close();
         self.meter.queue(2 + why.len());
         ctx.close(Some(CloseReason {
             code,
@@ -207,10 +242,8 @@ impl Session {
     /// place a session unregisters.
     fn leave(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         if let Some(joined) = self.joined.take() {
-            if let Some(outbox) = &self.outbox {
-                // Nothing more of this hub's is written, even if queued.
-                outbox.renew();
-            }
+            // Nothing more of this hub's is written, even if queued.
+            self.outbox.renew();
             for timer in joined.mock_timers {
                 ctx.cancel_future(timer);
             }
@@ -219,13 +252,13 @@ impl Session {
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
-        match protocol::parse_client_frame(text) {
+        match frames::parse_client_frame(text) {
             Ok(connect) => self.connect(connect, ctx),
             Err(refused) => {
                 self.app.metrics.frame_error(refused.kind());
                 let message = refused.message();
                 log::debug!("session {}: refused frame: {message}", self.id);
-                self.send_error(ctx, message);
+                self.send_error(message);
             }
         }
     }
@@ -239,7 +272,7 @@ impl Session {
         self.rate_strikes += 1;
         if self.rate_strikes == 1 {
             log::info!("session {} ({}): inbound rate limit hit", self.id, self.ip);
-            self.send_error(ctx, errors::RATE_LIMITED);
+            self.send_error(errors::RATE_LIMITED);
         } else if self.rate_strikes > self.app.config.rate_burst.max(10) {
             self.close_because(
                 ctx,
@@ -258,7 +291,7 @@ impl Session {
         if binary {
             match std::str::from_utf8(&payload) {
                 Ok(text) => self.on_text(text, ctx),
-                Err(_) => self.send_error(ctx, errors::INVALID_BINARY),
+                Err(_) => self.send_error(errors::INVALID_BINARY),
             }
         } else {
             match std::str::from_utf8(&payload) {
@@ -329,7 +362,7 @@ impl Session {
                         act.ip,
                         refused.requested,
                     );
-                    act.send_error(ctx, message);
+                    act.send_error(message);
                 }
             }
         }));
@@ -339,28 +372,29 @@ impl Session {
     /// Enters the hub of an admitted join and sends the `server-join`.
     fn enter(&mut self, ok: Admitted, ctx: &mut ws::WebsocketContext<Self>) {
         let guild: Arc<str> = ok.server.snowflake.as_str().into();
-        let addr = ctx.address();
-        let deliver = match &self.outbox {
-            Some(outbox) => Delivery::Outbox(outbox.clone(), outbox.renew()),
-            None => Delivery::Mailbox(addr.clone().recipient()),
-        };
-        self.app.registry.join(
-            &guild,
-            Join {
-                id: self.id,
-                deliver,
-                evict: addr.recipient(),
-                meter: self.meter.clone(),
-            },
-        );
-        let frame = protocol::server_join(
-            &ok.users,
+        // The new membership, then the `server-join`, then the hub: no
+        // batch of this hub can be queued before the join.
+        let generation = self.outbox.renew();
+        let (head, tail) = frames::server_join_parts(
             &ok.requested,
             ok.password.as_deref(),
             &ok.server.name,
             ok.client_id.as_deref(),
         );
-        self.send(ctx, frame);
+        let settings = self.app.config.deflate();
+        let (chunks, packed) =
+            join_frame(&head, &ok.users, &tail, self.outbox.compressed(), settings);
+        self.queue_own(chunks, "server_join", packed);
+        self.app.registry.join(
+            &guild,
+            Join {
+                id: self.id,
+                outbox: self.outbox.clone(),
+                generation,
+                evict: ctx.address().recipient(),
+                meter: self.meter.clone(),
+            },
+        );
         crate::memory::joined(ok.users.len());
         log::info!(
             "session {} ({}) joined {} ({}), {} users",
@@ -375,27 +409,24 @@ impl Session {
         if self.app.mock_users && cfg.mock_traffic && !ok.users.is_empty() {
             let users = ok.users;
             let (g, u) = (guild.clone(), users.clone());
-            mock_timers.push(ctx.run_interval(cfg.mock_chat_every, move |act, ctx| {
+            mock_timers.push(ctx.run_interval(cfg.mock_chat_every, move |act, _| {
                 let mut rng = rand::thread_rng();
                 if let (Some(user), Some(line)) = (
                     u.users().choose(&mut rng),
                     mock::CHAT_LINES.choose(&mut rng),
                 ) {
-                    act.send(
-                        ctx,
-                        protocol::message(&g, &user.uid, line, mock::MOCK_CHANNEL),
-                    );
+                    act.send(frames::message(&g, &user.uid, line, mock::MOCK_CHANNEL));
                 }
             }));
             let g = guild.clone();
-            mock_timers.push(ctx.run_interval(cfg.mock_presence_every, move |act, ctx| {
+            mock_timers.push(ctx.run_interval(cfg.mock_presence_every, move |act, _| {
                 let mut rng = rand::thread_rng();
                 if let Some(user) = users.users().choose(&mut rng) {
                     let status = Status::ALL[rng.gen_range(0..Status::ALL.len())];
                     let p = Presence::new(&*g, &user.uid, status)
                         .username(&user.username)
                         .role_color(user.role_color);
-                    act.send(ctx, protocol::presence(&p));
+                    act.send(frames::presence(&p));
                 }
             }));
         }
@@ -420,9 +451,6 @@ impl Actor for Session {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // Hub fan-out uses try_send: the mailbox bounds queued frames, the
-        // meter bounds queued bytes.
-        ctx.set_mailbox_capacity(self.app.config.max_backlog_frames.max(1));
         self.app
             .registry
             .session_opened(self.id, ctx.address().recipient());
@@ -431,7 +459,7 @@ impl Actor for Session {
         // Queued before the first poll of the body, so it leaves in the
         // same write as the 101 response.
         if let Some(list) = self.greeting.take() {
-            self.send(ctx, list);
+            self.send_shared(&list, "server_list");
         }
     }
 
@@ -469,6 +497,31 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
                 ctx.close(reason.map(|r| CloseReason::from(r.code)));
                 self.finish(ctx);
             }
+            // The compressed input's own refusals, told apart by what it
+            // left for us (the context turns the error into text).
+            Err(ProtocolError::Io(_))
+                if self.refusals.as_ref().is_some_and(|r| r.get().is_some()) =>
+            {
+                let refusal = self.refusals.as_ref().and_then(|r| r.take());
+                let (code, why, cause) = match refusal {
+                    Some(Refusal::TooBig) => (
+                        CloseCode::Size,
+                        "message too big",
+                        "compressed message over the limit",
+                    ),
+                    Some(Refusal::Corrupt) => (
+                        CloseCode::Invalid,
+                        "invalid compressed data",
+                        "compressed message does not inflate",
+                    ),
+                    _ => (
+                        CloseCode::Protocol,
+                        "protocol error",
+                        "RSV1 where permessage-deflate does not allow it",
+                    ),
+                };
+                self.close_because(ctx, code, why, cause);
+            }
             Err(ProtocolError::Overflow) => {
                 let cause = "frame over the limit";
                 self.close_because(ctx, CloseCode::Size, "message too big", cause);
@@ -493,22 +546,6 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
                 let cause = format!("protocol error: {e}");
                 self.close_because(ctx, CloseCode::Protocol, "protocol error", &cause);
             }
-        }
-    }
-}
-
-impl Handler<Deliver> for Session {
-    type Result = ();
-
-    fn handle(&mut self, Deliver(batch, since): Deliver, ctx: &mut Self::Context) {
-        if self.closing {
-            return; // queued before we left the hub; our Close is out
-        }
-        self.app.metrics.delivered(batch.len(), since.elapsed());
-        // Already counted in the meter by the hub. Queued together, the
-        // frames leave in one write.
-        for frame in batch.iter() {
-            ctx.text(frame.clone());
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Everything that arrives on the port: WebSocket upgrades on any path, the
-//! version and broadcast endpoints, the static-request provider, then files.
+//! version and broadcast endpoints, the static-request provider, then files;
+//! all of it under `Config::base_path` when one is set.
 
 use std::sync::Arc;
 
@@ -8,21 +9,26 @@ use actix_web::http::header::HeaderMap;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
+use futures_util::future::Either;
 use futures_util::StreamExt;
 use serde_json::json;
 
 use actix::Addr;
 
 use crate::app::AppState;
-use crate::broadcast::Broadcast;
+use crate::base_path::{self, Place};
+use crate::deflate::{self, Inflating, Refusals};
 use crate::files::{content_type, Found};
 use crate::health;
+use crate::hub::broadcast::Broadcast;
 use crate::limits::{bearer_matches, Slot, SlotRefused};
-use crate::outbound::{Meter, Metered};
-use crate::protocol;
+use crate::protocol::frames;
 use crate::providers::{answer_or_default, GetGreeting, Providers, StaticRequest, StaticResponse};
-use crate::session::{Session, Wiring};
-use crate::socket::ConnSocket;
+use crate::wire::outbound::{Meter, Metered, Shared};
+use crate::wire::outbox::Outbox;
+use crate::ws::outgoing::Body;
+use crate::ws::session::{Session, Wiring};
+use crate::ws::socket::ConnSocket;
 
 /// Largest body `POST /api/broadcast` reads.
 const MAX_PUBLISH_BODY: usize = 64 * 1024;
@@ -39,7 +45,27 @@ pub(crate) async fn entry(
     if is_websocket(req.headers()) {
         return upgrade(req, payload, app, providers).await;
     }
-    let path = req.path().to_string();
+    // Stripped once; everything below routes as if served at `/`.
+    let path = match base_path::place(&app.config.base_path, req.path()) {
+        Place::Inside(rest) => rest.to_string(),
+        Place::Bare => {
+            let query = req.query_string();
+            let to = format!("{}/", app.config.base_path);
+            let to = if query.is_empty() {
+                to
+            } else {
+                format!("{to}?{query}")
+            };
+            return HttpResponse::PermanentRedirect()
+                .insert_header((header::LOCATION, to))
+                .finish();
+        }
+        Place::Outside => {
+            return HttpResponse::NotFound()
+                .content_type("text/plain; charset=utf-8")
+                .body("not found")
+        }
+    };
     match (req.method(), path.as_str()) {
         (&Method::POST, "/api/broadcast") => publish(req, payload, &app).await,
         (&Method::GET, "/api/stats") => stats(&req, &app),
@@ -47,7 +73,7 @@ pub(crate) async fn entry(
         (&Method::GET | &Method::HEAD, "/readyz") => {
             health::ready(&app.readiness, &providers, app.config.readiness_timeout).await
         }
-        (&Method::GET, "/metrics") => crate::metrics::scrape(&req, &app),
+        (&Method::GET, "/metrics") => scrape(&req, &app),
         (&Method::GET | &Method::HEAD, "/api/version") => {
             HttpResponse::Ok().json(json!({ "version": env!("CARGO_PKG_VERSION") }))
         }
@@ -106,8 +132,34 @@ pub(crate) fn admit_upgrade(
     })
 }
 
-/// The session of an admitted upgrade, as the stream of its outbound
-/// bytes: the server list is asked first, so it is the stream's first item.
+/// The `Sec-WebSocket-Extensions` answer to an upgrade's compression
+/// offers: `None` to decline them (or when compression is off).
+pub(crate) fn negotiate(app: &AppState, headers: &HeaderMap) -> Option<&'static str> {
+    app.config
+        .compression
+        .then(|| deflate::negotiate(headers))
+        .flatten()
+}
+
+/// A new session's outbox and meter, and its compressed input's refusal
+/// cell when the connection negotiated compression.
+pub(crate) fn session_queues(
+    app: &AppState,
+    compressed: bool,
+) -> (Arc<Outbox>, Arc<Meter>, Option<Refusals>) {
+    let meter = Arc::new(Meter::default());
+    let outbox = Outbox::new(
+        app.config.max_backlog_frames,
+        meter.clone(),
+        app.metrics.clone(),
+        compressed,
+    );
+    (outbox, meter, compressed.then(Refusals::default))
+}
+
+/// The session of an admitted upgrade, as the stream of its context's
+/// bytes: the server list is asked first, so it is the first frame queued.
+/// A compressed connection's input is inflated on the way in.
 pub(crate) async fn start_session<S>(
     app: Arc<AppState>,
     providers: Addr<Providers>,
@@ -115,21 +167,28 @@ pub(crate) async fn start_session<S>(
     input: S,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, actix_web::Error>>
 where
-    S: futures_util::Stream<Item = Result<bytes::Bytes, actix_http::error::PayloadError>> + 'static,
+    S: futures_util::Stream<Item = Result<bytes::Bytes, actix_http::error::PayloadError>>
+        + Unpin
+        + 'static,
 {
-    let codec = actix_http::ws::Codec::new().max_size(app.config.max_frame_bytes);
+    let max = app.config.max_frame_bytes;
+    let codec = actix_http::ws::Codec::new().max_size(max);
     let list = match providers.send(GetGreeting).await {
         Ok(list) => list,
         // The safe default, logged as every unanswered question is.
-        Err(e) => {
-            protocol::server_list(&answer_or_default::<Vec<_>>("the server list", Err(e))).into()
-        }
+        Err(e) => Arc::new(Shared::new(frames::server_list(
+            &answer_or_default::<Vec<_>>("the server list", Err(e)),
+        ))),
+    };
+    let input = match &wiring.refusals {
+        Some(refusals) => Either::Left(Inflating::new(input, max, refusals.clone())),
+        None => Either::Right(input),
     };
     let session = Session::new(app, providers, list, wiring);
     ws::WebsocketContext::with_codec(session, input, codec)
 }
 
-/// An upgrade the HTTP layer did not hand over to [`crate::upgrade`] (no
+/// An upgrade the HTTP layer did not hand over to [`crate::ws::upgrade`] (no
 /// `Connection: upgrade`, or HTTP/2): the same checks, then actix-web's
 /// WebSocket response.
 async fn upgrade(
@@ -147,7 +206,11 @@ async fn upgrade(
         Ok(r) => r,
         Err(e) => return actix_web::ResponseError::error_response(&e),
     };
-    let meter = Arc::new(Meter::default());
+    let extension = negotiate(&app, req.headers());
+    if let Some(answer) = extension {
+        response.insert_header((header::SEC_WEBSOCKET_EXTENSIONS, answer));
+    }
+    let (outbox, meter, refusals) = session_queues(&app, extension.is_some());
     let socket = req.conn_data::<ConnSocket>().copied();
     // Asked before the upgrade completes so the list is ready when the body
     // is first polled: 101 and server-list leave in one write.
@@ -155,11 +218,12 @@ async fn upgrade(
         ip,
         slot,
         meter: meter.clone(),
-        outbox: None,
+        outbox: outbox.clone(),
+        refusals,
         socket,
     };
     let inner = start_session(app, providers, wiring, payload).await;
-    response.streaming(Metered::new(Box::pin(inner), meter))
+    response.streaming(Metered::new(Body::new(Box::pin(inner), outbox), meter))
 }
 
 async fn serve_static(
@@ -254,4 +318,29 @@ async fn publish(req: HttpRequest, mut payload: web::Payload, app: &AppState) ->
     };
     let delivered = app.broadcast_counted(broadcast).await;
     HttpResponse::Accepted().json(json!({ "delivered": delivered }))
+}
+
+/// `GET /metrics`: a normal 404 unless metrics are on; with a token, 401
+/// unless the request sends `Authorization: Bearer <token>`.
+fn scrape(req: &HttpRequest, app: &AppState) -> HttpResponse {
+    if !app.config.metrics {
+        return HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("not found");
+    }
+    if let Some(token) = app.config.metrics_token.as_deref() {
+        if !bearer_matches(req, token) {
+            return HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+                .finish();
+        }
+    }
+    let body = app.metrics.render(
+        app.registry.open_sessions(),
+        app.registry.joined(),
+        app.registry.hub_count(),
+    );
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(body)
 }

@@ -1,19 +1,25 @@
-//! `Outbox`: where a hub hands its frames to a taken-over connection,
-//! without a trip through the session actor.
+//! `Outbox`: the session's bounded, ordered queue of outgoing text frames,
+//! where its hubs hand their batches and the session puts its own frames.
 //!
 //! Why: at 10 broadcasts/s to a thousand viewers, a delivery through the
 //! session's mailbox cost an envelope and a queue node, a wake-up of the
 //! session's context (which then polls every timer and stream the actor
 //! has), and a copy of the frame into the context's write buffer, for a
-//! frame the session only passes on. For connections served by
-//! [`crate::upgrade`] the hub instead pushes the batch here, its frames
-//! encoded for the wire once for every member, and wakes the connection's
-//! pump, which writes the shared bytes as they are (one vectored write, no
-//! copy) and polls the session's context only when the context itself was
-//! woken. The session actor still owns everything else: it joins and
-//! leaves hubs, closes the outbox when it closes, and is evicted by a
-//! message as before. Connections actix-web serves itself keep the
-//! mailbox path ([`crate::hub::Deliver`]).
+//! frame the session only passes on. The hub instead pushes the batch
+//! here, its frames encoded for the wire once for every member (plain, or
+//! compressed once for the members that negotiated compression), and wakes
+//! the connection's writer ([`crate::ws::outgoing`]), which writes the shared
+//! bytes as they are and polls the session's context only when the
+//! context itself was woken. The session actor still owns everything else:
+//! it joins and leaves hubs, closes the outbox when it closes, and is
+//! evicted by a message as before.
+//!
+//! The session's own text frames (the greeting, its `server-join`, errors)
+//! go through the same queue ([`Outbox::own`]), so they and the hubs'
+//! frames leave in the order they were queued, and a compressed frame the
+//! session shares with others (a guild's user map) is written from the
+//! same shared bytes. Only control frames (ping, pong, close) go through
+//! the context, behind the text frames queued before them.
 //!
 //! Each membership gets a generation ([`Outbox::renew`]): batches a hub
 //! pushed for an older membership (the session has since left it or moved
@@ -30,16 +36,20 @@ use futures_util::task::AtomicWaker;
 
 use crate::lock::lock;
 use crate::metrics::Metrics;
-use crate::outbound::Meter;
+use crate::wire::outbound::Meter;
 
-/// A batch as the hub pushed it.
+/// A batch as the hub pushed it, or frames of the session's own.
 pub(crate) struct Queued {
+    /// The membership it was pushed for; [`OWN`] for the session's own.
     generation: u64,
-    /// Text frames in wire form ([`crate::outbound::text_frame`]).
-    frames: Arc<[Bytes]>,
+    /// Wire bytes, in order ([`crate::wire::outbound::frame`]).
+    chunks: Arc<[Bytes]>,
     /// When its oldest broadcast reached the hub (the latency metric).
     since: Instant,
 }
+
+/// The generation of the session's own frames: never stale.
+const OWN: u64 = u64::MAX;
 
 /// What became of a push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,22 +76,53 @@ pub(crate) struct Outbox {
     inner: Mutex<Inner>,
     /// The connection's pump, woken by a push.
     waker: AtomicWaker,
-    /// Batches waiting at most (`Config::max_backlog_frames`, as the
-    /// mailbox of the actor path is bounded).
+    /// Hub batches waiting at most (`Config::max_backlog_frames`).
     capacity: usize,
     meter: Arc<Meter>,
     metrics: Arc<Metrics>,
+    /// The connection negotiated permessage-deflate: hubs push it their
+    /// compressed batch.
+    compressed: bool,
 }
 
 impl Outbox {
-    pub(crate) fn new(capacity: usize, meter: Arc<Meter>, metrics: Arc<Metrics>) -> Arc<Outbox> {
+    pub(crate) fn new(
+        capacity: usize,
+        meter: Arc<Meter>,
+        metrics: Arc<Metrics>,
+        compressed: bool,
+    ) -> Arc<Outbox> {
         Arc::new(Outbox {
             inner: Mutex::default(),
             waker: AtomicWaker::new(),
             capacity: capacity.max(1),
             meter,
             metrics,
+            compressed,
         })
+    }
+
+    /// Whether the connection takes compressed frames.
+    pub(crate) fn compressed(&self) -> bool {
+        self.compressed
+    }
+
+    /// Queues the session's own frame (its wire bytes, in order) behind
+    /// what waits, and counts it in the meter. The session only runs inside
+    /// its writer's poll, which drains the outbox right after, so nothing
+    /// is woken. Dropped once the outbox is closed.
+    pub(crate) fn own(&self, chunks: Vec<Bytes>) {
+        let wire = chunks.iter().map(|c| c.len() as u64).sum();
+        let mut inner = lock(&self.inner);
+        if inner.closed {
+            return;
+        }
+        self.meter.add(wire);
+        inner.batches.push_back(Queued {
+            generation: OWN,
+            chunks: chunks.into(),
+            since: Instant::now(),
+        });
     }
 
     /// Ends the current membership and starts the next: the generation a
@@ -92,14 +133,21 @@ impl Outbox {
         inner.generation
     }
 
-    /// Nothing more is written; what waits is dropped. Idempotent.
+    /// Nothing more is queued, and the hubs' batches that wait are dropped
+    /// (the session's own frames still go out, before its Close).
+    /// Idempotent.
     pub(crate) fn close(&self) {
-        let dropped = {
+        let dropped: VecDeque<Queued> = {
             let mut inner = lock(&self.inner);
             inner.closed = true;
-            std::mem::take(&mut inner.batches)
+            let (own, hubs) = std::mem::take(&mut inner.batches)
+                .into_iter()
+                .partition(|q| q.generation == OWN);
+            inner.batches = own;
+            hubs
         };
-        drop(dropped);
+        let wire = dropped.iter().map(Queued::wire).sum();
+        self.meter.dropped(wire);
         self.waker.wake();
     }
 
@@ -119,7 +167,7 @@ impl Outbox {
             }
             inner.batches.push_back(Queued {
                 generation,
-                frames: frames.clone(),
+                chunks: frames.clone(),
                 since,
             });
         }
@@ -148,28 +196,35 @@ impl Outbox {
             inner.generation
         };
         for batch in spare.drain(..) {
-            if batch.generation == generation {
-                batch.frames.iter().for_each(&mut each);
+            if batch.generation == OWN {
+                batch.chunks.iter().for_each(&mut each);
+            } else if batch.generation == generation {
+                batch.chunks.iter().for_each(&mut each);
                 self.metrics
-                    .delivered(batch.frames.len(), batch.since.elapsed());
+                    .delivered(batch.chunks.len(), batch.since.elapsed());
             } else {
-                let wire = batch.frames.iter().map(|f| f.len() as u64).sum();
-                self.meter.dropped(wire);
+                self.meter.dropped(batch.wire());
             }
         }
+    }
+}
+
+impl Queued {
+    fn wire(&self) -> u64 {
+        self.chunks.iter().map(|c| c.len() as u64).sum()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::{text_frame, wire_len};
+    use crate::wire::outbound::{text_frame, wire_len};
     use std::task::Waker;
 
     fn outbox(capacity: usize) -> (Arc<Outbox>, Arc<Meter>) {
         let meter = Arc::new(Meter::default());
         let metrics = Arc::new(Metrics::new());
-        (Outbox::new(capacity, meter.clone(), metrics), meter)
+        (Outbox::new(capacity, meter.clone(), metrics, false), meter)
     }
 
     fn batch(frames: &[&str]) -> Arc<[Bytes]> {
@@ -234,5 +289,20 @@ mod tests {
         o.close();
         assert_eq!(o.push(g, &batch(&["c"]), Instant::now()), Pushed::Closed);
         assert!(drained(&o).is_empty(), "closing drops what waited");
+    }
+
+    #[test]
+    fn own_frames_keep_their_place_and_outlive_the_close() {
+        let (o, meter) = outbox(8);
+        let g = o.renew();
+        o.own(vec![text_frame(b"join")]);
+        meter.add(wire_len(3));
+        o.push(g, &batch(&["hub"]), Instant::now());
+        o.own(vec![text_frame(b"error")]);
+        o.close();
+        assert_eq!(drained(&o), ["join", "error"], "the hub's batch is dropped");
+        o.own(vec![text_frame(b"late")]);
+        assert!(drained(&o).is_empty(), "nothing is queued after the close");
+        assert_eq!(meter.backlog(), (2 + 4) + (2 + 5), "own frames are metered");
     }
 }

@@ -14,13 +14,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::Notify;
 
-use crate::broadcast::Broadcast;
-use crate::hub::{GoingAway, Hub, Join, Leave, SessionId, StopHub, MAX_QUEUED_BROADCASTS};
+use crate::hub::broadcast::Broadcast;
+use crate::hub::guild::{
+    GoingAway, Hub, Join, Leave, SessionId, Setup, StopHub, MAX_QUEUED_BROADCASTS,
+};
 use crate::lock::lock;
 
 struct Entry {
@@ -43,10 +44,8 @@ pub(crate) struct Registry {
     joined: AtomicUsize,
     /// Broadcasts dropped at a full hub mailbox.
     dropped: AtomicU64,
-    /// Outbound bytes a member may have queued before its hub evicts it.
-    max_backlog: u64,
-    /// The hubs' coalescing window.
-    batch_window: Duration,
+    /// What every hub is made with.
+    setup: Setup,
     /// Every open session, for the shutdown close.
     sessions: Mutex<HashMap<SessionId, Recipient<GoingAway>>>,
     /// Woken when a hub starts or stops (the Redis subscriptions follow
@@ -55,15 +54,14 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new(max_backlog: u64, batch_window: Duration) -> Arc<Registry> {
+    pub(crate) fn new(setup: Setup) -> Arc<Registry> {
         Arc::new(Registry {
             hubs: Mutex::new(HashMap::new()),
             arbiters: Mutex::new(Vec::new()),
             next: AtomicUsize::new(0),
             joined: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
-            max_backlog,
-            batch_window,
+            setup,
             sessions: Mutex::new(HashMap::new()),
             hubs_changed: OnceLock::new(),
         })
@@ -119,10 +117,8 @@ impl Registry {
                 .cloned()
                 .unwrap_or_else(Arbiter::current)
         };
-        let (max_backlog, window) = (self.max_backlog, self.batch_window);
-        Hub::start_in_arbiter(&arbiter, move |_| {
-            Hub::new(guild, queued, max_backlog, window)
-        })
+        let setup = self.setup.clone();
+        Hub::start_in_arbiter(&arbiter, move |_| Hub::new(guild, queued, setup))
     }
 
     /// Removes a session from the guild's hub; the last one out stops it.

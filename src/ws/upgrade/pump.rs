@@ -2,13 +2,10 @@
 //! session's `WebsocketContext`, holding no buffer of its own while idle.
 //!
 //! [`Reader`] is the context's input: each read lands in a stack buffer
-//! and is handed on as a `Bytes` of exactly what arrived. [`Pump`] drives
-//! the context (the actor runs inside its stream's poll) and writes what it
-//! yields, and what hubs put in the connection's [`Outbox`], with vectored
-//! writes, so a batch of frames is one system call. An outbox frame is
-//! the hub's shared wire bytes, written uncopied. The
-//! context is polled only when something woke it (its own waker sets a
-//! flag), so a delivery does not also run the actor's timers and streams.
+//! and is handed on as a `Bytes` of exactly what arrived. [`Pump`] writes
+//! what the session's [`Outgoing`] yields (the actor runs inside it) with
+//! vectored writes, so a batch of frames is one system call. An outbox
+//! frame is the hub's shared wire bytes, written uncopied.
 //! While the socket is full it keeps polling the context, so the session
 //! still handles evictions and timers; the frames it produces wait in a
 //! queue that the session's `Meter` counts (bytes leave the meter only when
@@ -25,20 +22,19 @@ use std::io::IoSlice;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_http::error::PayloadError;
 use bytes::Bytes;
-use futures_util::task::AtomicWaker;
 use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-use crate::outbound::Meter;
-use crate::outbox::{Outbox, Queued};
+use crate::wire::outbound::Meter;
+use crate::wire::outbox::Outbox;
+use crate::ws::outgoing::Outgoing;
 
 /// Largest single read; client frames are small, and a big one simply
 /// takes several reads.
@@ -101,48 +97,24 @@ impl<T: AsyncRead + Unpin> Stream for Reader<T> {
     }
 }
 
-/// The context's waker: notes that the context asked to be polled, and
-/// wakes the pump's task.
-struct Woken {
-    flag: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Wake for Woken {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.flag.store(true, Ordering::Release);
-        self.task.wake();
-    }
-}
-
 /// The output side: a future that ends when the connection is done.
 pub(crate) struct Pump<T, S> {
     write: Shared<T>,
-    /// The session's `WebsocketContext` stream.
-    frames: S,
-    /// Set by the context's waker; the context is polled only then.
-    woken: Arc<Woken>,
-    /// `woken` as the waker the context is polled with.
-    context_waker: Waker,
-    /// Hub batches for this connection.
-    outbox: Arc<Outbox>,
-    /// The outbox's swapped-out queue (kept to reuse its allocation).
-    spare: VecDeque<Queued>,
-    /// Bytes yielded by the context and not yet taken by the socket.
+    /// The session's context and outbox.
+    out: Outgoing<S>,
+    /// Bytes ready and not yet taken by the socket.
     queue: VecDeque<Bytes>,
-    /// The context has ended: flush, shut down, done.
-    ended: bool,
     meter: Arc<Meter>,
     close_timeout: Duration,
     /// Started when the context ends with bytes still queued.
     linger: Option<Pin<Box<Sleep>>>,
 }
 
-impl<T, S> Pump<T, S> {
+impl<T, S, E> Pump<T, S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     /// `first` (the handshake response) is written before any frame, and
     /// metered like them.
     pub(crate) fn new(
@@ -154,57 +126,14 @@ impl<T, S> Pump<T, S> {
         close_timeout: Duration,
     ) -> Self {
         meter.add(first.len() as u64);
-        let woken = Arc::new(Woken {
-            flag: AtomicBool::new(true),
-            task: AtomicWaker::new(),
-        });
         Pump {
             write,
-            frames,
-            context_waker: Waker::from(woken.clone()),
-            woken,
-            outbox,
-            spare: VecDeque::new(),
+            out: Outgoing::new(frames, outbox),
             queue: VecDeque::from([first]),
-            ended: false,
             meter,
             close_timeout,
             linger: None,
         }
-    }
-
-    /// Polls the session's context until it waits, queueing what it
-    /// writes; when it ends, the outbox closes (what hubs still push is
-    /// dropped).
-    fn run_context<E>(&mut self)
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
-        let mut inner = Context::from_waker(&self.context_waker);
-        while !self.ended {
-            match Pin::new(&mut self.frames).poll_next(&mut inner) {
-                Poll::Ready(Some(Ok(bytes))) => {
-                    if !bytes.is_empty() {
-                        self.queue.push_back(bytes);
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    log::debug!("websocket output ended: {e}");
-                    self.ended = true;
-                }
-                Poll::Ready(None) => self.ended = true,
-                Poll::Pending => return,
-            }
-        }
-        self.outbox.close();
-    }
-
-    /// Queues the outbox's frames (shared, already in wire form).
-    fn take_outbox(&mut self, cx: &Context<'_>) {
-        let queue = &mut self.queue;
-        self.outbox
-            .drain(cx, &mut self.spare, |frame| queue.push_back(frame.clone()));
     }
 
     /// Drops `n` written bytes from the front of the queue.
@@ -235,17 +164,7 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        // Run the session if it asked to be: whatever it writes joins the
-        // queue first (its `server-join` goes before any hub batch). The
-        // task's waker is registered before the flag is read, so a wake-up
-        // after the read is not lost.
-        this.woken.task.register(cx.waker());
-        if !this.ended && this.woken.flag.swap(false, Ordering::Acquire) {
-            this.run_context();
-        }
-        if !this.ended {
-            this.take_outbox(cx);
-        }
+        this.out.fill(cx, &mut this.queue);
         while !this.queue.is_empty() {
             let written = {
                 let mut io = this.write.borrow_mut();
@@ -269,7 +188,7 @@ where
                 Poll::Pending => break,
             }
         }
-        if !this.ended {
+        if !this.out.ended() {
             return Poll::Pending;
         }
         if this.queue.is_empty() {

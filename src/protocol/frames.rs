@@ -6,8 +6,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::model::{Presence, ServerInfo};
-use crate::userlist::UserList;
+use crate::protocol::model::{Presence, ServerInfo};
 
 /// The exact `data.message` strings clients see.
 pub mod errors {
@@ -169,20 +168,23 @@ struct JoinData<'a> {
     client_id: Option<&'a str>,
 }
 
-/// `server-join`: the user map and the request as the client made it. The
-/// map is the list's own encoding, made once per list.
-pub(crate) fn server_join(
-    users: &UserList,
+/// `server-join` around its user map: the JSON before the map and after
+/// it, so the map (the guild's own encoding, made once per list, and its
+/// compressed form) is sent as shared bytes between the two.
+pub(crate) fn server_join_parts(
     requested: &str,
     password: Option<&str>,
     server_name: &str,
     client_id: Option<&str>,
-) -> String {
-    encode(
+) -> (String, String) {
+    // `users` is the first field of `data`, itself after `type`: the first
+    // `"users":` is the map's place.
+    let placeholder = RawValue::from_string("0".into()).expect("0 is JSON");
+    let whole = encode(
         "server-join",
         None,
         JoinData {
-            users: users.encoded(),
+            users: &placeholder,
             request: JoinRequest {
                 server: requested,
                 password,
@@ -190,7 +192,11 @@ pub(crate) fn server_join(
             server_name,
             client_id,
         },
-    )
+    );
+    let at = whole
+        .find("\"users\":0")
+        .map_or(0, |i| i + "\"users\":".len());
+    (whole[..at].to_owned(), whole[at + 1..].to_owned())
 }
 
 #[derive(Serialize)]
@@ -264,7 +270,7 @@ pub(crate) fn update_client_id(server: &str, client_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{RoleColor, Status};
+    use crate::protocol::model::{RoleColor, Status};
 
     #[test]
     fn normalises_server_ids() {

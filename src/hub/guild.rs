@@ -3,9 +3,10 @@
 //!
 //! A hub holds the sessions joined to its guild. A broadcast reaches it as a
 //! [`Broadcast`]; it encodes the frame once and hands the same shared bytes
-//! to every member without waiting (its connection's [`Outbox`], or its
-//! mailbox with `try_send`), so fan-out never blocks and a member whose
-//! queue is full is evicted instead of slowing the rest.
+//! to every member's [`Outbox`] without waiting, so fan-out never blocks
+//! and a member whose queue is full is evicted instead of slowing the rest.
+//! Members that negotiated compression get the batch compressed, once for
+//! all of them (frames under `compression_min_bytes` stay plain).
 //!
 //! Batching adapts to the load instead of a clock: a broadcast that finds
 //! no other one waiting in the hub's mailbox goes out at once; while more
@@ -16,7 +17,7 @@
 //! by the frames of a batch, and a batch never waits for a timer.
 //!
 //! Hubs are created, placed on threads and stopped by the
-//! [`Registry`](crate::registry::Registry); this file is only what one hub
+//! [`Registry`](crate::hub::registry::Registry); this file is only what one hub
 //! does.
 
 use std::fmt;
@@ -28,9 +29,11 @@ use actix::prelude::*;
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::broadcast::Broadcast;
-use crate::outbound::{text_frame, wire_len, Meter};
-use crate::outbox::{Outbox, Pushed};
+use crate::deflate::Settings;
+use crate::hub::broadcast::Broadcast;
+use crate::metrics::Metrics;
+use crate::wire::outbound::{frame_for, Meter};
+use crate::wire::outbox::{Outbox, Pushed};
 
 /// Process-unique session number: the hub's key for a member, and the
 /// number logs show.
@@ -51,13 +54,6 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// Encoded frames for a session to write, in order. Cloning is a refcount
-/// bump: every session of the hub gets the same batch. The `Instant` is
-/// when its oldest broadcast reached the hub (for the latency metric).
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub(crate) struct Deliver(pub(crate) Arc<[ByteString]>, pub(crate) Instant);
-
 /// Tells a session its hub dropped it (mailbox full or closed).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -68,22 +64,16 @@ pub(crate) struct Evict;
 #[rtype(result = "()")]
 pub(crate) struct GoingAway;
 
-/// Where a member's batches go.
-pub(crate) enum Delivery {
-    /// The session actor's mailbox (connections actix-web serves itself).
-    Mailbox(Recipient<Deliver>),
-    /// Straight to a taken-over connection, for this membership.
-    Outbox(Arc<Outbox>, u64),
-}
-
 /// Adds a session to the hub: where to deliver, whom to evict, and the
 /// session's meter. The hub keeps it as the member's entry.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Join {
     pub(crate) id: SessionId,
-    /// Where batches go.
-    pub(crate) deliver: Delivery,
+    /// Where batches go: the session's outbox, for this membership.
+    pub(crate) outbox: Arc<Outbox>,
+    /// The membership ([`Outbox::renew`]) the batches are for.
+    pub(crate) generation: u64,
     /// Told once when the hub drops the session.
     pub(crate) evict: Recipient<Evict>,
     /// The session's outbound backlog, read before every delivery.
@@ -107,6 +97,18 @@ pub(crate) const MAX_QUEUED_BROADCASTS: usize = 65_536;
 /// Frames one batch holds at most; a full batch is flushed at once.
 const MAX_BATCH: usize = 256;
 
+/// What every hub is made with (the registry keeps one).
+#[derive(Clone)]
+pub(crate) struct Setup {
+    /// A member with more than this queued is evicted, not sent more.
+    pub(crate) max_backlog: u64,
+    /// The longest frames wait for broadcasts the queue count promised.
+    pub(crate) batch_window: Duration,
+    /// How batches are compressed for members that negotiated it.
+    pub(crate) deflate: Settings,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
 /// The sessions of one guild.
 pub(crate) struct Hub {
     /// Guild snowflake, for logs.
@@ -114,8 +116,7 @@ pub(crate) struct Hub {
     /// A vector, not a map: fan-out walks it every broadcast; joins and
     /// leaves are rare by comparison.
     members: Vec<Join>,
-    /// A member with more than this queued is evicted, not sent more.
-    max_backlog: u64,
+    setup: Setup,
     /// Broadcasts sent to this hub and not yet handled, shared with the
     /// registry, which checks it against [`MAX_QUEUED_BROADCASTS`]. (Each
     /// clone of an `Addr` is its own sender, so actix's mailbox capacity
@@ -125,27 +126,19 @@ pub(crate) struct Hub {
     pending: Vec<ByteString>,
     /// When the oldest of `pending` arrived.
     pending_since: Instant,
-    /// The longest frames wait for broadcasts the queue count promised.
-    batch_window: Duration,
     /// The bound's flush is already scheduled.
     flush_scheduled: bool,
 }
 
 impl Hub {
-    pub(crate) fn new(
-        guild: Arc<str>,
-        queued: Arc<AtomicUsize>,
-        max_backlog: u64,
-        batch_window: Duration,
-    ) -> Hub {
+    pub(crate) fn new(guild: Arc<str>, queued: Arc<AtomicUsize>, setup: Setup) -> Hub {
         Hub {
             guild,
             queued,
             members: Vec::new(),
-            max_backlog,
+            setup,
             pending: Vec::new(),
             pending_since: Instant::now(),
-            batch_window,
             flush_scheduled: false,
         }
     }
@@ -155,40 +148,34 @@ impl Hub {
         if self.pending.is_empty() {
             return;
         }
-        let batch: Arc<[ByteString]> = self.pending.drain(..).collect();
-        let wire: u64 = batch.iter().map(|f| wire_len(f.len())).sum();
-        // The wire form for taken-over connections, made once if any is here.
-        let mut framed: Option<Arc<[Bytes]>> = None;
-        let (guild, max_backlog) = (&self.guild, self.max_backlog);
+        let batch: Vec<ByteString> = std::mem::take(&mut self.pending);
+        // Each form is made once, the first time a member needs it.
+        let mut plain: Option<Framed> = None;
+        let mut deflated: Option<Framed> = None;
+        let mut compressed_members = 0u64;
+        let (guild, setup, since) = (&self.guild, &self.setup, self.pending_since);
         self.members.retain(|m| {
+            let compressed = m.outbox.compressed();
+            let form = if compressed {
+                compressed_members += 1;
+                deflated.get_or_insert_with(|| Framed::new(&batch, true, setup.deflate))
+            } else {
+                plain.get_or_insert_with(|| Framed::new(&batch, false, setup.deflate))
+            };
             // A session whose reader stalled is not even polled any more;
             // its meter is the only place its backlog shows.
             let backlog = m.meter.backlog();
-            let refused = if backlog + wire > max_backlog {
+            let refused = if backlog + form.wire > setup.max_backlog {
                 "its outbound backlog is full"
             } else {
-                m.meter.add(wire);
-                match &m.deliver {
-                    Delivery::Mailbox(to) => {
-                        match to.try_send(Deliver(batch.clone(), self.pending_since)) {
-                            Ok(()) => return true,
-                            Err(SendError::Full(_)) => "its mailbox is full",
-                            Err(SendError::Closed(_)) => return false,
-                        }
-                    }
-                    Delivery::Outbox(to, generation) => {
-                        let framed = framed.get_or_insert_with(|| {
-                            batch.iter().map(|f| text_frame(f.as_bytes())).collect()
-                        });
-                        match to.push(*generation, framed, self.pending_since) {
-                            Pushed::Queued => return true,
-                            Pushed::Full => "its queue is full",
-                            // Left or closed; its `Leave` is on the way.
-                            Pushed::Stale | Pushed::Closed => {
-                                m.meter.dropped(wire);
-                                return false;
-                            }
-                        }
+                m.meter.add(form.wire);
+                match m.outbox.push(m.generation, &form.frames, since) {
+                    Pushed::Queued => return true,
+                    Pushed::Full => "its queue is full",
+                    // Left or closed; its `Leave` is on the way.
+                    Pushed::Stale | Pushed::Closed => {
+                        m.meter.dropped(form.wire);
+                        return false;
                     }
                 }
             };
@@ -198,6 +185,48 @@ impl Hub {
             m.evict.do_send(Evict);
             false
         });
+        if let Some(form) = deflated {
+            let (before, after) = form.compressed;
+            setup.metrics.compressed(
+                "broadcast",
+                before * compressed_members,
+                after * compressed_members,
+            );
+        }
+        // The vector's allocation is kept for the next batch.
+        self.pending = batch;
+        self.pending.clear();
+    }
+}
+
+/// A batch in one wire form, shared by every member that takes it.
+struct Framed {
+    frames: Arc<[Bytes]>,
+    wire: u64,
+    /// Payload bytes of the compressed frames, before and after.
+    compressed: (u64, u64),
+}
+
+impl Framed {
+    fn new(batch: &[ByteString], compressed: bool, settings: Settings) -> Framed {
+        let mut sizes = (0, 0);
+        let frames: Arc<[Bytes]> = batch
+            .iter()
+            .map(|text| {
+                let (frame, packed) = frame_for(text.as_bytes(), compressed, settings);
+                if let Some((before, after)) = packed {
+                    sizes.0 += before as u64;
+                    sizes.1 += after as u64;
+                }
+                frame
+            })
+            .collect();
+        let wire = frames.iter().map(|f| f.len() as u64).sum();
+        Framed {
+            frames,
+            wire,
+            compressed: sizes,
+        }
     }
 }
 
@@ -260,7 +289,7 @@ impl Handler<Broadcast> for Hub {
             // flushes the batch. The timer is only a bound, for a counted
             // broadcast whose sender gave up before it was delivered.
             self.flush_scheduled = true;
-            ctx.run_later(self.batch_window, |hub, _| {
+            ctx.run_later(self.setup.batch_window, |hub, _| {
                 hub.flush_scheduled = false;
                 hub.flush();
             });

@@ -15,12 +15,12 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::limits::{same_secret, Attempts};
-use crate::model::{DiscordUser, ServerInfo};
-use crate::protocol::{errors, Connect};
+use crate::protocol::frames::{errors, Connect};
+use crate::protocol::model::{DiscordUser, ServerInfo};
+use crate::providers::userlist::UserList;
 use crate::providers::{
     answer_or_default, GetClientId, GetServers, GetUsers, Providers, ValidateUser, Validation,
 };
-use crate::userlist::UserList;
 
 /// A successful join, ready to send.
 pub(crate) struct Admitted {
@@ -131,10 +131,13 @@ fn auth_outcome(verdict: &Result<(), Refusal>) -> &'static str {
     }
 }
 
-/// Decides a join to a protected server. Every attempt with credentials
-/// is counted against the IP and the session before anything is awaited;
-/// past the limit the validator is not asked, and an accepted attempt is
-/// given back.
+/// Decides a join to a protected server. Every attempt that checks a
+/// secret (compares a password, or asks the cache or the validator about a
+/// login) is counted against the IP and the session before anything is
+/// awaited; past the limit nothing is checked, and an accepted attempt is
+/// given back. Refusals decided without any secret (a user object without a
+/// username, a password sent to a server that has none) reveal nothing and
+/// cost no attempt.
 async fn authorize(
     app: &AppState,
     providers: &Addr<Providers>,
@@ -147,6 +150,9 @@ async fn authorize(
         req.discord_token.is_some() || req.discord_user.is_some() || req.password.is_some();
     if !presented {
         return Err(Refusal::AuthRequired);
+    }
+    if !checks_a_secret(app, req, server) {
+        return check_credentials(app, providers, req, server).await;
     }
     let (limit, window) = app.auth.limit();
     let Some(taken) = app.auth.try_take(ip).await else {
@@ -164,6 +170,22 @@ async fn authorize(
         joiner.failures.borrow_mut().release();
     }
     verdict
+}
+
+/// Whether [`check_credentials`] would compare a password or look a login
+/// up (cache or validator) for this request: exactly its own conditions.
+fn checks_a_secret(app: &AppState, req: &Connect, server: &ServerInfo) -> bool {
+    let compares_password = req.password.is_some()
+        && (server.password.is_some() || (app.cluster.is_some() && server.passworded));
+    let token = req.discord_token.as_ref().is_some_and(|t| !t.is_empty());
+    let login = token
+        && req
+            .discord_user
+            .as_ref()
+            .filter(|u| !u.is_empty())
+            .and_then(discord_user)
+            .is_some();
+    compares_password || login
 }
 
 /// The credentials themselves: the Discord login (cache, then validator),

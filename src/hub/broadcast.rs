@@ -9,8 +9,8 @@
 use actix::Message;
 use serde::Deserialize;
 
-use crate::model::{Presence, RoleColor};
-use crate::protocol;
+use crate::protocol::frames;
+use crate::protocol::model::{Presence, RoleColor};
 
 /// A broadcast from the bot side, before encoding. Its result, when sent
 /// with [`crate::Handle::broadcast_counted`], is how many sessions it was
@@ -32,6 +32,15 @@ pub enum Broadcast {
 }
 
 impl Broadcast {
+    /// Its frame's `type`, as the metrics count it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Broadcast::Message { .. } => "message",
+            Broadcast::Presence(_) => "presence",
+            Broadcast::ClientId { .. } => "update-clientid",
+        }
+    }
+
     /// The guild snowflake this broadcast is for.
     pub fn server(&self) -> &str {
         match self {
@@ -48,10 +57,10 @@ impl Broadcast {
                 uid,
                 message,
                 channel,
-            } => protocol::message(server, uid, message, channel),
-            Broadcast::Presence(p) => protocol::presence(p),
+            } => frames::message(server, uid, message, channel),
+            Broadcast::Presence(p) => frames::presence(p),
             Broadcast::ClientId { server, client_id } => {
-                protocol::update_client_id(server, client_id)
+                frames::update_client_id(server, client_id)
             }
         }
     }
@@ -148,7 +157,7 @@ impl Publish {
 #[cfg(test)]
 mod tests {
     use super::Broadcast;
-    use crate::model::{Presence, RoleColor, Status};
+    use crate::protocol::model::{Presence, RoleColor, Status};
 
     /// What one instance encodes, another decodes to the same broadcast.
     #[test]

@@ -28,16 +28,15 @@ use actix::Addr;
 use actix_codec::{AsyncRead, AsyncWrite, Encoder, Framed, FramedParts};
 use actix_http::body::{BodySize, MessageBody};
 use actix_http::h1::{Codec, Message};
+use actix_http::header::SEC_WEBSOCKET_EXTENSIONS;
 use actix_http::{HttpMessage, Request, Response};
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 
 use crate::app::AppState;
-use crate::http::{admit_upgrade, is_websocket, start_session};
-use crate::outbound::Meter;
-use crate::outbox::Outbox;
 use crate::providers::Providers;
-use crate::session::Wiring;
+use crate::web::http::{admit_upgrade, is_websocket, negotiate, session_queues, start_session};
+use crate::ws::session::Wiring;
 
 /// Answers a handed-over upgrade request and serves its WebSocket until
 /// it closes. Never fails: a connection that breaks is only logged at debug
@@ -85,8 +84,14 @@ where
         Ok(slot) => slot,
         Err(refusal) => return refuse(&mut io, &mut codec, (*refusal).into(), deadline).await,
     };
+    let extension = negotiate(&app, req.headers());
     let accept = match actix_http::ws::handshake(req.head()) {
-        Ok(mut accept) => accept.finish(),
+        Ok(mut accept) => {
+            if let Some(answer) = extension {
+                accept.insert_header((SEC_WEBSOCKET_EXTENSIONS, answer));
+            }
+            accept.finish()
+        }
         Err(e) => return refuse(&mut io, &mut codec, e.into(), deadline).await,
     };
     // The 101 goes out with the server list, in one write.
@@ -100,19 +105,15 @@ where
     let early = (!read_buf.is_empty()).then(|| Bytes::copy_from_slice(&read_buf));
     drop(read_buf);
     let io = std::rc::Rc::new(std::cell::RefCell::new(io));
-    let meter = Arc::new(Meter::default());
-    let outbox = Outbox::new(
-        app.config.max_backlog_frames,
-        meter.clone(),
-        app.metrics.clone(),
-    );
+    let (outbox, meter, refusals) = session_queues(&app, extension.is_some());
     let close_timeout = app.config.close_timeout;
     let input = pump::Reader::new(io.clone(), early);
     let wiring = Wiring {
         ip,
         slot,
         meter: meter.clone(),
-        outbox: Some(outbox.clone()),
+        outbox: outbox.clone(),
+        refusals,
         socket: None,
     };
     let output = start_session(app, providers, wiring, input).await;

@@ -15,16 +15,18 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use serde::Serialize;
-use serde_json::value::RawValue;
 
-use crate::model::{IntoUsers, User};
+use crate::protocol::model::{IntoUsers, User};
 
-/// The users of one server, with their encoded `users` map, made on first use.
+/// The users of one server, with their encoded `users` map (and its
+/// compressed form, see [`crate::deflate`]), each made on first use.
 #[derive(Debug, Default)]
 pub(crate) struct UserList {
     users: Vec<User>,
-    encoded: OnceLock<Box<RawValue>>,
+    encoded: OnceLock<Bytes>,
+    deflated: OnceLock<Option<Bytes>>,
 }
 
 impl UserList {
@@ -32,6 +34,7 @@ impl UserList {
         UserList {
             users,
             encoded: OnceLock::new(),
+            deflated: OnceLock::new(),
         }
     }
 
@@ -48,13 +51,22 @@ impl UserList {
     }
 
     /// The `users` object of `server-join`: every user keyed by its uid, in
-    /// list order.
-    pub(crate) fn encoded(&self) -> &RawValue {
+    /// list order, as JSON bytes every join of this list shares.
+    pub(crate) fn encoded(&self) -> &Bytes {
         self.encoded.get_or_init(|| {
-            // Serialized straight into a RawValue: our own serializer's
-            // output is JSON, and parsing it again would double the cost.
-            serde_json::value::to_raw_value(&ByUid(&self.users)).unwrap_or_else(|_| empty_map())
+            // Our own serializer's output is JSON; it is not parsed again.
+            let json = serde_json::to_string(&ByUid(&self.users)).unwrap_or_else(|_| "{}".into());
+            Bytes::from(json)
         })
+    }
+
+    /// [`Self::encoded`] as an independent deflate segment at `level` (the
+    /// first caller's level: one server has one), made once per list.
+    /// `None` if compressing failed; joins then go out plain.
+    pub(crate) fn deflated(&self, level: u32) -> Option<&Bytes> {
+        self.deflated
+            .get_or_init(|| crate::deflate::segment(self.encoded(), level).map(Bytes::from))
+            .as_ref()
     }
 }
 
@@ -140,10 +152,6 @@ impl Reuse {
     }
 }
 
-fn empty_map() -> Box<RawValue> {
-    RawValue::from_string("{}".to_owned()).expect("an empty object is JSON")
-}
-
 struct ByUid<'a>(&'a [User]);
 
 impl Serialize for ByUid<'_> {
@@ -155,7 +163,7 @@ impl Serialize for ByUid<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{RoleColor, Status};
+    use crate::protocol::model::{RoleColor, Status};
 
     #[test]
     fn encodes_once_keyed_by_uid_in_order() {
@@ -163,14 +171,14 @@ mod tests {
             User::new("2", "b", Status::Online, RoleColor::from_rgb(0x112233)),
             User::new("1", "a", Status::Idle, RoleColor::from_rgb(0x445566)),
         ]);
-        let first = list.encoded().get().as_ptr();
-        let text = list.encoded().get();
+        let first = list.encoded().as_ptr();
+        let text = list.encoded();
         assert_eq!(first, text.as_ptr(), "encoded once, then reused");
-        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(text).unwrap();
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["2", "1"]);
         assert_eq!(v["1"]["username"], "a");
-        assert_eq!(UserList::default().encoded().get(), "{}");
+        assert_eq!(&UserList::default().encoded()[..], b"{}");
     }
 
     fn list(names: &[&str]) -> Arc<UserList> {

@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 use actix_web::dev::ServerHandle;
 
 use crate::app::AppState;
-use crate::broadcast::Broadcast;
-use crate::model::Presence;
+use crate::hub::broadcast::Broadcast;
+use crate::protocol::model::Presence;
 
 /// The bot side: broadcasts and statistics. Cloneable and `Send`, usable from
 /// any actor, task or thread of the process.

@@ -14,20 +14,21 @@ use crate::app::AppState;
 use crate::cluster::Cluster;
 use crate::config::{self, Config};
 use crate::files::StaticFiles;
-use crate::handle::Handle;
 use crate::health::{Check, Flag, Readiness};
+use crate::hub::guild;
+use crate::hub::registry::Registry;
 use crate::limits::{AuthGuard, Connections};
 use crate::metrics::Metrics;
-use crate::model::{DiscordUser, IntoServers, IntoUsers};
+use crate::protocol::model::{DiscordUser, IntoServers, IntoUsers};
+use crate::providers::userlist::{Answer, UserList};
 use crate::providers::{
     by_key, per_thread, BoxError, Callbacks, LocalFut, ServersFn, StaticResponse, UsersFn,
     ValidateFn,
 };
 use crate::proxy::TrustedProxies;
-use crate::registry::Registry;
-use crate::server::{bind_all, Background, Server};
 use crate::tls::Certificates;
-use crate::userlist::{Answer, UserList};
+use crate::web::handle::Handle;
+use crate::web::server::{bind_all, Background, Server};
 
 /// Entry point: `DBack::builder()`.
 pub struct DBack;
@@ -185,7 +186,9 @@ impl Builder {
         } else {
             self.addrs
         };
-        let config = self.config;
+        let mut config = self.config;
+        config.base_path = config::normalize_base_path(&config.base_path)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(Certificates::load(cert, key)?),
             (None, None) => None,
@@ -209,8 +212,13 @@ impl Builder {
         let proxies = TrustedProxies::parse(&config.trusted_proxies).map_err(|e| {
             io::Error::new(io::ErrorKind::InvalidInput, format!("trusted proxy: {e}"))
         })?;
-        let registry = Registry::new(config.max_backlog_bytes as u64, config.batch_window);
         let metrics = Arc::new(Metrics::new());
+        let registry = Registry::new(guild::Setup {
+            max_backlog: config.max_backlog_bytes as u64,
+            batch_window: config.batch_window,
+            deflate: config.deflate(),
+            metrics: metrics.clone(),
+        });
         let cluster = Cluster::new(&config, registry.clone(), metrics.clone())?;
         let mut callbacks = self.callbacks;
         if let Some(cluster) = &cluster {

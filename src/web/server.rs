@@ -19,10 +19,10 @@ use actix::{Addr, Arbiter};
 use actix_web::{web, App};
 
 use crate::app::AppState;
-use crate::handle::Handle;
-use crate::http;
 use crate::providers::Providers;
-use crate::socket::{tcp_of, ConnSocket};
+use crate::web::handle::Handle;
+use crate::web::http;
+use crate::ws::socket::{tcp_of, ConnSocket};
 
 /// A task started when the server runs, with its handle. It resolves only
 /// with an error no retry can fix, which stops the server.
@@ -60,7 +60,7 @@ macro_rules! http_service {
                     let providers = worker_providers(&data);
                     let app = data.into_inner();
                     Ok::<_, ()>(actix_service::fn_service(move |(req, framed)| {
-                        crate::upgrade::take_over(app.clone(), providers.clone(), req, framed)
+                        crate::ws::upgrade::take_over(app.clone(), providers.clone(), req, framed)
                     }))
                 }
             }))

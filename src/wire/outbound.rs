@@ -1,0 +1,242 @@
+//! Outbound accounting: how many bytes are queued for one session, measured
+//! where they really are; and the wire form of the text frames sessions and
+//! hubs send, plain or compressed (RSV1, see [`crate::deflate`]).
+//!
+//! The session's response body stream is wrapped in [`Metered`], which
+//! counts the bytes the HTTP layer has taken towards the socket; everything
+//! queued for the session (by its hubs or by the session itself, in its
+//! outbox or its context) is counted in the same [`Meter`]. The actor is
+//! only polled while the socket accepts data, so a session cannot police
+//! itself once its reader stalls; the hub does, reading the meter before
+//! each delivery. This module sits below both, so the import graph runs one
+//! way: session -> hub -> outbound.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
+use futures_util::Stream;
+
+use crate::deflate::{self, Settings};
+
+/// A session's outbound accounting, shared by the session, its hub and its
+/// response body.
+#[derive(Default)]
+pub(crate) struct Meter {
+    /// Wire bytes queued for the session (outbox or context).
+    queued: AtomicU64,
+    /// Wire bytes the HTTP layer has taken towards the socket.
+    taken: AtomicU64,
+}
+
+impl Meter {
+    /// Counts a frame of this payload size as queued.
+    pub(crate) fn queue(&self, payload: usize) {
+        self.add(wire_len(payload));
+    }
+
+    /// Counts this many wire bytes as queued.
+    pub(crate) fn add(&self, wire: u64) {
+        self.queued.fetch_add(wire, Ordering::Relaxed);
+    }
+
+    /// Bytes queued and not yet taken by the HTTP layer.
+    pub(crate) fn backlog(&self) -> u64 {
+        let taken = self.taken.load(Ordering::Relaxed);
+        self.queued.load(Ordering::Relaxed).saturating_sub(taken)
+    }
+
+    pub(crate) fn taken(&self, bytes: usize) {
+        self.taken.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Queued wire bytes that will never be written (a batch for a hub
+    /// the session has left): out of the backlog as if written.
+    pub(crate) fn dropped(&self, wire: u64) {
+        self.taken.fetch_add(wire, Ordering::Relaxed);
+    }
+}
+
+/// The session's response body, counting what leaves it.
+pub(crate) struct Metered<S> {
+    inner: S,
+    meter: Arc<Meter>,
+}
+
+impl<S> Metered<S> {
+    pub(crate) fn new(inner: S, meter: Arc<Meter>) -> Self {
+        Metered { inner, meter }
+    }
+}
+
+impl<S, E> Stream for Metered<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    type Item = Result<Bytes, E>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &polled {
+            self.meter.taken(chunk.len());
+        }
+        polled
+    }
+}
+
+/// Writes the header of an unmasked, final text frame (RFC 6455 §5.2)
+/// with `len` payload bytes; `compressed` sets RSV1 (RFC 7692).
+pub(crate) fn text_header(len: usize, compressed: bool, out: &mut BytesMut) {
+    out.put_u8(if compressed { 0xc1 } else { 0x81 });
+    match len {
+        0..=125 => out.put_u8(len as u8),
+        126..=65535 => {
+            out.put_u8(126);
+            out.put_u16(len as u16);
+        }
+        _ => {
+            out.put_u8(127);
+            out.put_u64(len as u64);
+        }
+    }
+}
+
+/// An unmasked, final text frame of `payload`, as a server writes it:
+/// [`wire_len`] bytes. `compressed` marks a deflated payload.
+pub(crate) fn frame(payload: &[u8], compressed: bool) -> Bytes {
+    let mut out = BytesMut::with_capacity(wire_len(payload.len()) as usize);
+    text_header(payload.len(), compressed, &mut out);
+    out.put_slice(payload);
+    out.freeze()
+}
+
+/// A plain text frame of `payload`.
+pub(crate) fn text_frame(payload: &[u8]) -> Bytes {
+    frame(payload, false)
+}
+
+/// A text frame for a connection: deflated when it negotiated compression
+/// and `text` is long enough to be worth it, else plain. With the sizes
+/// before and after compression when it was compressed.
+pub(crate) fn frame_for(
+    text: &[u8],
+    compressed: bool,
+    settings: Settings,
+) -> (Bytes, Option<(usize, usize)>) {
+    if compressed && settings.worth(text.len()) {
+        if let Some(packed) = deflate::message(text, settings.level) {
+            return (frame(&packed, true), Some((text.len(), packed.len())));
+        }
+    }
+    (text_frame(text), None)
+}
+
+/// A text message many sessions send (the `server-list` greeting): its
+/// JSON, and its compressed payload, made the first time a connection
+/// that negotiated compression needs it.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    text: ByteString,
+    deflated: OnceLock<Option<Bytes>>,
+}
+
+impl Shared {
+    pub(crate) fn new(text: impl Into<ByteString>) -> Shared {
+        Shared {
+            text: text.into(),
+            deflated: OnceLock::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn text(&self) -> &ByteString {
+        &self.text
+    }
+
+    /// The frame for a connection: compressed whenever it negotiated
+    /// compression (whatever the size: a shared frame is compressed once),
+    /// compressing at most once.
+    pub(crate) fn frame(
+        &self,
+        compressed: bool,
+        settings: Settings,
+    ) -> (Bytes, Option<(usize, usize)>) {
+        let text = self.text.as_bytes();
+        if compressed {
+            let packed = self
+                .deflated
+                .get_or_init(|| deflate::message(text, settings.level));
+            if let Some(packed) = packed {
+                return (frame(packed, true), Some((text.len(), packed.len())));
+            }
+        }
+        (text_frame(text), None)
+    }
+}
+
+/// Size on the wire of an unmasked server frame with this payload.
+pub(crate) fn wire_len(payload: usize) -> u64 {
+    let header = match payload {
+        0..=125 => 2,
+        126..=65535 => 4,
+        _ => 10,
+    };
+    (header + payload) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_frames_match_actix_codec() {
+        for len in [0usize, 1, 125, 126, 65535, 65536, 1 << 20] {
+            let payload = "x".repeat(len);
+            let ours = text_frame(payload.as_bytes());
+            let mut theirs = bytes::BytesMut::new();
+            let mut codec = actix_http::ws::Codec::new().max_size(usize::MAX);
+            actix_codec::Encoder::encode(
+                &mut codec,
+                actix_http::ws::Message::Text(payload.into()),
+                &mut theirs,
+            )
+            .expect("encodes");
+            assert_eq!(ours, theirs, "payload of {len}");
+            assert_eq!(ours.len() as u64, wire_len(len));
+        }
+    }
+
+    #[test]
+    fn compressed_frames_set_rsv1_and_small_ones_stay_plain() {
+        let settings = Settings {
+            enabled: true,
+            level: 6,
+            min_bytes: 100,
+        };
+        let long = "y".repeat(1000);
+        let (plain, none) = frame_for(long.as_bytes(), false, settings);
+        assert_eq!((plain[0], none), (0x81, None));
+        let (packed, sizes) = frame_for(long.as_bytes(), true, settings);
+        assert_eq!(packed[0], 0xc1, "RSV1 and FIN, text");
+        let (before, after) = sizes.unwrap();
+        assert_eq!((before, packed.len()), (1000, after + 2));
+        let (short, none) = frame_for(b"short", true, settings);
+        assert_eq!((&short[..], none), (&b"\x81\x05short"[..], None));
+        let shared = Shared::new(long);
+        assert_eq!(shared.frame(true, settings).0, packed, "the same bytes");
+        assert_eq!(shared.frame(false, settings).0, plain);
+        let small = Shared::new("small");
+        assert_eq!(small.frame(true, settings).0[0], 0xc1, "shared: always");
+    }
+
+    #[test]
+    fn wire_lengths() {
+        assert_eq!(wire_len(0), 2);
+        assert_eq!(wire_len(125), 127);
+        assert_eq!(wire_len(126), 130);
+        assert_eq!(wire_len(70_000), 70_010);
+    }
+}
