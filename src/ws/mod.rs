@@ -4,7 +4,8 @@
 //! Owns the session actor (`session`), answering a `connect` (`join`), the
 //! `server-join` frame built from shared parts (`joinframe`), the writer
 //! that puts the session's outbox and control frames on the wire in order
-//! (`outgoing`), connections taken over from the HTTP/1 dispatcher and
+//! (`outgoing`), admitting an upgrade and starting its session on either
+//! path (`start`), connections taken over from the HTTP/1 dispatcher and
 //! their pump (`upgrade/`), and the read-side shutdown for upgrades
 //! actix-web serves itself (`socket`). May import `wire`, `hub`,
 //! `providers`, `protocol`, `deflate`, `app` and the leaf modules; nothing
@@ -44,4 +45,5 @@ pub(crate) mod joinframe;
 pub(crate) mod outgoing;
 pub(crate) mod session;
 pub(crate) mod socket;
+pub(crate) mod start;
 pub(crate) mod upgrade;

@@ -14,8 +14,8 @@
 //! straight to the socket, and nothing is buffered while a viewer is idle.
 //!
 //! Requests the dispatcher does not hand over (an `Upgrade: websocket`
-//! without `Connection: upgrade`, say) still reach `http::entry`, which
-//! refuses or serves them as before.
+//! without `Connection: upgrade`, say) still reach `web::http::entry`, which
+//! hands them to `start::upgrade`: the same checks and session.
 
 mod pump;
 
@@ -35,8 +35,8 @@ use tokio::io::AsyncWriteExt;
 
 use crate::app::AppState;
 use crate::providers::Providers;
-use crate::web::http::{admit_upgrade, is_websocket, negotiate, session_queues, start_session};
 use crate::ws::session::Wiring;
+use crate::ws::start::{admit_upgrade, is_websocket, negotiate, session_queues, start_session};
 
 /// Answers a handed-over upgrade request and serves its WebSocket until
 /// it closes. Never fails: a connection that breaks is only logged at debug

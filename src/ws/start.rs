@@ -1,0 +1,167 @@
+//! Admitting a WebSocket upgrade and starting its session, shared by both
+//! ways a connection arrives: taken over from the HTTP/1 dispatcher
+//! (`upgrade/`) or answered by actix-web itself ([`upgrade`], reached from
+//! the HTTP front's single route). Both check the origin and the caps the
+//! same way, negotiate compression the same way and build the same
+//! `Session` with its outbox.
+
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use futures_util::future::Either;
+
+use crate::app::AppState;
+use crate::deflate::{self, Inflating, Refusals};
+use crate::limits::{Slot, SlotRefused};
+use crate::protocol::frames;
+use crate::providers::{answer_or_default, GetGreeting, Providers};
+use crate::wire::outbound::{Meter, Metered, Shared};
+use crate::wire::outbox::Outbox;
+use crate::ws::outgoing::Body;
+use crate::ws::session::{Session, Wiring};
+use crate::ws::socket::ConnSocket;
+
+/// The request asks for a WebSocket (`Upgrade: websocket`).
+pub(crate) fn is_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Checks a WebSocket upgrade from `ip` against the allowed origins (its
+/// `Origin` header) and the connection caps: the session's slot, or the
+/// refusal to send (each logged at most once per address and counted).
+pub(crate) fn admit_upgrade(
+    app: &AppState,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+) -> Result<Slot, Box<HttpResponse>> {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if !app.config.allowed_origins.is_empty()
+        && !origin.is_some_and(|o| app.config.allowed_origins.iter().any(|a| a == o))
+    {
+        app.metrics.refused("origin");
+        if app.connections.should_log_refusal(ip) {
+            log::info!("{ip}: refused WebSocket from origin {origin:?}");
+        }
+        return Err(Box::new(
+            HttpResponse::Forbidden().body("origin not allowed"),
+        ));
+    }
+    app.connections.acquire(ip).map_err(|why| {
+        app.metrics.refused(match why {
+            SlotRefused::Total => "total_limit",
+            SlotRefused::PerIp => "ip_limit",
+        });
+        if app.connections.should_log_refusal(ip) {
+            let what = match why {
+                SlotRefused::Total => "the server is at its connection limit",
+                SlotRefused::PerIp => "this address is at its connection limit",
+            };
+            log::warn!("{ip}: refused WebSocket: {what}");
+        }
+        Box::new(
+            HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, "10"))
+                .body("too many connections"),
+        )
+    })
+}
+
+/// The `Sec-WebSocket-Extensions` answer to an upgrade's compression
+/// offers: `None` to decline them (or when compression is off).
+pub(crate) fn negotiate(app: &AppState, headers: &HeaderMap) -> Option<&'static str> {
+    app.config
+        .compression
+        .then(|| deflate::negotiate(headers))
+        .flatten()
+}
+
+/// A new session's outbox and meter, and its compressed input's refusal
+/// cell when the connection negotiated compression.
+pub(crate) fn session_queues(
+    app: &AppState,
+    compressed: bool,
+) -> (Arc<Outbox>, Arc<Meter>, Option<Refusals>) {
+    let meter = Arc::new(Meter::default());
+    let outbox = Outbox::new(
+        app.config.max_backlog_frames,
+        meter.clone(),
+        app.metrics.clone(),
+        compressed,
+    );
+    (outbox, meter, compressed.then(Refusals::default))
+}
+
+/// The session of an admitted upgrade, as the stream of its context's
+/// bytes: the server list is asked first, so it is the first frame queued.
+/// A compressed connection's input is inflated on the way in.
+pub(crate) async fn start_session<S>(
+    app: Arc<AppState>,
+    providers: Addr<Providers>,
+    wiring: Wiring,
+    input: S,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, actix_web::Error>>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, actix_http::error::PayloadError>>
+        + Unpin
+        + 'static,
+{
+    let max = app.config.max_frame_bytes;
+    let codec = actix_http::ws::Codec::new().max_size(max);
+    let list = match providers.send(GetGreeting).await {
+        Ok(list) => list,
+        // The safe default, logged as every unanswered question is.
+        Err(e) => Arc::new(Shared::new(frames::server_list(
+            &answer_or_default::<Vec<_>>("the server list", Err(e)),
+        ))),
+    };
+    let input = match &wiring.refusals {
+        Some(refusals) => Either::Left(Inflating::new(input, max, refusals.clone())),
+        None => Either::Right(input),
+    };
+    let session = Session::new(app, providers, list, wiring);
+    ws::WebsocketContext::with_codec(session, input, codec)
+}
+
+/// An upgrade the HTTP layer did not hand over to [`super::upgrade`] (no
+/// `Connection: upgrade`, or HTTP/2): the same checks, then actix-web's
+/// WebSocket response.
+pub(crate) async fn upgrade(
+    req: HttpRequest,
+    payload: web::Payload,
+    app: Arc<AppState>,
+    providers: Addr<Providers>,
+) -> HttpResponse {
+    let ip = app.proxies.client_ip(&req);
+    let slot = match admit_upgrade(&app, ip, req.headers()) {
+        Ok(slot) => slot,
+        Err(refusal) => return *refusal,
+    };
+    let mut response = match ws::handshake(&req) {
+        Ok(r) => r,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
+    let extension = negotiate(&app, req.headers());
+    if let Some(answer) = extension {
+        response.insert_header((header::SEC_WEBSOCKET_EXTENSIONS, answer));
+    }
+    let (outbox, meter, refusals) = session_queues(&app, extension.is_some());
+    let socket = req.conn_data::<ConnSocket>().copied();
+    // Asked before the upgrade completes so the list is ready when the body
+    // is first polled: 101 and server-list leave in one write.
+    let wiring = Wiring {
+        ip,
+        slot,
+        meter: meter.clone(),
+        outbox: outbox.clone(),
+        refusals,
+        socket,
+    };
+    let inner = start_session(app, providers, wiring, payload).await;
+    response.streaming(Metered::new(Body::new(Box::pin(inner), outbox), meter))
+}
