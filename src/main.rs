@@ -1,10 +1,7 @@
 //! The `d-back` command: parse options, start logging, serve; or, with
 //! `config check` / `config example`, say what a start would read.
 
-mod config_check;
-mod config_file;
-mod config_keys;
-mod token_file;
+mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -194,7 +191,7 @@ fn config(o: &Options) -> Result<Config, String> {
 fn apply_file(
     options: &mut Options,
     matches: &ArgMatches,
-    file: config_file::FileOptions,
+    file: cli::file::FileOptions,
 ) -> (Option<DiscordConfig>, Vec<&'static str>) {
     let mut filled = Vec::new();
     let unset = |id: &str| {
@@ -257,7 +254,7 @@ const SET_TOKEN: &str = "set DISCORD_TOKEN to the token on the Bot page of your 
 fn discord(file: Option<DiscordConfig>) -> Result<Result<Discord, NoToken>, String> {
     let had_servers = file.as_ref().is_some_and(|d| !d.servers.is_empty());
     let mut config = file.unwrap_or_default().with_env();
-    if let Some(token) = token_file::from_env()? {
+    if let Some(token) = cli::token_file::from_env()? {
         config.token = Some(token);
     }
     if config
@@ -304,7 +301,7 @@ fn prepare(matches: &ArgMatches, mut options: Options) -> Result<Prepared, Strin
     let (file, from_file) = match options.config.clone() {
         None => (None, Vec::new()),
         Some(path) => {
-            let file = config_file::load(&path)?;
+            let file = cli::file::load(&path)?;
             apply_file(&mut options, matches, file)
         }
     };
@@ -342,25 +339,25 @@ fn config_check(matches: &ArgMatches, options: Options) -> ExitCode {
     };
     let cli = Options::command();
     let origin = |name: &str| match matches.value_source(name) {
-        Some(ValueSource::CommandLine) => config_check::Origin::Flag(
+        Some(ValueSource::CommandLine) => cli::check::Origin::Flag(
             cli.get_arguments()
                 .find(|a| a.get_id() == name)
                 .and_then(|a| a.get_long())
                 .unwrap_or(name)
                 .to_string(),
         ),
-        Some(ValueSource::EnvVariable) => config_check::Origin::Env(
+        Some(ValueSource::EnvVariable) => cli::check::Origin::Env(
             cli.get_arguments()
                 .find(|a| a.get_id() == name)
                 .and_then(|a| a.get_env())
                 .map_or(name.to_string(), |e| e.to_string_lossy().into_owned()),
         ),
-        _ if prepared.from_file.contains(&name) => config_check::Origin::File,
-        _ => config_check::Origin::Default,
+        _ if prepared.from_file.contains(&name) => cli::check::Origin::File,
+        _ => cli::check::Origin::Default,
     };
     print!(
         "{}",
-        config_check::effective(
+        cli::check::effective(
             prepared.options.config.as_deref(),
             &as_table(&prepared.options),
             origin,
@@ -381,7 +378,7 @@ fn config_example() -> ExitCode {
         .and_then(|m| Options::from_arg_matches(&m).ok())
         .map(|o| as_table(&o))
         .unwrap_or_default();
-    print!("{}", config_check::example(&Options::command(), &defaults));
+    print!("{}", cli::check::example(&Options::command(), &defaults));
     ExitCode::SUCCESS
 }
 

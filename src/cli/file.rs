@@ -15,7 +15,7 @@ use d_back::discord::DiscordConfig;
 use serde::Deserialize;
 use toml_edit::{Item, TableLike, Value};
 
-use crate::config_keys::{self, DISCORD, DISCORD_KEYS, KEYS, SERVER_KEYS};
+use crate::cli::keys::{self, DISCORD, DISCORD_KEYS, KEYS, SERVER_KEYS};
 
 /// What the file may set; `None` leaves the command line's value.
 #[derive(Deserialize, Default)]
@@ -90,7 +90,7 @@ fn load_toml(text: &str) -> Result<FileOptions, Located> {
         let span = e.span().unwrap_or(0..0);
         let message = first_line(e.message());
         let what = match owner(doc.as_table(), "", span.start) {
-            Some(path) => match config_keys::key(&path) {
+            Some(path) => match keys::key(&path) {
                 Some(k) => format!("`{path}` expects {}: {message}", k.expects),
                 None => format!("`{path}`: {message}"),
             },
@@ -164,7 +164,7 @@ fn known_only<'a>(
         } else {
             format!(" in {in_what}")
         };
-        let hint = config_keys::nearest(name, known.clone())
+        let hint = keys::nearest(name, known.clone())
             .map(|n| format!("; the nearest known key is `{n}`"))
             .unwrap_or_default();
         return Err((span, format!("unknown key `{name}`{place}{hint}")));

@@ -2,7 +2,7 @@
 //! `config example` walk it; everything else about a key (its flag, its
 //! environment variable, its help line, its default) is read from the clap
 //! definition in `main.rs`, so a new option is one field there, one in
-//! [`FileOptions`](crate::config_file::FileOptions) and one entry here.
+//! [`FileOptions`](crate::cli::file::FileOptions) and one entry here.
 
 /// How a key's value is shown by `config check`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -1,6 +1,6 @@
 //! `d-back config check` and `d-back config example`: the configuration
 //! an operator can read before starting. Both walk
-//! [`KEYS`](crate::config_keys::KEYS) and take each key's flag, environment
+//! [`KEYS`](crate::cli::keys::KEYS) and take each key's flag, environment
 //! variable and help line from clap, so neither can drift from what a
 //! start reads. `check` prints valid TOML (secrets as `"<redacted>"`), so
 //! its output is itself a config file.
@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use clap::Command;
 use d_back::discord::DiscordConfig;
 
-use crate::config_keys::{Secrecy, KEYS};
+use crate::cli::keys::{Secrecy, KEYS};
 
 /// Where a key's effective value came from, shown beside it.
 pub enum Origin {
