@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
+use crate::access::slots::Connections;
+use crate::access::throttle::AuthGuard;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::files::StaticFiles;
 use crate::health::{Flag, Readiness};
 use crate::hub::broadcast::Broadcast;
 use crate::hub::registry::Registry;
-use crate::limits::{AuthGuard, Connections};
 use crate::metrics::Metrics;
 use crate::providers::Callbacks;
 use crate::proxy::TrustedProxies;

@@ -116,6 +116,7 @@
 //! }
 //! ```
 
+mod access;
 mod app;
 mod base_path;
 mod cluster;
@@ -125,7 +126,6 @@ pub mod discord;
 mod files;
 mod health;
 mod hub;
-mod limits;
 mod lock;
 mod memory;
 mod metrics;
@@ -137,10 +137,10 @@ mod web;
 mod wire;
 mod ws;
 
+#[cfg(unix)]
+pub use access::open_files::raise_open_files_limit;
 pub use config::Config;
 pub use hub::broadcast::Broadcast;
-#[cfg(unix)]
-pub use limits::raise_open_files_limit;
 pub use protocol::frames::errors;
 pub use protocol::model::{
     DataError, DiscordUser, IntoServers, IntoUsers, Presence, RoleColor, ServerInfo, Status, User,

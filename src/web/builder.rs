@@ -10,6 +10,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::access::slots::Connections;
+use crate::access::throttle::AuthGuard;
 use crate::app::AppState;
 use crate::cluster::Cluster;
 use crate::config::{self, Config};
@@ -17,7 +19,6 @@ use crate::files::StaticFiles;
 use crate::health::{Check, Flag, Readiness};
 use crate::hub::guild;
 use crate::hub::registry::Registry;
-use crate::limits::{AuthGuard, Connections};
 use crate::metrics::Metrics;
 use crate::protocol::model::{DiscordUser, IntoServers, IntoUsers};
 use crate::providers::userlist::{Answer, UserList};

@@ -10,12 +10,12 @@ use serde_json::json;
 
 use actix::Addr;
 
+use crate::access::secret::bearer_matches;
 use crate::app::AppState;
 use crate::base_path::{self, Place};
 use crate::files::{content_type, Found};
 use crate::health;
 use crate::hub::broadcast::Broadcast;
-use crate::limits::bearer_matches;
 use crate::providers::{Providers, StaticRequest, StaticResponse};
 use crate::ws::start::{is_websocket, upgrade};
 

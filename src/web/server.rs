@@ -197,7 +197,7 @@ impl Server {
 const HTTP_HEADROOM: usize = 1024;
 
 /// actix-web's `max_connections` is per worker; `Config::max_connections`
-/// is a total. The WebSocket total is exact (`limits::Connections`, 503
+/// is a total. The WebSocket total is exact (`access::slots::Connections`, 503
 /// beyond it); this bounds every TCP connection of the process to that
 /// total plus [`HTTP_HEADROOM`], shared out among the workers.
 fn per_worker_cap(max_sessions: usize, workers: usize) -> usize {

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use actix::Addr;
 use serde_json::Value;
 
+use crate::access::secret::same_secret;
+use crate::access::throttle::Attempts;
 use crate::app::AppState;
-use crate::limits::{same_secret, Attempts};
 use crate::protocol::frames::{errors, Connect};
 use crate::protocol::model::{DiscordUser, ServerInfo};
 use crate::providers::userlist::UserList;

@@ -27,10 +27,12 @@ use bytestring::ByteString;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
+use crate::access::rate::RateLimit;
+use crate::access::slots::Slot;
+use crate::access::throttle::Attempts;
 use crate::app::AppState;
 use crate::deflate::{Refusal, Refusals};
 use crate::hub::guild::{Evict, GoingAway, Join, SessionId};
-use crate::limits::{Attempts, RateLimit, Slot};
 use crate::protocol::frames::{self, errors, Connect};
 use crate::protocol::model::{Presence, Status};
 use crate::providers::{mock, Providers};

@@ -13,9 +13,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use futures_util::future::Either;
 
+use crate::access::slots::{Slot, SlotRefused};
 use crate::app::AppState;
 use crate::deflate::{self, Inflating, Refusals};
-use crate::limits::{Slot, SlotRefused};
 use crate::protocol::frames;
 use crate::providers::{answer_or_default, GetGreeting, Providers};
 use crate::wire::outbound::{Meter, Metered, Shared};
