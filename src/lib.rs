@@ -46,48 +46,37 @@
 //!
 //! # Layout
 //!
-//! * `builder`: `DBack::builder()` and the `Builder`.
-//! * `server`: binding, the HTTP workers, signals (`Server::run`).
-//! * `handle`: the bot side (`Handle`).
-//! * `config`: every limit and timer, with named defaults.
-//! * `model`: typed servers, users, statuses, colours, validated at the boundary.
-//! * `protocol`: every frame in and out, and the exact error strings.
-//! * `broadcast`: the `Broadcast` a hub receives and encodes once.
-//! * `providers/`: the `Providers` actor, the callbacks it runs, mock data.
-//! * `registry`: finds or creates the hub of a guild; knows every session.
-//! * `hub`: `Hub` per guild and the messages it exchanges with sessions.
-//! * `outbound`: the per-session meter of queued bytes; frames in wire form.
-//! * `outbox`: a session's ordered queue of text frames: its own and its hubs'.
-//! * `outgoing`: the outbox and the context's control frames, in order, for
-//!   either connection path.
-//! * `joinframe`: the `server-join` frame from shared parts.
-//! * `deflate/`: permessage-deflate: offers, compression, inflating input.
-//! * `session`: the WebSocket session actor.
-//! * `socket`: ends a connection's read side after the close handshake
-//!   (for upgrades actix-web still serves itself).
-//! * `upgrade/`: WebSocket connections taken over from the HTTP/1
-//!   dispatcher, and the pump between their socket and session.
-//! * `tls/`: HTTPS and `wss://`: the PEM files, the certificate each
-//!   handshake gets, reloading it on SIGHUP (`Builder::tls`).
-//! * `userlist`: a server's users with their join encoding, made once.
-//! * `serverlist`: the `server-list` greeting, encoded once while unchanged.
-//! * `join`: answering a `connect`: find the server, authenticate, load users.
-//! * `limits`: connection caps, rate limits, auth throttling and cache, secrets.
-//! * `lock`: the poison-tolerant mutex lock.
-//! * `memory`: returning the heap a burst of big joins freed to the kernel.
-//! * `metrics/`: the Prometheus metrics (a leaf: it imports nothing of the crate); `http` serves them.
-//! * `proxy/`: the client address behind trusted reverse proxies, and the
-//!   per-/64 key the limits count IPv6 by.
-//! * `app`: the state every request and session shares.
-//! * `http`, `files`: the single route and the static file resolver.
-//! * `base_path`: serving under a sub-path behind a proxy (`Config::base_path`).
-//! * `health/`: `/healthz` and `/readyz`, and the readiness checks parts
-//!   of the server register (`Builder::ready_when`).
-//! * `cluster/`: several instances joined by Redis (`Config::redis_url`):
-//!   broadcasts over pub/sub, the server-data snapshot and `--source
-//!   redis`, the shared authentication limits.
-//! * `discord/`: the built-in Discord bot (gateway, guild cache, login
-//!   validator, d-zone's config) behind `Builder::discord`.
+//! One folder per subsystem; imports run one way between them (from
+//! `web/` at the top down to the leaves), with no cycle between files or
+//! between folders.
+//!
+//! * `web/`: the HTTP front and the assembly: the single route, the
+//!   `Builder`, the `Server` (listeners, workers, signals), the `Handle`.
+//! * `ws/`: the WebSocket session actor and everything between its socket
+//!   and its hubs: admission, `connect`, the `server-join` frame, the
+//!   writer, the take-over from the HTTP/1 dispatcher and its pump.
+//! * `hub/`: a `Hub` actor per guild, the `Registry`, the `Broadcast`.
+//! * `wire/`: frames in wire form, the per-session meter and outbox the
+//!   hubs write into (below both `hub/` and `ws/`).
+//! * `providers/`: the `Providers` actor, the callbacks, the [`mock`]
+//!   data, the server and user lists encoded once.
+//! * `protocol/`: the typed model and every frame in and out with its
+//!   exact error strings (`docs/PROTOCOL.md`).
+//! * `deflate/`: permessage-deflate: offers, compressing, inflating input.
+//! * `access/`: what one client may take: connection slots, frame rate,
+//!   the authentication throttle and cache, secrets compared in constant
+//!   time, the open-files limit.
+//! * `proxy/`: the client address behind trusted reverse proxies.
+//! * `tls/`: HTTPS and `wss://`, certificates reloaded on SIGHUP.
+//! * `health/`: `/healthz`, `/readyz` and the readiness checks.
+//! * `metrics/`: the Prometheus metrics (a leaf every part counts into).
+//! * `cluster/`: several instances joined by Redis.
+//! * `discord/`: the built-in Discord bot behind `Builder::discord`.
+//! * Loose leaves shared by several folders: `app` (the state every
+//!   request and session shares), `config` (every tunable), `base_path`,
+//!   `files` (the frontend and its safe path resolver), `lock`, `memory`.
+//! * The binary: `main.rs` and `cli/` (config file, `config check` and
+//!   `config example`, the token file), outside the library.
 //!
 //! # Example
 //!

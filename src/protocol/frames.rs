@@ -1,5 +1,5 @@
 //! Every frame of the d-back wire protocol, in and out, and its exact error
-//! strings. `../shared/PROTOCOL.md` is the contract; names and strings here
+//! strings. `docs/PROTOCOL.md` is the contract; names and strings here
 //! must match it byte for byte because deployed d-zone clients depend on them.
 
 use serde::Serialize;

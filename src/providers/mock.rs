@@ -1,6 +1,6 @@
 //! The built-in data a new user sees: four servers, their members, and the
 //! chat lines the mock traffic picks from. Snowflakes and ids are the ones
-//! PROTOCOL.md fixes; names, colours and lines are ours.
+//! docs/PROTOCOL.md fixes; names, colours and lines are ours.
 
 use crate::protocol::model::{RoleColor, ServerInfo, Status, User};
 
