@@ -8,7 +8,7 @@
 //! path (`start`), connections taken over from the HTTP/1 dispatcher and
 //! their pump (`upgrade/`), and the read-side shutdown for upgrades
 //! actix-web serves itself (`socket`). May import `wire`, `hub`,
-//! `providers`, `protocol`, `deflate`, `app` and the leaf modules; nothing
+//! `providers`, `protocol`, `deflate`, `access`, `app` and the leaf modules; nothing
 //! below imports it (the HTTP front in `web` does).
 //!
 //! How a broadcast travels, hop by hop:
