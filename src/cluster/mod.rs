@@ -33,7 +33,7 @@ mod snapshot;
 mod source;
 mod subscriptions;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,6 +54,9 @@ pub(crate) use limits::hashed;
 
 /// How long one Redis command may take before the caller falls back.
 const OP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a join waits for the subscription to its guild.
+const SUBSCRIBE_PATIENCE: Duration = Duration::from_secs(2);
 
 /// What `/readyz` says while Redis is not reachable.
 pub(crate) const REDIS_DOWN: &str = "degraded: redis unreachable";
@@ -95,6 +98,10 @@ pub(crate) struct Cluster {
     outgoing_rx: Mutex<Option<mpsc::Receiver<bus::Outgoing>>>,
     /// Woken by the registry when a hub starts or stops.
     hubs_changed: Arc<Notify>,
+    /// Guilds whose channel this instance's subscription listens to now.
+    live: Mutex<HashSet<Arc<str>>>,
+    /// Woken (all waiters) when `live` grows.
+    live_changed: Notify,
     /// Woken when the snapshot may have changed (a presence was published).
     snapshot_due: Arc<Notify>,
     /// Redis came back (maybe empty): the writer rewrites every key.
@@ -147,6 +154,8 @@ impl Cluster {
             dropped: AtomicU64::new(0),
             outgoing_rx: Mutex::new(Some(rx)),
             hubs_changed,
+            live: Mutex::new(HashSet::new()),
+            live_changed: Notify::new(),
             snapshot_due: Arc::new(Notify::new()),
             rewrite: AtomicBool::new(true),
             source: config.source,
@@ -219,6 +228,32 @@ impl Cluster {
                 None
             }
         }
+    }
+
+    /// Returns once this instance's subscription listens to `guild`'s
+    /// channel, so a join can read its users knowing every later broadcast
+    /// reaches the hub; at once while Redis is down (broadcasts are local
+    /// then), and after [`SUBSCRIBE_PATIENCE`] at most.
+    pub(crate) async fn subscribed(&self, guild: &str) {
+        let deadline = tokio::time::Instant::now() + SUBSCRIBE_PATIENCE;
+        loop {
+            let changed = self.live_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if !self.connected.is_up() || lock(&self.live).contains(guild) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                log::warn!("redis: the subscription to {guild} is not live after {SUBSCRIBE_PATIENCE:?}; joining anyway");
+                return;
+            }
+        }
+    }
+
+    /// The subscription now listens to exactly these guilds.
+    fn set_live(&self, guilds: &HashSet<Arc<str>>) {
+        *lock(&self.live) = guilds.clone();
+        self.live_changed.notify_waiters();
     }
 
     /// Asks the snapshot writer for a full rewrite (Redis came back).

@@ -53,6 +53,7 @@ pub(super) async fn run(cluster: Arc<Cluster>) {
                 logged_down = false;
                 log::info!("connected to Redis at {addr}");
                 serve(&cluster, pubsub, was_up).await;
+                cluster.set_live(&HashSet::new());
                 was_up = true;
                 cluster.set_connected(false);
                 log::warn!("lost Redis at {addr}: serving local viewers only until it is back");
@@ -140,13 +141,17 @@ async fn follow_hubs(
     subscribed: &mut HashSet<Arc<str>>,
 ) -> Result<(), ()> {
     let want: HashSet<Arc<str>> = cluster.registry.guilds().into_iter().collect();
-    for guild in want.difference(subscribed) {
-        timed(sink.subscribe(channel(guild))).await?;
-    }
     for guild in subscribed.difference(&want) {
         timed(sink.unsubscribe(channel(guild))).await?;
     }
-    *subscribed = want;
+    subscribed.retain(|g| want.contains(g));
+    for guild in want.difference(&subscribed.clone()) {
+        timed(sink.subscribe(channel(guild))).await?;
+        // Live once Redis confirmed it: joins waiting for it read now.
+        subscribed.insert(guild.clone());
+        cluster.set_live(subscribed);
+    }
+    cluster.set_live(subscribed);
     Ok(())
 }
 

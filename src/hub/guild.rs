@@ -164,7 +164,7 @@ impl Hub {
             };
             // A session whose reader stalled is not even polled any more;
             // its meter is the only place its backlog shows.
-            let backlog = m.meter.backlog();
+            let backlog = m.meter.backlog_beyond_join();
             let refused = if backlog + form.wire > setup.max_backlog {
                 "its outbound backlog is full"
             } else {
@@ -179,7 +179,8 @@ impl Hub {
                     }
                 }
             };
-            log::warn!("hub {guild}: session {} is not reading ({refused}, {backlog} bytes queued); evicting it", m.id);
+            let queued = m.meter.backlog();
+            log::warn!("hub {guild}: session {} is not reading ({refused}, {queued} bytes queued); evicting it", m.id);
             // `do_send` ignores the mailbox bound; sent once, as the member
             // is removed here.
             m.evict.do_send(Evict);

@@ -30,6 +30,11 @@ pub(crate) struct Meter {
     queued: AtomicU64,
     /// Wire bytes the HTTP layer has taken towards the socket.
     taken: AtomicU64,
+    /// Where the session's last `server-join` ends in the stream of taken
+    /// bytes, and its length: those bytes do not count against the hub's
+    /// backlog limit ([`Meter::exempt`]).
+    join_end: AtomicU64,
+    join_len: AtomicU64,
 }
 
 impl Meter {
@@ -51,6 +56,29 @@ impl Meter {
 
     pub(crate) fn taken(&self, bytes: usize) {
         self.taken.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Marks the next `len` bytes queued, behind `ahead` bytes already
+    /// waiting, as the session's own `server-join`: until they are taken,
+    /// [`backlog_beyond_join`](Self::backlog_beyond_join) leaves them out.
+    pub(crate) fn exempt(&self, ahead: u64, len: u64) {
+        let end = self.taken.load(Ordering::Relaxed) + ahead + len;
+        self.join_len.store(len, Ordering::Relaxed);
+        self.join_end.store(end, Ordering::Relaxed);
+    }
+
+    /// The backlog the hub judges a member by: everything queued and not
+    /// yet taken, less what remains of its own `server-join` (a big guild's
+    /// join may be larger than the limit by itself).
+    pub(crate) fn backlog_beyond_join(&self) -> u64 {
+        let taken = self.taken.load(Ordering::Relaxed);
+        let queued = self.queued.load(Ordering::Relaxed).saturating_sub(taken);
+        let join_left = self
+            .join_end
+            .load(Ordering::Relaxed)
+            .saturating_sub(taken)
+            .min(self.join_len.load(Ordering::Relaxed));
+        queued.saturating_sub(join_left)
     }
 
     /// Queued wire bytes that will never be written (a batch for a hub

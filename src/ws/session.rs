@@ -2,8 +2,9 @@
 //!
 //! It sends the server list on open, answers `connect` by asking
 //! [`crate::ws::join`] (spawned, never `wait`ed, so a slow callback freezes
-//! nothing), enters the guild's hub through the registry, and writes what
-//! the hub delivers. It leaves its hub in exactly one place,
+//! nothing), enters the guild's hub through the registry before it reads
+//! the guild's users (so no broadcast is lost in between), and sends the
+//! `server-join` ahead of what the hub delivered meanwhile. It leaves its hub in exactly one place,
 //! `Session::leave`, called on re-join and from `stopped`.
 //!
 //! Its text frames and its hubs' batches go through its [`Outbox`], in
@@ -38,7 +39,7 @@ use crate::protocol::model::{Presence, Status};
 use crate::providers::{mock, Providers};
 use crate::wire::outbound::{frame_for, Meter, Shared};
 use crate::wire::outbox::Outbox;
-use crate::ws::join::{self, Admitted, Joiner};
+use crate::ws::join::{self, Admitted, Joiner, Loaded};
 use crate::ws::joinframe::join_frame;
 use crate::ws::socket::ConnSocket;
 
@@ -355,7 +356,7 @@ impl Session {
             }
             act.pending_join = None;
             match outcome {
-                Ok(admitted) => act.enter(admitted, ctx),
+                Ok(admitted) => act.enter(admitted, attempt, ctx),
                 Err(refused) => {
                     let message = refused.why.message();
                     log::info!(
@@ -371,22 +372,12 @@ impl Session {
         self.pending_join = Some(task);
     }
 
-    /// Enters the hub of an admitted join and sends the `server-join`.
-    fn enter(&mut self, ok: Admitted, ctx: &mut ws::WebsocketContext<Self>) {
+    /// Enters the hub of an admitted join, held, and then reads its users:
+    /// the subscription comes first, so no broadcast falls between the
+    /// read and the hub. The `server-join` is sent when they are read.
+    fn enter(&mut self, ok: Admitted, attempt: u64, ctx: &mut ws::WebsocketContext<Self>) {
         let guild: Arc<str> = ok.server.snowflake.as_str().into();
-        // The new membership, then the `server-join`, then the hub: no
-        // batch of this hub can be queued before the join.
         let generation = self.outbox.renew();
-        let (head, tail) = frames::server_join_parts(
-            &ok.requested,
-            ok.password.as_deref(),
-            &ok.server.name,
-            ok.client_id.as_deref(),
-        );
-        let settings = self.app.config.deflate();
-        let (chunks, packed) =
-            join_frame(&head, &ok.users, &tail, self.outbox.compressed(), settings);
-        self.queue_own(chunks, "server_join", packed);
         self.app.registry.join(
             &guild,
             Join {
@@ -397,21 +388,75 @@ impl Session {
                 meter: self.meter.clone(),
             },
         );
-        crate::memory::joined(ok.users.len());
+        self.joined = Some(Joined {
+            guild,
+            mock_timers: Vec::new(),
+        });
+        let load = join::load(
+            self.app.clone(),
+            self.providers.clone(),
+            ok.server.snowflake.clone(),
+        );
+        let task = ctx.spawn(load.into_actor(self).map(move |loaded, act, ctx| {
+            if act.attempt != attempt || act.closing {
+                return;
+            }
+            act.pending_join = None;
+            act.send_join(&ok, loaded, generation, ctx);
+        }));
+        self.pending_join = Some(task);
+    }
+
+    /// Queues the `server-join` of the membership `generation` ahead of
+    /// what its hub sent while the users were read, and starts the mock
+    /// traffic of a mock server.
+    fn send_join(
+        &mut self,
+        ok: &Admitted,
+        loaded: Loaded,
+        generation: u64,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let (head, tail) = frames::server_join_parts(
+            &ok.requested,
+            ok.password.as_deref(),
+            &ok.server.name,
+            loaded.client_id.as_deref(),
+        );
+        let settings = self.app.config.deflate();
+        let (chunks, packed) = join_frame(
+            &head,
+            &loaded.users,
+            &tail,
+            self.outbox.compressed(),
+            settings,
+        );
+        if let Some((before, after)) = packed {
+            self.app
+                .metrics
+                .compressed("server_join", before as u64, after as u64);
+        }
+        if !self.outbox.release(generation, chunks) {
+            return;
+        }
+        let Some(joined) = self.joined.as_mut() else {
+            return;
+        };
+        let guild = joined.guild.clone();
+        crate::memory::joined(loaded.users.len());
         log::info!(
             "session {} ({}) joined {} ({}), {} users",
             self.id,
             self.ip,
             ok.server.name,
             guild,
-            ok.users.len()
+            loaded.users.len()
         );
-        let mut mock_timers = Vec::new();
         let cfg = &self.app.config;
-        if self.app.mock_users && cfg.mock_traffic && !ok.users.is_empty() {
-            let users = ok.users;
+        if self.app.mock_users && cfg.mock_traffic && !loaded.users.is_empty() {
+            let users = loaded.users;
             let (g, u) = (guild.clone(), users.clone());
-            mock_timers.push(ctx.run_interval(cfg.mock_chat_every, move |act, _| {
+            let chat = ctx.run_interval(cfg.mock_chat_every, move |act, _| {
                 let mut rng = rand::thread_rng();
                 if let (Some(user), Some(line)) = (
                     u.users().choose(&mut rng),
@@ -419,9 +464,9 @@ impl Session {
                 ) {
                     act.send(frames::message(&g, &user.uid, line, mock::MOCK_CHANNEL));
                 }
-            }));
-            let g = guild.clone();
-            mock_timers.push(ctx.run_interval(cfg.mock_presence_every, move |act, _| {
+            });
+            let g = guild;
+            let presence = ctx.run_interval(cfg.mock_presence_every, move |act, _| {
                 let mut rng = rand::thread_rng();
                 if let Some(user) = users.users().choose(&mut rng) {
                     let status = Status::ALL[rng.gen_range(0..Status::ALL.len())];
@@ -430,9 +475,11 @@ impl Session {
                         .role_color(user.role_color);
                     act.send(frames::presence(&p));
                 }
-            }));
+            });
+            if let Some(joined) = self.joined.as_mut() {
+                joined.mock_timers.extend([chat, presence]);
+            }
         }
-        self.joined = Some(Joined { guild, mock_timers });
     }
 
     fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
