@@ -9,7 +9,9 @@
 //!   (`bus`, `subscriptions`);
 //! * the server list, users and client ids: an instance with a data source
 //!   writes a snapshot that `--source redis` instances answer from
-//!   (`snapshot`, `source`);
+//!   (`snapshot`, `source`). A guild's users are a hash that every presence
+//!   PUBLISHed updates in the same script (`bus`), so a viewer who
+//!   subscribes and then reads it misses nothing;
 //! * the authentication throttle and the validation cache (`limits`).
 //!
 //! When Redis is down each instance keeps serving its own viewers (local
@@ -69,9 +71,15 @@ fn channel(guild: &str) -> String {
 /// The key of the server list snapshot.
 const SERVERS_KEY: &str = "d-back:servers";
 
-/// The key of a guild's users snapshot.
-fn users_key(guild: &str) -> String {
-    format!("d-back:users:{guild}")
+/// The key of a guild's users snapshot: a hash from uid to the user as
+/// `server-join` sends it, plus its place in the list (`pos`).
+fn members_key(guild: &str) -> String {
+    format!("d-back:members:{guild}")
+}
+
+/// The key of the next `pos` for a member added by a presence.
+fn members_next_key(guild: &str) -> String {
+    format!("d-back:members-next:{guild}")
 }
 
 /// The key of a guild's client id snapshot.
@@ -102,8 +110,10 @@ pub(crate) struct Cluster {
     live: Mutex<HashSet<Arc<str>>>,
     /// Woken (all waiters) when `live` grows.
     live_changed: Notify,
-    /// Woken when the snapshot may have changed (a presence was published).
+    /// Woken when the whole snapshot is to be written again.
     snapshot_due: Arc<Notify>,
+    /// Broadcasts queued per guild ([`Cluster::published`]).
+    published: Mutex<bus::Published>,
     /// Redis came back (maybe empty): the writer rewrites every key.
     rewrite: AtomicBool,
     source: DataSource,
@@ -157,6 +167,7 @@ impl Cluster {
             live: Mutex::new(HashSet::new()),
             live_changed: Notify::new(),
             snapshot_due: Arc::new(Notify::new()),
+            published: Mutex::new(bus::Published::new()),
             rewrite: AtomicBool::new(true),
             source: config.source,
             snapshot_every: config.snapshot_every,

@@ -18,9 +18,9 @@ use redis::{IntoConnectionInfo, Msg};
 
 use crate::hub::broadcast::Broadcast;
 use crate::lock::lock;
-use crate::protocol::model::{IntoUsers, Presence};
+use crate::protocol::model::{Presence, User};
 
-use super::{channel, users_key, Cluster, OP_TIMEOUT};
+use super::{channel, Cluster, OP_TIMEOUT};
 
 /// The first wait after a failed connect; doubled up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -192,20 +192,13 @@ async fn resync(cluster: Arc<Cluster>, guilds: HashSet<Arc<str>>) {
     while !pending.is_empty() && start.elapsed() < RESYNC_PATIENCE {
         let mut left = Vec::new();
         for guild in pending {
-            let key = users_key(&guild);
-            let got = cluster
-                .run("resync", |mut c| async move {
-                    redis::cmd("GET")
-                        .arg(&key)
-                        .query_async::<Option<String>>(&mut c)
-                        .await
-                })
-                .await;
-            match got {
-                Some(Some(json)) => presences(&cluster, &guild, &json),
-                Some(None) => left.push(guild),
+            if !cluster.connected.is_up() {
                 // Redis went away again; the next reconnect resyncs.
-                None => return,
+                return;
+            }
+            match cluster.members(&guild).await {
+                Some(users) if !users.is_empty() => presences(&cluster, &guild, users),
+                _ => left.push(guild),
             }
         }
         pending = left;
@@ -215,12 +208,7 @@ async fn resync(cluster: Arc<Cluster>, guilds: HashSet<Arc<str>>) {
     }
 }
 
-fn presences(cluster: &Cluster, guild: &str, json: &str) {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
-        log::warn!("redis: the users snapshot of {guild} is not JSON; not resynced");
-        return;
-    };
-    let users = value.into_users();
+fn presences(cluster: &Cluster, guild: &str, users: Vec<User>) {
     log::info!("resyncing {} presences of {guild} from Redis", users.len());
     for u in users {
         let p = Presence::new(guild, u.uid, u.status)
