@@ -125,6 +125,12 @@ impl Outbox {
         })
     }
 
+    /// Half its batches' room is taken: a hub sends it no more presences
+    /// in batches (they follow as it drains, see `crate::hub::catchup`).
+    pub(crate) fn crowded(&self) -> bool {
+        lock(&self.inner).batches.len() >= self.capacity / 2
+    }
+
     /// Whether the connection takes compressed frames.
     pub(crate) fn compressed(&self) -> bool {
         self.compressed
