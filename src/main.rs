@@ -122,6 +122,10 @@ enum Action {
     /// Check or print the configuration.
     #[command(subcommand)]
     Config(ConfigAction),
+    /// Probe GET /healthz of the d-back this configuration starts (file,
+    /// environment and flags as a start reads them): exit 0 on a 200, 1
+    /// when it does not answer so. The container's HEALTHCHECK.
+    Health,
 }
 
 #[derive(Subcommand, Debug)]
@@ -367,6 +371,37 @@ fn config_check(matches: &ArgMatches, options: Options) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `d-back health`: only the listening keys are read, so a probe never
+/// fails on what a running server already accepted (a token file, say).
+fn health(matches: &ArgMatches, mut options: Options) -> ExitCode {
+    if let Some(path) = options.config.clone() {
+        match cli::file::load(&path) {
+            Ok(file) => {
+                apply_file(&mut options, matches, file);
+            }
+            Err(e) => {
+                eprintln!("d-back: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let base = match d_back::config::normalize_base_path(&options.base_path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("d-back: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tls = options.tls_cert.is_some();
+    match cli::health::probe(&options.host, options.port, &base, tls) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("d-back: health: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `d-back config example`: the defaults are the options parsed with no
 /// flag and no environment.
 fn config_example() -> ExitCode {
@@ -380,6 +415,22 @@ fn config_example() -> ExitCode {
         .unwrap_or_default();
     print!("{}", cli::check::example(&Options::command(), &defaults));
     ExitCode::SUCCESS
+}
+
+/// A mounted config file without `host` listens on `localhost`: inside a
+/// container that is the container's own loopback, which a published port
+/// never reaches, and the health check (run inside) still passes. Said
+/// once, at start, so the operator learns it from the first lines.
+fn warn_loopback_in_container(addrs: &[std::net::SocketAddr]) {
+    let in_container = ["/run/.containerenv", "/.dockerenv"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists());
+    if in_container && !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()) {
+        log::warn!(
+            "d-back listens on the container's loopback only ({}), which a published port does not reach: set host = \"0.0.0.0\" in the config file (the image's own file does) or D_BACK_HOST=0.0.0.0.",
+            addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
 }
 
 fn main() -> ExitCode {
@@ -397,6 +448,7 @@ fn main() -> ExitCode {
             }
             return config_check(&matches, options);
         }
+        Some(Action::Health) => return health(&matches, options),
         None => {}
     }
     let Prepared {
@@ -439,6 +491,7 @@ fn main() -> ExitCode {
             // tests) that start us on port 0.
             println!("d-back listening on {scheme}://{addr}");
         }
+        warn_loopback_in_container(&server.local_addrs());
         if let Some(n) = no_token {
             n.log();
         }
