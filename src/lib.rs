@@ -76,7 +76,8 @@
 //!   request and session shares), `config` (every tunable), `base_path`,
 //!   `files` (the frontend and its safe path resolver), `lock`, `memory`.
 //! * The binary: `main.rs` and `cli/` (config file, `config check` and
-//!   `config example`, the token file), outside the library.
+//!   `config example`, the `health` probe, the token file), outside the
+//!   library.
 //!
 //! # Example
 //!
