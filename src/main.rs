@@ -289,6 +289,21 @@ impl NoToken {
     }
 }
 
+/// Where a `source = "redis"` instance's servers come from, said instead
+/// of the no-token notice (which would promise mock servers it does not
+/// show). The URL's password is hidden.
+fn from_redis(url: &str, bot: bool) -> String {
+    let bot = if bot {
+        "its Discord bot sends live events, but not the lists"
+    } else {
+        "it runs no Discord bot"
+    };
+    format!(
+        "servers come from Redis at {}: this instance (source = \"redis\") shows the server list, members and client ids that an instance with source = \"local\" writes there; {bot}",
+        cli::check::without_password(url)
+    )
+}
+
 /// Everything a start reads, checked: what `config check` prints and
 /// what `main` serves with.
 struct Prepared {
@@ -417,22 +432,6 @@ fn config_example() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A mounted config file without `host` listens on `localhost`: inside a
-/// container that is the container's own loopback, which a published port
-/// never reaches, and the health check (run inside) still passes. Said
-/// once, at start, so the operator learns it from the first lines.
-fn warn_loopback_in_container(addrs: &[std::net::SocketAddr]) {
-    let in_container = ["/run/.containerenv", "/.dockerenv"]
-        .iter()
-        .any(|p| std::path::Path::new(p).exists());
-    if in_container && !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()) {
-        log::warn!(
-            "d-back listens on the container's loopback only ({}), which a published port does not reach: set host = \"0.0.0.0\" in the config file (the image's own file does) or D_BACK_HOST=0.0.0.0.",
-            addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
-}
-
 fn main() -> ExitCode {
     let matches = Options::command().get_matches();
     let mut options = match Options::from_arg_matches(&matches) {
@@ -474,6 +473,12 @@ fn main() -> ExitCode {
         "http"
     };
     let (host, port) = (options.host.clone(), options.port);
+    let from_redis = (config.source == DataSource::Redis).then(|| {
+        from_redis(
+            config.redis_url.as_deref().unwrap_or_default(),
+            discord.is_ok(),
+        )
+    });
     let result = actix_web::rt::System::new().block_on(async move {
         let mut builder = DBack::builder()
             .bind((options.host.as_str(), options.port))
@@ -491,8 +496,9 @@ fn main() -> ExitCode {
             // tests) that start us on port 0.
             println!("d-back listening on {scheme}://{addr}");
         }
-        warn_loopback_in_container(&server.local_addrs());
-        if let Some(n) = no_token {
+        if let Some(line) = from_redis {
+            log::info!("{line}");
+        } else if let Some(n) = no_token {
             n.log();
         }
         server.run().await
