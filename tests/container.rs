@@ -10,12 +10,11 @@
 //! compose file passes the token) works against the fake Discord.
 
 mod common;
-#[path = "common/fake_discord.rs"]
-mod fake_discord;
 
 use std::process::{Command, Stdio};
 
-use fake_discord::{FakeDiscord, FakeGuild, BOT_TOKEN};
+use common::fake_discord::fixtures::island;
+use common::fake_discord::{FakeDiscord, BOT_TOKEN};
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(format!("{}/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -388,7 +387,7 @@ async fn the_token_comes_from_a_secret_file() {
     let dir = scratch("token");
     let secret = dir.join("discord_token");
     std::fs::write(&secret, format!("{BOT_TOKEN}\n")).unwrap();
-    let fake = FakeDiscord::start(vec![FakeGuild::new("111111111111111111", "Island Life")]);
+    let fake = FakeDiscord::start(vec![island()]);
     let with_fake = |c: &mut Command| {
         c.env("D_BACK_DISCORD_GATEWAY_URL", fake.gateway_url())
             .env("D_BACK_DISCORD_API_URL", fake.api_url());

@@ -2,16 +2,14 @@
 //! provider hangs or the Discord gateway is down, ready once it connects.
 
 mod common;
-#[path = "common/fake_discord.rs"]
-mod fake_discord;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::fake_discord::*;
 use common::*;
 use d_back::discord::{Discord, DiscordConfig};
 use d_back::{Config, ServerInfo};
-use fake_discord::*;
 use tokio::net::TcpListener;
 
 /// (status, content-type, body) of a GET.
