@@ -12,11 +12,14 @@
 #   - the image's HEALTHCHECK is kept and passes (`podman healthcheck run`);
 #   - `podman stop` closes a connected WebSocket client with 1001.
 # Run as root from anywhere: tests/container/build-and-run.sh
+# CONTEXT=DIR builds from DIR instead of this checkout (e.g. a `git archive`
+# of a commit, to leave uncommitted edits out).
 # Needs podman, runc and debootstrap (apt-get install podman runc
 # debootstrap) and python3 with `websockets` (pip install websockets).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+context=${CONTEXT:-$repo}
 export CONTAINERS_CONF="$here/containers.conf"
 image=localhost/d-back:check
 name=d-back-check
@@ -39,13 +42,13 @@ fail() {
 echo "== base images"
 "$here/base-images.sh"
 
-echo "== build: nice -n 19 podman build --format docker -t $image $repo"
+echo "== build: nice -n 19 podman build --format docker -t $image $context"
 start=$(date +%s)
-if ! nice -n 19 podman build --format docker -t "$image" "$repo" >"$work/build.log" 2>&1; then
+if ! nice -n 19 podman build --format docker -t "$image" "$context" >"$work/build.log" 2>&1; then
   tail -40 "$work/build.log"
   fail "the image did not build"
 fi
-grep -E '^(STEP|COMMIT)|Finished|Compiling d-back' "$work/build.log" || true
+grep -E 'STEP [0-9]+/[0-9]+|COMMIT|Finished|Compiling d-back' "$work/build.log" || true
 echo "build: ok in $(($(date +%s) - start)) s; $(podman image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1000000}')"
 
 echo "== check: the image keeps its HEALTHCHECK and sets no option in ENV"
