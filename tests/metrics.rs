@@ -238,7 +238,7 @@ async fn discord_gateway_is_counted() {
     use d_back::discord::{Discord, DiscordConfig};
     let fake = FakeDiscord::start(vec![FakeGuild::new("222222222222222201", "Island")]);
     let cfg = DiscordConfig {
-        token: Some(fake_discord::BOT_TOKEN.into()),
+        token: Some(common::fake_discord::BOT_TOKEN.into()),
         gateway_url: Some(fake.gateway_url()),
         api_url: Some(fake.api_url()),
         ..DiscordConfig::default()
