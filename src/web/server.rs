@@ -13,7 +13,6 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Addr, Arbiter};
 use actix_web::{web, App};
@@ -22,7 +21,6 @@ use crate::app::AppState;
 use crate::providers::Providers;
 use crate::web::handle::Handle;
 use crate::web::http;
-use crate::ws::socket::{tcp_of, ConnSocket};
 
 /// A task started when the server runs, with its handle. It resolves only
 /// with an error no retry can fix, which stops the server.
@@ -51,8 +49,8 @@ macro_rules! http_service {
             // How long an HTTP response to an unread body lingers.
             .client_disconnect_timeout(cfg.close_timeout)
             .local_addr($addr)
-            .on_connect_ext(move |io: &_, ext: &mut actix_http::Extensions| {
-                connected(io, ext, user_timeout)
+            .on_connect_ext(move |io: &_, _: &mut actix_http::Extensions| {
+                crate::web::connection::connected(io, user_timeout)
             })
             .upgrade(actix_service::fn_factory(move || {
                 let data = upgrade_data.clone();
@@ -68,23 +66,6 @@ macro_rules! http_service {
                 actix_web::dev::AppConfig::default()
             }))
     }};
-}
-
-/// Sets up an accepted connection: its socket for the session, and the
-/// TCP options every connection gets.
-fn connected<T: 'static>(io: &T, ext: &mut actix_http::Extensions, user_timeout: Duration) {
-    let conn: &dyn std::any::Any = io;
-    if let Some(socket) = ConnSocket::of(conn) {
-        ext.insert(socket);
-    }
-    if let Some(tcp) = tcp_of(conn) {
-        let sock = socket2::SockRef::from(tcp);
-        // A peer that stops reading leaves a zero window; the kernel
-        // aborts it after this, freeing everything queued for it.
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let _ = sock.set_tcp_user_timeout(Some(user_timeout));
-        let _ = sock.set_nodelay(true);
-    }
 }
 
 /// A bound, ready server.

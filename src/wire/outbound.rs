@@ -2,33 +2,29 @@
 //! where they really are; and the wire form of the text frames sessions and
 //! hubs send, plain or compressed (RSV1, see [`crate::deflate`]).
 //!
-//! The session's response body stream is wrapped in [`Metered`], which
-//! counts the bytes the HTTP layer has taken towards the socket; everything
-//! queued for the session (by its hubs or by the session itself, in its
+//! The connection's pump counts the bytes it has written to the socket
+//! ([`Meter::taken`]); everything queued for the session (by its hubs or by the session itself, in its
 //! outbox or its context) is counted in the same [`Meter`]. The actor is
 //! only polled while the socket accepts data, so a session cannot police
 //! itself once its reader stalls; the hub does, reading the meter before
 //! each delivery. This module sits below both, so the import graph runs one
 //! way: session -> hub -> outbound.
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::sync::OnceLock;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
-use futures_util::Stream;
 
 use crate::deflate::{self, Settings};
 
-/// A session's outbound accounting, shared by the session, its hub and its
-/// response body.
+/// A session's outbound accounting, shared by the session, its hubs and
+/// its connection's pump.
 #[derive(Default)]
 pub(crate) struct Meter {
     /// Wire bytes queued for the session (outbox or context).
     queued: AtomicU64,
-    /// Wire bytes the HTTP layer has taken towards the socket.
+    /// Wire bytes the pump has written to the socket.
     taken: AtomicU64,
     /// Where the session's last `server-join` ends in the stream of taken
     /// bytes, and its length: those bytes do not count against the hub's
@@ -48,7 +44,7 @@ impl Meter {
         self.queued.fetch_add(wire, Ordering::Relaxed);
     }
 
-    /// Bytes queued and not yet taken by the HTTP layer.
+    /// Bytes queued and not yet written by the pump.
     pub(crate) fn backlog(&self) -> u64 {
         let taken = self.taken.load(Ordering::Relaxed);
         self.queued.load(Ordering::Relaxed).saturating_sub(taken)
@@ -85,33 +81,6 @@ impl Meter {
     /// the session has left): out of the backlog as if written.
     pub(crate) fn dropped(&self, wire: u64) {
         self.taken.fetch_add(wire, Ordering::Relaxed);
-    }
-}
-
-/// The session's response body, counting what leaves it.
-pub(crate) struct Metered<S> {
-    inner: S,
-    meter: Arc<Meter>,
-}
-
-impl<S> Metered<S> {
-    pub(crate) fn new(inner: S, meter: Arc<Meter>) -> Self {
-        Metered { inner, meter }
-    }
-}
-
-impl<S, E> Stream for Metered<S>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-{
-    type Item = Result<Bytes, E>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = Pin::new(&mut self.inner).poll_next(cx);
-        if let Poll::Ready(Some(Ok(chunk))) = &polled {
-            self.meter.taken(chunk.len());
-        }
-        polled
     }
 }
 

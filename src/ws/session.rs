@@ -41,7 +41,6 @@ use crate::wire::outbound::{frame_for, Meter, Shared};
 use crate::wire::outbox::Outbox;
 use crate::ws::join::{self, Admitted, Joiner, Loaded};
 use crate::ws::joinframe::join_frame;
-use crate::ws::socket::ConnSocket;
 
 /// The hub a session is in, and what runs only while it is there.
 struct Joined {
@@ -86,8 +85,6 @@ pub(crate) struct Session {
     /// Set once a Close frame has gone out: the session only waits for the
     /// client's Close (or `close_timeout`) and then ends the connection.
     closing: bool,
-    /// Ends the read side when the close handshake is over (see `socket`).
-    socket: Option<ConnSocket>,
     /// Released when the session is dropped.
     _slot: Slot,
 }
@@ -106,8 +103,6 @@ pub(crate) struct Wiring {
     /// Set when the connection negotiated compression: its input's
     /// refusals ([`crate::deflate::Inflating`]).
     pub(crate) refusals: Option<Refusals>,
-    /// Ends the read side after the close handshake (actix-web's path).
-    pub(crate) socket: Option<ConnSocket>,
 }
 
 impl Session {
@@ -123,7 +118,6 @@ impl Session {
             meter,
             outbox,
             refusals,
-            socket,
         } = wiring;
         let rate = RateLimit::new(app.config.rate_burst, app.config.rate_per_sec);
         Session {
@@ -144,7 +138,6 @@ impl Session {
             auth_failures: Rc::default(),
             pending_join: None,
             closing: false,
-            socket,
             _slot: slot,
         }
     }
@@ -225,13 +218,10 @@ impl Session {
         self.close(ctx, code, why);
     }
 
-    /// The close handshake is over: stop, and let the connection's TCP
-    /// close as soon as the last frame is written.
+    /// The close handshake is over: stop; the pump closes the connection's
+    /// TCP as soon as the last frame is written.
     fn finish(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         ctx.stop();
-        if let Some(socket) = self.socket.take() {
-            socket.end_reading();
-        }
     }
 
     /// Drops the join being resolved, if any: its answer would be stale.

@@ -13,9 +13,12 @@
 //! [`pump`]: reads go straight to the context, the context's frames
 //! straight to the socket, and nothing is buffered while a viewer is idle.
 //!
-//! Requests the dispatcher does not hand over (an `Upgrade: websocket`
-//! without `Connection: upgrade`, say) still reach `web::http::entry`, which
-//! hands them to `start::upgrade`: the same checks and session.
+//! The dispatcher hands over every request with `Upgrade: websocket` (its
+//! decoder reads such a request's body as the connection's stream), so
+//! this is the one way a session starts; [`serve`] refuses what is not a
+//! valid handshake. The one exception, an upgrade with a chunked body, is
+//! not handed over and is refused by the HTTP front
+//! (`start::upgrade_with_a_body`).
 
 mod pump;
 
@@ -114,7 +117,6 @@ where
         meter: meter.clone(),
         outbox: outbox.clone(),
         refusals,
-        socket: None,
     };
     let output = start_session(app, providers, wiring, input).await;
     let output = pump::Pump::new(
