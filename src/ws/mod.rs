@@ -12,7 +12,9 @@
 //! `providers`, `protocol`, `deflate`, `access`, `app` and the leaf modules; nothing
 //! below imports it (the HTTP front in `web` does).
 //!
-//! How a broadcast travels, hop by hop:
+//! The `Session` actor is the control plane of its connection (greeting,
+//! `connect`, joining and leaving hubs, heartbeat, closing, eviction); it
+//! is not on the data path. How a broadcast travels, hop by hop:
 //!
 //! ```text
 //! Handle::broadcast_message(guild, uid, text, channel)      web/handle.rs
