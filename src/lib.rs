@@ -84,7 +84,8 @@
 //! * `discord/`: the built-in Discord bot behind `Builder::discord`.
 //! * Loose leaves shared by several folders: `app` (the state every
 //!   request and session shares), `config` (every tunable), `base_path`,
-//!   `files` (the frontend and its safe path resolver), `lock`, `memory`.
+//!   `files` (the frontend and its safe path resolver), `frame` (WebSocket
+//!   frame headers, read and written in one place), `lock`, `memory`.
 //! * The binary: `main.rs` and `cli/` (config file, `config check` and
 //!   `config example`, the `health` probe, the token file), outside the
 //!   library.
@@ -124,6 +125,7 @@ pub mod config;
 mod deflate;
 pub mod discord;
 mod files;
+mod frame;
 mod health;
 mod hub;
 mod lock;

@@ -24,6 +24,8 @@ use std::task::{Context, Poll};
 use actix_http::error::PayloadError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use flate2::{Decompress, FlushDecompress, Status};
+
+use crate::frame;
 use futures_util::Stream;
 
 /// Why a connection's compressed input was refused.
@@ -49,13 +51,16 @@ thread_local! {
     static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
 }
 
-/// A frame's header as the client sent it.
+/// A frame's header as the client sent it, in the form this module
+/// judges it by (read with [`crate::frame::Header::parse`]).
 struct Header {
     fin: bool,
     rsv1: bool,
     /// RSV2 or RSV3: no extension of ours defines them.
     rsv_other: bool,
     opcode: u8,
+    /// Zeros for an unmasked frame, which is passed on for actix-http to
+    /// refuse.
     mask: [u8; 4],
     /// Header bytes, mask included.
     len: usize,
@@ -63,31 +68,17 @@ struct Header {
 }
 
 /// Reads one client frame header from the front of `buf`, or `None` when
-/// it is not all there yet. Unmasked frames are passed on as they are, for
-/// actix-http to refuse.
+/// it is not all there yet.
 fn header(buf: &[u8]) -> Option<Header> {
-    let (first, second) = (*buf.first()?, *buf.get(1)?);
-    let (mut len, payload) = match second & 0x7f {
-        126 => (
-            4,
-            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as u64,
-        ),
-        127 => (10, u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?)),
-        n => (2, n as u64),
-    };
-    let mut mask = [0; 4];
-    if second & 0x80 != 0 {
-        mask.copy_from_slice(buf.get(len..len + 4)?);
-        len += 4;
-    }
+    let h = frame::Header::parse(buf)?;
     Some(Header {
-        fin: first & 0x80 != 0,
-        rsv1: first & 0x40 != 0,
-        rsv_other: first & 0x30 != 0,
-        opcode: first & 0x0f,
-        mask,
-        len,
-        payload: usize::try_from(payload).unwrap_or(usize::MAX),
+        fin: h.fin,
+        rsv1: h.rsv1,
+        rsv_other: h.rsv2 || h.rsv3,
+        opcode: h.opcode,
+        mask: h.mask.unwrap_or([0; 4]),
+        len: h.len(),
+        payload: usize::try_from(h.payload).unwrap_or(usize::MAX),
     })
 }
 
@@ -165,7 +156,7 @@ impl<S> Inflating<S> {
             }
             self.buf.advance(h.len);
             let mut payload = self.buf.split_to(h.payload);
-            unmask(&mut payload, h.mask);
+            frame::apply_mask(&mut payload, h.mask);
             let (opcode, mut message) = match self.gathering.take() {
                 Some(g) => g,
                 None => (h.opcode, BytesMut::new()),
@@ -180,7 +171,7 @@ impl<S> Inflating<S> {
                 continue;
             }
             let inflated = inflate(&message, self.max)?;
-            return Ok(Some(frame(opcode, &inflated)));
+            return Ok(Some(inflated_frame(opcode, &inflated)));
         }
         if plain > 0 {
             return Ok(Some(self.buf.split_to(plain).freeze()));
@@ -236,12 +227,6 @@ where
     }
 }
 
-fn unmask(payload: &mut [u8], mask: [u8; 4]) {
-    for (i, b) in payload.iter_mut().enumerate() {
-        *b ^= mask[i & 3];
-    }
-}
-
 /// A compressed message's payload inflated, at most `max` bytes.
 fn inflate(compressed: &[u8], max: usize) -> Result<Vec<u8>, Refusal> {
     let mut input = Vec::with_capacity(compressed.len() + SYNC_TAIL.len());
@@ -276,22 +261,12 @@ fn inflate(compressed: &[u8], max: usize) -> Result<Vec<u8>, Refusal> {
     })
 }
 
-/// An unflagged, final, masked client frame (mask of zeros) of `payload`.
-fn frame(opcode: u8, payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(payload.len() + 14);
-    out.put_u8(0x80 | opcode);
-    match payload.len() {
-        n @ 0..=125 => out.put_u8(0x80 | n as u8),
-        n @ 126..=65535 => {
-            out.put_u8(0x80 | 126);
-            out.put_u16(n as u16);
-        }
-        n => {
-            out.put_u8(0x80 | 127);
-            out.put_u64(n as u64);
-        }
-    }
-    out.put_slice(&[0; 4]);
+/// An unflagged, final, masked client frame (mask of zeros) of
+/// `payload`: an inflated message, as actix-http's parser expects it.
+fn inflated_frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let header = frame::Header::client(opcode, payload.len(), [0; 4]);
+    let mut out = BytesMut::with_capacity(header.len() + payload.len());
+    header.write(&mut out);
     out.put_slice(payload);
     out.freeze()
 }
@@ -301,18 +276,10 @@ mod tests {
     use super::*;
 
     fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [1, 2, 3, 4];
-        let mut out = vec![first];
-        match payload.len() {
-            n @ 0..=125 => out.push(0x80 | n as u8),
-            n => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
-        out
+        frame::encode(
+            frame::Header::from_first(first, Some([1, 2, 3, 4])),
+            payload,
+        )
     }
 
     fn run(input: Vec<u8>, max: usize) -> (Vec<u8>, Option<Refusal>) {

@@ -17,6 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 
 use crate::deflate::{self, Settings};
+use crate::frame;
 
 /// A session's outbound accounting, shared by the session, its hubs and
 /// its connection's pump.
@@ -87,18 +88,7 @@ impl Meter {
 /// Writes the header of an unmasked, final text frame (RFC 6455 §5.2)
 /// with `len` payload bytes; `compressed` sets RSV1 (RFC 7692).
 pub(crate) fn text_header(len: usize, compressed: bool, out: &mut BytesMut) {
-    out.put_u8(if compressed { 0xc1 } else { 0x81 });
-    match len {
-        0..=125 => out.put_u8(len as u8),
-        126..=65535 => {
-            out.put_u8(126);
-            out.put_u16(len as u16);
-        }
-        _ => {
-            out.put_u8(127);
-            out.put_u64(len as u64);
-        }
-    }
+    frame::Header::server(frame::TEXT, len, compressed).write(out);
 }
 
 /// An unmasked, final text frame of `payload`, as a server writes it:
@@ -176,12 +166,7 @@ impl Shared {
 
 /// Size on the wire of an unmasked server frame with this payload.
 pub(crate) fn wire_len(payload: usize) -> u64 {
-    let header = match payload {
-        0..=125 => 2,
-        126..=65535 => 4,
-        _ => 10,
-    };
-    (header + payload) as u64
+    (frame::header_len(payload as u64, false) + payload) as u64
 }
 
 #[cfg(test)]
