@@ -14,17 +14,17 @@
 
 use std::sync::Arc;
 
-use actix::Addr;
+use actix::{Addr, AsyncContext};
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::HttpResponse;
 use actix_web_actors::ws;
-use futures_util::future::Either;
 
 use crate::access::slots::{Slot, SlotRefused};
 use crate::app::AppState;
-use crate::deflate::{self, Inflating, Refusals};
+use crate::deflate;
 use crate::protocol::frames;
 use crate::providers::{answer_or_default, GetGreeting, Providers};
+use crate::wire::inbound::Inbound;
 use crate::wire::outbound::{Meter, Shared};
 use crate::wire::outbox::Outbox;
 use crate::ws::session::{Session, Wiring};
@@ -86,12 +86,8 @@ pub(crate) fn negotiate(app: &AppState, headers: &HeaderMap) -> Option<&'static 
         .flatten()
 }
 
-/// A new session's outbox and meter, and its compressed input's refusal
-/// cell when the connection negotiated compression.
-pub(crate) fn session_queues(
-    app: &AppState,
-    compressed: bool,
-) -> (Arc<Outbox>, Arc<Meter>, Option<Refusals>) {
+/// A new session's outbox and meter.
+pub(crate) fn session_queues(app: &AppState, compressed: bool) -> (Arc<Outbox>, Arc<Meter>) {
     let meter = Arc::new(Meter::default());
     let outbox = Outbox::new(
         app.config.max_backlog_frames,
@@ -99,12 +95,15 @@ pub(crate) fn session_queues(
         app.metrics.clone(),
         compressed,
     );
-    (outbox, meter, compressed.then(Refusals::default))
+    (outbox, meter)
 }
 
 /// The session of an admitted upgrade, as the stream of its context's
 /// bytes: the server list is asked first, so it is the first frame queued.
-/// A compressed connection's input is inflated on the way in.
+/// The connection's bytes are parsed and judged by [`Inbound`] (inflated
+/// where the connection negotiated compression) and reach the session as
+/// typed items; the context's own input stays empty, and its codec only
+/// writes the session's control frames.
 pub(crate) async fn start_session<S>(
     app: Arc<AppState>,
     providers: Addr<Providers>,
@@ -116,8 +115,6 @@ where
         + Unpin
         + 'static,
 {
-    let max = app.config.max_frame_bytes;
-    let codec = actix_http::ws::Codec::new().max_size(max);
     let list = match providers.send(GetGreeting).await {
         Ok(list) => list,
         // The safe default, logged as every unanswered question is.
@@ -125,12 +122,17 @@ where
             &answer_or_default::<Vec<_>>("the server list", Err(e)),
         ))),
     };
-    let input = match &wiring.refusals {
-        Some(refusals) => Either::Left(Inflating::new(input, max, refusals.clone())),
-        None => Either::Right(input),
-    };
-    let session = Session::new(app, providers, list, wiring);
-    ws::WebsocketContext::with_codec(session, input, codec)
+    let inbound = Inbound::new(
+        input,
+        app.config.max_frame_bytes,
+        wiring.outbox.compressed(),
+    );
+    let empty =
+        futures_util::stream::pending::<Result<bytes::Bytes, actix_http::error::PayloadError>>();
+    ws::WebsocketContext::with_factory(empty, move |ctx| {
+        ctx.add_stream(inbound);
+        Session::new(app, providers, list, wiring)
+    })
 }
 
 /// The answer to a WebSocket upgrade that carries a request body

@@ -18,7 +18,7 @@
 //! (TCP_USER_TIMEOUT) finally drops its socket.
 //!
 //! One concept per file: this one is the connection's life; what it reads
-//! is `inbound`, how it joins a server (and leaves it, in exactly one
+//! is `inbound` (the items `wire::inbound` parsed and judged), how it joins a server (and leaves it, in exactly one
 //! place, `Session::leave`, called on re-join and from `stopped`) is
 //! `joining`.
 
@@ -40,14 +40,11 @@ use crate::access::rate::RateLimit;
 use crate::access::slots::Slot;
 use crate::access::throttle::Attempts;
 use crate::app::AppState;
-use crate::deflate::Refusals;
 use crate::hub::guild::{Evict, GoingAway, SessionId};
 use crate::protocol::frames;
 use crate::providers::Providers;
 use crate::wire::outbound::{frame_for, Meter, Shared};
 use crate::wire::outbox::Outbox;
-
-use inbound::Fragments;
 
 /// The hub a session is in, and what runs only while it is there.
 struct Joined {
@@ -68,14 +65,11 @@ pub(crate) struct Session {
     meter: Arc<Meter>,
     /// Where this session's text frames and its hubs' batches queue.
     outbox: Arc<Outbox>,
-    /// Where a compressed input leaves why it was refused.
-    refusals: Option<Refusals>,
     /// The hub this session is in, if any.
     joined: Option<Joined>,
     /// Bumped per `connect`; answers to an older one are dropped.
     attempt: u64,
     last_heard: Instant,
-    fragments: Option<Fragments>,
     rate: RateLimit,
     /// Frames refused by the rate limit since the last accepted one.
     rate_strikes: u32,
@@ -101,9 +95,6 @@ pub(crate) struct Wiring {
     pub(crate) meter: Arc<Meter>,
     /// Its text frames and its hubs' batches go here.
     pub(crate) outbox: Arc<Outbox>,
-    /// Set when the connection negotiated compression: its input's
-    /// refusals ([`crate::deflate::Inflating`]).
-    pub(crate) refusals: Option<Refusals>,
 }
 
 impl Session {
@@ -118,7 +109,6 @@ impl Session {
             slot,
             meter,
             outbox,
-            refusals,
         } = wiring;
         let rate = RateLimit::new(app.config.rate_burst, app.config.rate_per_sec);
         Session {
@@ -129,11 +119,9 @@ impl Session {
             greeting: Some(server_list),
             meter,
             outbox,
-            refusals,
             joined: None,
             attempt: 0,
             last_heard: Instant::now(),
-            fragments: None,
             rate,
             rate_strikes: 0,
             auth_failures: Rc::default(),
