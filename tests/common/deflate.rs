@@ -10,9 +10,10 @@
 use std::net::SocketAddr;
 
 /// The server's own frame header code, so the tests frame and parse
-/// exactly as it does (it imports nothing of the crate).
+/// exactly as it does (it imports nothing of the crate); the other raw
+/// clients of the tests use it from here.
 #[path = "../../src/frame.rs"]
-mod frame;
+pub mod frame;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
