@@ -490,7 +490,10 @@ async fn redis_source_viewers_joining_during_a_storm_miss_nothing() {
     let members = format!("d-back:members:{}", storm::GUILD);
     let start = Instant::now();
     while redis.cmd::<usize>(redis::cmd("HLEN").arg(&members)) < storm::MEMBERS {
-        assert!(start.elapsed() < HEAL, "the users snapshot was never written");
+        assert!(
+            start.elapsed() < HEAL,
+            "the users snapshot was never written"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     storm::run(&bot, &viewers, &truth, 3_000, 16).await;
