@@ -30,8 +30,16 @@ impl StreamHandler<Result<Received, Refusal>> for Session {
             return;
         }
         match item {
-            Ok(Received::Text(text)) => self.on_message(false, text.into_bytes(), ctx),
-            Ok(Received::Binary(bin)) => self.on_message(true, bin, ctx),
+            Ok(Received::Text(text)) => {
+                if self.admit(ctx) {
+                    self.on_text(&text, ctx);
+                }
+            }
+            Ok(Received::Binary(bin)) => {
+                if self.admit(ctx) {
+                    self.on_binary(bin, ctx);
+                }
+            }
             Ok(Received::Ping(p)) => {
                 self.meter.queue(p.len());
                 ctx.pong(&p);
@@ -96,25 +104,12 @@ impl Session {
         false
     }
 
-    fn on_message(&mut self, binary: bool, payload: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
-        if !self.admit(ctx) {
-            return;
-        }
-        if binary {
-            match std::str::from_utf8(&payload) {
-                Ok(text) => self.on_text(text, ctx),
-                Err(_) => self.send_error(errors::INVALID_BINARY),
-            }
-        } else {
-            match std::str::from_utf8(&payload) {
-                Ok(text) => self.on_text(text, ctx),
-                Err(_) => self.close_because(
-                    ctx,
-                    CloseCode::Invalid,
-                    "text frame is not UTF-8",
-                    "text frame is not UTF-8",
-                ),
-            }
+    /// A binary message is read as text when it is UTF-8 (the original
+    /// accepted both), else answered with an error; the session goes on.
+    fn on_binary(&mut self, payload: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+        match std::str::from_utf8(&payload) {
+            Ok(text) => self.on_text(text, ctx),
+            Err(_) => self.send_error(errors::INVALID_BINARY),
         }
     }
 
