@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod deflate;
+pub mod fake_discord;
 pub mod storm;
 
 use std::net::SocketAddr;
