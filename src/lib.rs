@@ -65,7 +65,9 @@
 //!   reads, how it joins) and everything between its socket and its hubs:
 //!   admission, the take-over from the HTTP/1 dispatcher and its pump (the
 //!   one connection path), `connect`, the `server-join` frame, the writer.
-//! * `hub/`: a `Hub` actor per guild, the `Registry`, the `Broadcast`.
+//! * `hub/`: a `Hub` actor per guild, the `Registry`, the `Broadcast`,
+//!   the pending batch (a member's presences coalesced) and the catch-up
+//!   of viewers that fell behind.
 //! * `wire/`: frames in wire form, the per-session meter and outbox the
 //!   hubs write into (below both `hub/` and `ws/`).
 //! * `providers/`: the `Providers` actor, the callbacks, the [`mock`]

@@ -111,6 +111,7 @@ info_command = \"!dzone\"
 # client_id: unset
 # gateway_url: unset
 # api_url: unset
+large_guild_members = 10000
 
 [[discord.servers]]
 id = \"232769614004748288\"
@@ -120,7 +121,7 @@ password = \"<redacted>\"
 ignore_channels = []
 ignore_users = []
 listen_channels = []
-hide_offline = false
+# hide_offline: unset (offline members hidden above large_guild_members)
 protected = false
 # client_id: unset
 ",

@@ -369,7 +369,7 @@ async fn dzone_filters() {
     cfg.servers = vec![ServerConfig {
         ignore_channels: vec!["random".into()],
         ignore_users: vec![BOB.into()],
-        hide_offline: true,
+        hide_offline: Some(true),
         ..ServerConfig::new(G1)
     }];
     let srv = start_bot(&fake, cfg, 1).await;
@@ -917,4 +917,54 @@ async fn guild_missing_from_a_fresh_ready_empties_for_its_viewers() {
     wait_for_servers(&srv, 1).await;
     assert!(server_list(&srv).await.get(G2).is_none());
     port.assert_silent(Duration::from_millis(200)).await;
+}
+
+/// A guild above `large_guild_members` shows its online members only by
+/// default (Carol, offline, is left out, and her chat with her); its server
+/// entry's `hide_offline = false` shows everyone again.
+#[tokio::test]
+async fn big_guilds_show_online_members_unless_told_otherwise() {
+    let fake = FakeDiscord::start(vec![island()]);
+    let cfg = DiscordConfig {
+        large_guild_members: 2,
+        ..config(&fake)
+    };
+    let srv = start_bot(&fake, cfg, 1).await;
+    let (mut c, data) = join_users(&srv, "island-life").await;
+    assert_eq!(
+        data["users"],
+        json!({
+            ALICE: user(ALICE, "Alice A", "online", "#ff0000"),
+            BOB: user(BOB, "bob", "idle", "#0000ff"),
+        })
+    );
+    srv.until("joined", |h| h.joined_count() == 1).await;
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        message(G1, GENERAL, CAROL, "carol", "from offline"),
+    );
+    fake.dispatch("PRESENCE_UPDATE", presence(BOB, G1, "offline"));
+    assert_eq!(
+        c.recv_json().await,
+        json!({"type": "presence", "server": G1, "data": {"uid": BOB, "status": "offline", "delete": true}})
+    );
+    c.assert_silent(Duration::from_millis(200)).await;
+
+    // The same guild, its entry saying to show offline members.
+    let fake = FakeDiscord::start(vec![island()]);
+    let cfg = DiscordConfig {
+        large_guild_members: 2,
+        servers: vec![ServerConfig {
+            hide_offline: Some(false),
+            ..ServerConfig::new(G1)
+        }],
+        ..config(&fake)
+    };
+    let srv = start_bot(&fake, cfg, 1).await;
+    let (_, data) = join_users(&srv, "island-life").await;
+    assert_eq!(
+        data["users"][CAROL],
+        user(CAROL, "Caz", "offline", "#ffffff")
+    );
+    assert_eq!(data["users"].as_object().unwrap().len(), 3);
 }

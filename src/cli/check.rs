@@ -107,6 +107,7 @@ fn write_discord(out: &mut String, d: &DiscordConfig) {
     optional(out, "client_id", &d.client_id, false);
     optional(out, "gateway_url", &d.gateway_url, false);
     optional(out, "api_url", &d.api_url, false);
+    let _ = writeln!(out, "large_guild_members = {}", d.large_guild_members);
     if d.servers.is_empty() {
         let _ = writeln!(out, "# servers: none listed, so every guild the bot is in");
     }
@@ -119,7 +120,17 @@ fn write_discord(out: &mut String, d: &DiscordConfig) {
         let _ = writeln!(out, "ignore_channels = {}", list(&s.ignore_channels));
         let _ = writeln!(out, "ignore_users = {}", list(&s.ignore_users));
         let _ = writeln!(out, "listen_channels = {}", list(&s.listen_channels));
-        let _ = writeln!(out, "hide_offline = {}", s.hide_offline);
+        match s.hide_offline {
+            Some(hide) => {
+                let _ = writeln!(out, "hide_offline = {hide}");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "# hide_offline: unset (offline members hidden above large_guild_members)"
+                );
+            }
+        }
         let _ = writeln!(out, "protected = {}", s.protected);
         optional(out, "client_id", &s.client_id, false);
     }
@@ -141,6 +152,9 @@ const DISCORD_EXAMPLE: &str = r#"
 # Discord's gateway and REST base (D_BACK_DISCORD_GATEWAY_URL, D_BACK_DISCORD_API_URL), for proxies and tests.
 # gateway_url = "wss://gateway.discord.gg"
 # api_url = "https://discord.com"
+# Guilds with more members than this show their online members only, unless
+# their entry sets hide_offline = false (d-zone's advice for big servers).
+# large_guild_members = 10000
 
 # One entry per guild to show, in list order; none shows every guild the bot is in.
 # [[discord.servers]]
@@ -158,7 +172,8 @@ const DISCORD_EXAMPLE: &str = r#"
 # ignore_users = []
 # When not empty, only these channels' chat is shown.
 # listen_channels = []
-# Offline members are not drawn and their messages not shown.
+# Offline members are not drawn and their messages not shown; default: so
+# only in guilds above large_guild_members.
 # hide_offline = false
 # Joining needs a Discord login.
 # protected = false

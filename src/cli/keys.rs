@@ -121,6 +121,8 @@ pub const DISCORD_KEYS: &[(&str, bool)] = &[
     ("gatewayUrl", false),
     ("api_url", false),
     ("apiUrl", false),
+    ("large_guild_members", false),
+    ("largeGuildMembers", false),
 ];
 
 /// Keys of each `[[discord.servers]]` entry.

@@ -38,6 +38,10 @@ pub struct DiscordConfig {
     /// REST base such as `http://127.0.0.1:8081` (tests and proxies).
     #[serde(alias = "apiUrl")]
     pub api_url: Option<String>,
+    /// Guilds with more members than this show their online members only,
+    /// unless their server entry sets `hide_offline = false`.
+    #[serde(alias = "largeGuildMembers")]
+    pub large_guild_members: u64,
     /// Per-channel pause between two answers to the info command.
     #[serde(skip)]
     pub info_cooldown: Duration,
@@ -59,6 +63,7 @@ impl Default for DiscordConfig {
             client_id: None,
             gateway_url: None,
             api_url: None,
+            large_guild_members: 10_000,
             info_cooldown: Duration::from_secs(30),
             rest_timeout: Duration::from_secs(3),
             validation_cache_ttl: Duration::from_secs(300),
@@ -76,6 +81,7 @@ impl fmt::Debug for DiscordConfig {
             .field("client_id", &self.client_id)
             .field("gateway_url", &self.gateway_url)
             .field("api_url", &self.api_url)
+            .field("large_guild_members", &self.large_guild_members)
             .finish()
     }
 }
@@ -102,9 +108,12 @@ pub struct ServerConfig {
     /// When not empty, only these channels' chat is shown.
     #[serde(alias = "listenChannels", deserialize_with = "names")]
     pub listen_channels: Vec<String>,
-    /// Offline members are not drawn and their messages not shown.
+    /// Offline members are not drawn and their messages not shown. Unset:
+    /// so in a guild of more than
+    /// [`large_guild_members`](DiscordConfig::large_guild_members) members
+    /// (d-zone's advice for big servers), not in a smaller one.
     #[serde(alias = "hideOffline")]
-    pub hide_offline: bool,
+    pub hide_offline: Option<bool>,
     /// Joining needs a Discord login.
     pub protected: bool,
     /// OAuth2 client id for this server (overrides the global one).
@@ -285,7 +294,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.token.as_deref(), Some("t"));
         let s = &c.servers[0];
-        assert!(s.default && s.hide_offline);
+        assert!(s.default && s.hide_offline == Some(true));
         assert_eq!(s.ignore_channels, vec!["x", "5"]);
         assert_eq!(c.info_command.as_deref(), Some("!dzone"));
         assert!(!format!("{c:?}").contains("\"t\""));

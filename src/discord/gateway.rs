@@ -33,7 +33,7 @@ use crate::Handle;
 
 use super::chat;
 use super::events::*;
-use super::guilds::{ignores_member, parse_status, Guilds};
+use super::guilds::{hides_offline, ignores_member, parse_status, Guilds};
 use super::reach::{Cause, Reach};
 
 /// Application flags (GET /applications/@me, READY) for the privileged
@@ -256,6 +256,7 @@ impl Bot {
                     &[c.channels.as_slice(), c.threads.as_slice()].concat(),
                     &c.members,
                     &c.presences,
+                    c.member_count,
                     complete,
                 );
                 self.send(out);
@@ -405,13 +406,13 @@ impl Bot {
                 if ignores_member(cfg, &m.author.id, member, username) {
                     return;
                 }
-                let offline = guild
-                    .presences
-                    .get(&m.author.id)
-                    .map_or(true, |s| *s == crate::protocol::model::Status::Offline);
-                if cfg.hide_offline && offline {
-                    return;
-                }
+            }
+            let offline = guild
+                .presences
+                .get(&m.author.id)
+                .map_or(true, |s| *s == crate::protocol::model::Status::Offline);
+            if offline && hides_offline(cfg, guild, g.config.large_guild_members) {
+                return;
             }
             chat::clean(m, guild)
         };

@@ -64,6 +64,8 @@ pub(crate) struct Guild {
     users: BTreeMap<String, User>,
     /// All members are known (not a large guild still being chunked).
     pub complete: bool,
+    /// Members in the guild, as GUILD_CREATE counted them.
+    pub member_count: u64,
     /// The members as they were before a fresh session replaced them, to
     /// diff against once the new member list is complete.
     before: Option<BTreeMap<String, Option<User>>>,
@@ -126,19 +128,27 @@ impl Guild {
 /// `ignoreUsers` may use as well as the drawn one.
 fn visible(
     cfg: Option<&ServerConfig>,
+    hide_offline: bool,
     members: &HashMap<String, Member>,
     user: Option<&User>,
 ) -> Option<User> {
     let u = user?;
+    if hide_offline && u.status == Status::Offline {
+        return None;
+    }
     if let Some(cfg) = cfg {
-        if cfg.hide_offline && u.status == Status::Offline {
-            return None;
-        }
         if ignores_member(cfg, &u.uid, members.get(&u.uid), &u.username) {
             return None;
         }
     }
     Some(u.clone())
+}
+
+/// Whether a guild's offline members are hidden: as its server entry says,
+/// else when it has more than `large` members.
+pub(crate) fn hides_offline(cfg: Option<&ServerConfig>, guild: &Guild, large: u64) -> bool {
+    cfg.and_then(|c| c.hide_offline)
+        .unwrap_or(guild.member_count > large)
 }
 
 /// `ignoreUsers` names members by id or by (display or user) name.
@@ -250,6 +260,7 @@ pub(crate) struct Guilds {
 pub(crate) struct Change<'a> {
     server: &'a str,
     cfg: Option<&'a ServerConfig>,
+    hide_offline: bool,
     guild: &'a mut Guild,
     out: &'a mut Vec<Presence>,
 }
@@ -259,12 +270,24 @@ impl Change<'_> {
     fn touching(&mut self, uids: &[String], f: impl FnOnce(&mut Guild)) {
         let before: Vec<Option<User>> = uids
             .iter()
-            .map(|u| visible(self.cfg, &self.guild.members, self.guild.users.get(u)))
+            .map(|u| {
+                visible(
+                    self.cfg,
+                    self.hide_offline,
+                    &self.guild.members,
+                    self.guild.users.get(u),
+                )
+            })
             .collect();
         f(self.guild);
         for (uid, before) in uids.iter().zip(before) {
             self.guild.refresh(uid);
-            let after = visible(self.cfg, &self.guild.members, self.guild.users.get(uid));
+            let after = visible(
+                self.cfg,
+                self.hide_offline,
+                &self.guild.members,
+                self.guild.users.get(uid),
+            );
             self.out.extend(difference(self.server, uid, before, after));
         }
     }
@@ -294,9 +317,11 @@ impl Guilds {
         let mut inner = self.write();
         let mut out = Vec::new();
         if let Some(guild) = inner.guilds.get_mut(id) {
+            let cfg = self.config.server(id);
             let mut c = Change {
                 server: id,
-                cfg: self.config.server(id),
+                cfg,
+                hide_offline: hides_offline(cfg, guild, self.config.large_guild_members),
                 guild,
                 out: &mut out,
             };
@@ -353,17 +378,20 @@ impl Guilds {
         channels: &[ChannelObject],
         members: &[MemberObject],
         presences: &[PresenceObject],
+        member_count: Option<u64>,
         complete: bool,
     ) -> Vec<Presence> {
         let cfg = self.config.server(id);
         let mut inner = self.write();
         inner.servers = None;
         let departed = inner.departed.remove(id);
+        let large = self.config.large_guild_members;
         let before = inner.guilds.remove(id).map(|old| {
+            let hide = hides_offline(cfg, &old, large);
             let mut seen: BTreeMap<String, Option<User>> = old
                 .users
                 .iter()
-                .map(|(uid, u)| (uid.clone(), visible(cfg, &old.members, Some(u))))
+                .map(|(uid, u)| (uid.clone(), visible(cfg, hide, &old.members, Some(u))))
                 .collect();
             if let Some(earlier) = old.before {
                 // A still-unfinished catch-up: the oldest view is what viewers have.
@@ -386,12 +414,13 @@ impl Guilds {
                 .map(|p| (p.user.id.clone(), parse_status(p.status.as_deref())))
                 .collect(),
             complete,
+            member_count: member_count.unwrap_or(members.len() as u64),
             before,
             ..Guild::default()
         };
         guild.refresh_all();
         let out = if guild.complete {
-            catch_up(id, cfg, &mut guild)
+            catch_up(id, cfg, large, &mut guild)
         } else {
             Vec::new()
         };
@@ -426,17 +455,19 @@ impl Guilds {
                 .insert(p.user.id.clone(), parse_status(p.status.as_deref()));
         }
         let catching_up = guild.before.is_some();
+        let large = self.config.large_guild_members;
+        let hide = hides_offline(cfg, guild, large);
         for uid in &touched {
-            let before = visible(cfg, &guild.members, guild.users.get(uid));
+            let before = visible(cfg, hide, &guild.members, guild.users.get(uid));
             guild.refresh(uid);
             if !catching_up {
-                let after = visible(cfg, &guild.members, guild.users.get(uid));
+                let after = visible(cfg, hide, &guild.members, guild.users.get(uid));
                 out.extend(difference(id, uid, before, after));
             }
         }
         if last {
             guild.complete = true;
-            out.extend(catch_up(id, cfg, guild));
+            out.extend(catch_up(id, cfg, large, guild));
         }
         out
     }
@@ -488,7 +519,10 @@ impl Guilds {
             None => old
                 .users
                 .values()
-                .filter_map(|u| visible(cfg, &old.members, Some(u)))
+                .filter_map(|u| {
+                    let hide = hides_offline(cfg, &old, self.config.large_guild_members);
+                    visible(cfg, hide, &old.members, Some(u))
+                })
                 .map(|u| u.uid)
                 .collect(),
         };
@@ -582,10 +616,11 @@ impl Guilds {
         let Some(g) = inner.guilds.get_mut(id) else {
             return Arc::default();
         };
+        let hide = hides_offline(cfg, g, self.config.large_guild_members);
         let list = Arc::new(UserList::new(
             g.users
                 .values()
-                .filter_map(|u| visible(cfg, &g.members, Some(u)))
+                .filter_map(|u| visible(cfg, hide, &g.members, Some(u)))
                 .collect(),
         ));
         g.listing = Some(list.clone());
@@ -605,13 +640,19 @@ impl Guilds {
 
 /// Once a replaced guild's member list is complete: the presences that take
 /// viewers from what they were shown to what is true now.
-fn catch_up(server: &str, cfg: Option<&ServerConfig>, guild: &mut Guild) -> Vec<Presence> {
+fn catch_up(
+    server: &str,
+    cfg: Option<&ServerConfig>,
+    large: u64,
+    guild: &mut Guild,
+) -> Vec<Presence> {
     let Some(before) = guild.before.take() else {
         return Vec::new();
     };
+    let hide = hides_offline(cfg, guild, large);
     let mut out = Vec::new();
     for (uid, was) in &before {
-        let now = visible(cfg, &guild.members, guild.users.get(uid));
+        let now = visible(cfg, hide, &guild.members, guild.users.get(uid));
         out.extend(difference(server, uid, was.clone(), now));
     }
     for (uid, u) in &guild.users {
@@ -620,7 +661,7 @@ fn catch_up(server: &str, cfg: Option<&ServerConfig>, guild: &mut Guild) -> Vec<
                 server,
                 uid,
                 None,
-                visible(cfg, &guild.members, Some(u)),
+                visible(cfg, hide, &guild.members, Some(u)),
             ));
         }
     }

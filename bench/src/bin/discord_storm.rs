@@ -25,7 +25,7 @@
 //!
 //! Viewers read as fast as they can and close like a browser when done.
 
-#[path = "../../../tests/common/fake_discord.rs"]
+#[path = "../../../tests/common/fake_discord/mod.rs"]
 mod fake_discord;
 
 use std::collections::HashMap;
@@ -73,7 +73,8 @@ struct Args {
     catchup_viewers: usize,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Each member's status as the fake last told it (online members only:
 /// the guild hides its offline ones).
@@ -159,9 +160,11 @@ async fn join(url: &str) -> Option<(Ws, HashMap<String, String>, u64, Duration)>
     let t = Instant::now();
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
     next_text(&mut ws).await?; // the server list
-    ws.send(Message::text(r#"{"type":"connect","data":{"server":"big"}}"#))
-        .await
-        .ok()?;
+    ws.send(Message::text(
+        r#"{"type":"connect","data":{"server":"big"}}"#,
+    ))
+    .await
+    .ok()?;
     let joined = next_text(&mut ws).await?;
     let took = t.elapsed();
     let v: Value = serde_json::from_str(&joined).ok()?;
@@ -187,12 +190,15 @@ async fn next_text(ws: &mut Ws) -> Option<String> {
 /// closes like a browser (Close, the server's Close, EOF).
 async fn watch(mut ws: Ws, mut scene: HashMap<String, String>, quiet: Arc<AtomicU64>) -> Viewer {
     let mut bytes = 0;
+    let mut last = Instant::now();
     loop {
-        // Until told how long a quiet spell ends it, wait in seconds.
+        // Until told how long a quiet spell (no data frame; pings do not
+        // count) ends it, wait in seconds.
         let q = quiet.load(Ordering::Relaxed);
-        let idle = Duration::from_millis(if q == u64::MAX { 1000 } else { q });
-        let next = match tokio::time::timeout(idle, ws.next()).await {
-            Err(_) if q != u64::MAX => break,
+        if q != u64::MAX && last.elapsed() >= Duration::from_millis(q) {
+            break;
+        }
+        let next = match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
             Err(_) => continue,
             Ok(next) => next,
         };
@@ -207,6 +213,7 @@ async fn watch(mut ws: Ws, mut scene: HashMap<String, String>, quiet: Arc<Atomic
                 }
             }
         };
+        last = Instant::now();
         bytes += text.len() as u64;
         let f: Value = serde_json::from_str(&text).unwrap_or_default();
         if f["type"] != "presence" {
@@ -263,7 +270,7 @@ async fn wait_for_guild(url: &str, online: usize) {
             }
         }
         assert!(
-            began.elapsed() < Duration::from_secs(120),
+            began.elapsed() < Duration::from_secs(300),
             "the bot never showed the guild"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -275,7 +282,9 @@ async fn main() {
     let args = Args::parse();
     let online = args.members * args.online_pct / 100;
     let truth: Truth = Arc::new(Mutex::new(
-        (0..online).map(|i| (uid(i), "online".to_string())).collect(),
+        (0..online)
+            .map(|i| (uid(i), "online".to_string()))
+            .collect(),
     ));
     let fake = FakeDiscord::start(vec![guild(&args, &truth.lock().unwrap())]);
     let dir = std::env::temp_dir().join(format!("discord-storm-{}", std::process::id()));
@@ -384,11 +393,17 @@ async fn storm(args: &Args, fake: &FakeDiscord, truth: &Truth, url: &str, pid: u
         bytes as f64 / viewers.len().max(1) as f64 / 1048576.0,
         viewers.len(),
     );
-
 }
 
 /// The catch-up phase: the changes happen while the bot's session is gone.
-async fn catch_up(args: &Args, fake: &FakeDiscord, truth: &Truth, url: &str, pid: u32, online: usize) {
+async fn catch_up(
+    args: &Args,
+    fake: &FakeDiscord,
+    truth: &Truth,
+    url: &str,
+    pid: u32,
+    online: usize,
+) {
     {
         let quiet = Arc::new(AtomicU64::new(u64::MAX));
         let mut watchers = Vec::new();
@@ -416,7 +431,7 @@ async fn catch_up(args: &Args, fake: &FakeDiscord, truth: &Truth, url: &str, pid
                 t.insert(id, next.to_string());
                 n += 1;
             }
-            fake.set_guild(guild(&args, &t));
+            fake.set_guild(guild(args, &t));
             n
         };
         let cpu0 = cpu_seconds(pid);
