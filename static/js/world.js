@@ -1,5 +1,6 @@
-// The island: a tile grid grown from seeded noise, baked once into canvases
-// (terrain, plus two frames of shallows and surf) so a frame only blits it.
+// The island: a tile grid grown from seeded noise, with the paint of one
+// tile block; terrain.js paints those into cached chunks as they come into
+// view, so a frame only blits them.
 //
 // Tiles are 16x8 pixel isometric diamonds; tile (x, y) has its centre at
 // screen ((x - y) * 8, (x + y) * 4) relative to the island centre. Each land
@@ -12,8 +13,8 @@ export const SAND = 1;
 export const GRASS = 2;
 export const PLAZA = 3;
 
-const ELEVATION = [0, 2, 5, 5];
-const UNDERWATER = 3; // how far cliffs reach below the surface
+export const ELEVATION = [0, 2, 5, 5];
+export const UNDERWATER = 3; // how far cliffs reach below the surface
 
 /** Tile centre in island screen space. */
 export function tileToScreen(x, y) {
@@ -187,34 +188,6 @@ export class Island {
     return { minX, maxX, minY, maxY };
   }
 
-  /** Bakes terrain and surf into canvases; returns {terrain, surf: [a, b], ox, oy}. */
-  bake() {
-    const { R } = this;
-    const w = (2 * R + 2) * 16;
-    const h = (2 * R + 2) * 8 + 16;
-    const ox = w / 2;
-    const oy = h / 2;
-    const terrain = new PixelCanvas(w, h);
-    const footprint = new Uint8Array(w * h);
-    // Painter's order: back rows first, so nearer blocks cover farther ones.
-    for (let s = -2 * R; s <= 2 * R; s++) {
-      for (let x = -R; x <= R; x++) {
-        const y = s - x;
-        if (y < -R || y > R) continue;
-        const t = this.typeAt(x, y);
-        if (t === WATER) continue;
-        const [sx, sy] = tileToScreen(x, y);
-        this.paintBlock(terrain, sx + ox, sy + oy, x, y, t);
-        diamond(sx + ox, sy + oy, (px, py) => {
-          if (px >= 0 && py >= 0 && px < w && py < h) footprint[py * w + px] = 1;
-        });
-      }
-    }
-    this.paintDecals(terrain, ox, oy);
-    const surf = [0, 1].map((frame) => this.paintSurf(w, h, footprint, frame));
-    return { terrain: terrain.toCanvas(), surf, ox, oy };
-  }
-
   paintBlock(pc, cx, cy, x, y, t) {
     const top = ELEVATION[t];
     const tileShade = fractalNoise(x * 0.3, y * 0.3, this.seed + 3) - 0.5;
@@ -229,71 +202,31 @@ export class Island {
     }
   }
 
-  // Flowers and grass tufts painted straight onto tile tops.
-  paintDecals(pc, ox, oy) {
-    const flowers = [[255, 236, 110], [255, 160, 200], [250, 250, 255], [190, 160, 255]];
-    for (const [x, y] of this.walkable) {
-      const t = this.typeAt(x, y);
-      if (t !== GRASS) continue;
-      const r = hash2(x, y, this.seed + 11);
-      const [sx, sy] = tileToScreen(x, y);
-      const cx = sx + ox;
-      const cy = sy + oy - ELEVATION[t];
-      if (r < 0.16) {
-        const [fr, fg, fb] = flowers[Math.floor(hash2(x, y, 5) * flowers.length)];
-        for (let k = 0; k < 3; k++) {
-          const dx = Math.floor(hash2(x, y, 20 + k) * 9) - 4;
-          const dy = Math.floor(hash2(x, y, 30 + k) * 5) - 2;
-          pc.set(cx + dx, cy + dy, rgb(fr, fg, fb));
-          pc.set(cx + dx, cy + dy + 1, rgb(70, 140, 50));
-        }
-      } else if (r < 0.4) {
-        const dx = Math.floor(hash2(x, y, 40) * 7) - 3;
-        const dy = Math.floor(hash2(x, y, 41) * 3) - 1;
-        const dark = rgb(84, 156, 52);
-        pc.set(cx + dx, cy + dy, dark);
-        pc.set(cx + dx + 2, cy + dy, dark);
-        pc.set(cx + dx + 1, cy + dy + 1, dark);
+  /** Flowers and grass tufts painted straight onto the top of grass tile (x, y) centred at (cx, cy). */
+  paintDecal(pc, x, y, cx, cy) {
+    if (this.typeAt(x, y) !== GRASS || !this.canStand(x, y)) return;
+    const r = hash2(x, y, this.seed + 11);
+    cy -= ELEVATION[GRASS];
+    if (r < 0.16) {
+      const [fr, fg, fb] = FLOWERS[Math.floor(hash2(x, y, 5) * FLOWERS.length)];
+      for (let k = 0; k < 3; k++) {
+        const dx = Math.floor(hash2(x, y, 20 + k) * 9) - 4;
+        const dy = Math.floor(hash2(x, y, 30 + k) * 5) - 2;
+        pc.set(cx + dx, cy + dy, rgb(fr, fg, fb));
+        pc.set(cx + dx, cy + dy + 1, rgb(70, 140, 50));
       }
+    } else if (r < 0.4) {
+      const dx = Math.floor(hash2(x, y, 40) * 7) - 3;
+      const dy = Math.floor(hash2(x, y, 41) * 3) - 1;
+      const dark = rgb(84, 156, 52);
+      pc.set(cx + dx, cy + dy, dark);
+      pc.set(cx + dx + 2, cy + dy, dark);
+      pc.set(cx + dx + 1, cy + dy + 1, dark);
     }
-  }
-
-  // Shallow water bands around the coast and a ring of surf at the cliff foot.
-  paintSurf(w, h, footprint, frame) {
-    const pc = new PixelCanvas(w, h);
-    const reach = 6;
-    // Distance (in pixels, capped) from the island footprint, by two passes.
-    const dist = new Uint8Array(w * h).fill(255);
-    for (let i = 0; i < w * h; i++) if (footprint[i]) dist[i] = 0;
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const i = y * w + x;
-        if (x > 0) dist[i] = Math.min(dist[i], dist[i - 1] + 1);
-        if (y > 0) dist[i] = Math.min(dist[i], dist[i - w] + 2);
-      }
-    }
-    for (let y = h - 1; y >= 0; y--) {
-      for (let x = w - 1; x >= 0; x--) {
-        const i = y * w + x;
-        if (x < w - 1) dist[i] = Math.min(dist[i], dist[i + 1] + 1);
-        if (y < h - 1) dist[i] = Math.min(dist[i], dist[i + w] + 2);
-      }
-    }
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const d = dist[y * w + x];
-        if (d === 0 || d > reach * 4) continue;
-        const surfBand = frame === 0 ? d <= 2 : d >= 2 && d <= 3;
-        const foam = surfBand && hash2(x, y, frame + 90) < 0.75;
-        const ripple = (d === 9 + frame * 3 || d === 10 + frame * 3) && hash2(x >> 2, y, frame) < 0.5;
-        if (foam) pc.set(x, y, rgb(236, 250, 255, 230));
-        else if (ripple) pc.set(x, y, rgb(200, 240, 250, 120));
-        else pc.set(x, y, rgb(120, 220, 230, Math.max(0, 130 - d * 5)));
-      }
-    }
-    return pc.toCanvas();
   }
 }
+
+const FLOWERS = [[255, 236, 110], [255, 160, 200], [250, 250, 255], [190, 160, 255]];
 
 /** Calls fn(px, py) for every pixel of the 16x8 diamond centred at (cx, cy). */
 export function diamond(cx, cy, fn) {
