@@ -3,10 +3,13 @@
 // bubbles, fps and connected are there for inspection and tests.
 //
 // Everything is drawn at pixel-art resolution into a small buffer which is
-// then scaled by a whole number onto the screen canvas. What keeps a
-// 20,000-member island smooth:
+// then scaled by a whole number onto the screen canvas; names and bubbles
+// are drawn over it at their own scale. What keeps a 20,000-member island
+// smooth:
+// - the world is drawn as pixels in JavaScript (pixels.js) and handed to the
+//   canvas once a frame, not one drawImage per sprite;
 // - the ground is painted once into chunks (terrain.js), and the chunks in
-//   view are composed into two screen-sized layers only when the view moves;
+//   view are composed into two buffer-sized layers only when the view moves;
 // - characters live in depth rows (depth.js) that change only when a hop
 //   starts or ends, and a frame draws only the rows and columns on screen;
 // - logic runs at a fixed step, path finding within a budget per frame
@@ -23,6 +26,7 @@ import { Terrain, CHUNK_W, CHUNK_H } from './terrain.js';
 import { Island, WATER, radiusFor, tileToScreen } from './world.js';
 import { beacon, cloud, decorations, dndMark, outline, ring, shadow, sleepZ } from './sprites.js';
 import { hashString, hash2 } from './random.js';
+import { Frame } from './pixels.js';
 
 const PULSE_MS = 1400;
 const PREVIEW_RADIUS = 7;
@@ -78,8 +82,9 @@ export class Game {
     this.hovered = null;
     this.outlined = null; // uid drawn with the hover outline in the last frame
     this.drawn = []; // actors drawn in the last frame, in draw order
-    this.background = null;
-    this.statics = null; // [two composed static layers], see compose()
+    this.background = null; // sky and sea pixels, buffer-sized
+    this.statics = null; // [two composed static layers, pixel words], see compose()
+    this.picture = null; // the Frame the world is drawn into
     this.dirty = true; // the static layers must be composed again
     this.redraw = true; // something changed that the next frame must show
     this.ambient = -1; // last ambient tick drawn
@@ -241,10 +246,12 @@ export class Game {
     this.uiScale = this.scale <= 2 ? 2 : Math.max(2, Math.floor(this.scale * 0.6));
     const bw = Math.ceil(W / this.scale);
     const bh = Math.ceil(H / this.scale);
-    if (this.buffer.width !== bw || this.buffer.height !== bh) {
+    if (this.buffer.width !== bw || this.buffer.height !== bh || !this.picture) {
       this.buffer.width = bw;
       this.buffer.height = bh;
       this.background = paintBackground(bw, bh);
+      this.picture = new Frame(bw, bh);
+      this.statics = null;
     }
     this.origin = [
       Math.floor(bw / 2 - (b.minX + b.maxX) / 2),
@@ -303,19 +310,20 @@ export class Game {
 
   /**
    * Composes what does not move (sky and sea, then the two surf frames of
-   * the ground chunks in view) into two buffer-sized layers. Chunks not
-   * painted yet are painted within a time budget, all at once for a new
-   * island, so its first frame is whole; the rest follow in later frames.
+   * the ground chunks in view) into two buffer-sized layers of pixels.
+   * Chunks not painted yet are painted within a time budget, all at once
+   * for a new island, so its first frame is whole; the rest follow in later
+   * frames.
    */
   compose(now) {
     const w = this.buffer.width;
     const h = this.buffer.height;
-    const layers = (this.statics ||= [null, null]).map((c) =>
-      c && c.width === w && c.height === h ? c : Object.assign(document.createElement('canvas'), { width: w, height: h }),
-    );
-    this.statics = layers;
-    const ctxs = layers.map((c) => c.getContext('2d'));
-    for (const ctx of ctxs) ctx.drawImage(this.background, 0, 0);
+    if (!this.statics || this.statics[0].length !== w * h) this.statics = [new Uint32Array(w * h), new Uint32Array(w * h)];
+    const layers = this.statics.map((words) => {
+      words.set(this.background);
+      const f = Object.create(Frame.prototype);
+      return Object.assign(f, { w, h, words });
+    });
     this.dirty = false;
     this.painting = false;
     if (!this.island) return;
@@ -334,8 +342,8 @@ export class Game {
           c = this.terrain.paint(i, j);
         }
         if (!c) continue;
-        ctxs[0].drawImage(c[0], ox + i * CHUNK_W, oy + j * CHUNK_H);
-        ctxs[1].drawImage(c[1], ox + i * CHUNK_W, oy + j * CHUNK_H);
+        layers[0].blit(c[0], CHUNK_W, CHUNK_H, ox + i * CHUNK_W, oy + j * CHUNK_H);
+        layers[1].blit(c[1], CHUNK_W, CHUNK_H, ox + i * CHUNK_W, oy + j * CHUNK_H);
       }
     }
     if (this.painting) this.dirty = true;
@@ -385,20 +393,23 @@ export class Game {
     this.ambient = Math.floor(now / AMBIENT_MS);
     if (this.dirty || !this.statics) this.compose(now);
     const ctx = this.ctx;
+    const pic = this.picture;
+    pic.words.set(this.statics[Math.floor(now / 700) % 2]);
+    this.ox = this.origin[0] + this.pan[0];
+    this.oy = this.origin[1] + this.pan[1];
+    if (this.island) {
+      this.hovered = this.pick(this.ox, this.oy);
+      this.drawWorld(pic, now);
+    }
     // At scale 1 the buffer would be a plain copy: draw straight to the screen.
     const direct = this.scale === 1;
     const b = direct ? ctx : this.bctx;
+    b.putImageData(pic.image, 0, 0);
     b.imageSmoothingEnabled = false;
-    b.drawImage(this.statics[Math.floor(now / 700) % 2], 0, 0);
+    // Glints keep to open water and clouds to the sky: nothing of the world is over them.
     const ambient = this.ambient * AMBIENT_MS;
-    this.ox = this.origin[0] + this.pan[0];
-    this.oy = this.origin[1] + this.pan[1];
     this.drawGlints(b, this.buffer.width, this.buffer.height, ambient);
     this.drawClouds(b, ambient);
-    if (this.island) {
-      this.hovered = this.pick(this.ox, this.oy);
-      this.drawWorld(b, now);
-    }
     ctx.imageSmoothingEnabled = false;
     if (!direct) ctx.drawImage(this.buffer, 0, 0, this.buffer.width * this.scale, this.buffer.height * this.scale);
     if (this.island) this.drawOverlays(ctx, now);
@@ -461,11 +472,8 @@ export class Game {
       if (age > PULSE_MS) continue;
       const t = age / PULSE_MS;
       glow = Math.max(glow, 1 - t * 2.5);
-      const r = ring(6 + Math.round(t * 34));
-      b.globalAlpha = (1 - t) * 0.8;
-      b.drawImage(r.img, ox - r.ax, plazaY - r.ay);
+      b.sprite(ring(6 + Math.round(t * 34)), ox, plazaY, (1 - t) * 0.8);
     }
-    b.globalAlpha = 1;
 
     // Characters and scenery, back to front, the rows and columns on screen only.
     const R = island.R;
@@ -480,11 +488,10 @@ export class Game {
     for (let s = sMin; s <= sMax; s++) {
       for (const d of this.decorRows[s + 2 * R]) {
         if (d.x < left - 8 || d.x > right + 8) continue;
-        b.drawImage(d.s.img, ox + d.x - d.s.ax, oy + d.y - d.s.ay);
+        b.sprite(d.s, ox + d.x, oy + d.y);
       }
       if (s === 0) {
-        const bs = beacon(glow);
-        b.drawImage(bs.img, ox - bs.ax, plazaY - bs.ay);
+        b.sprite(beacon(glow), ox, plazaY);
       }
       for (const a of depth.at(s)) {
         const tx = (a.x - a.y) * 8;
@@ -499,10 +506,8 @@ export class Game {
       const t = (now - f.start) / FADE_MS;
       if (t >= 1 || f.sx < left || f.sx > right) continue;
       const frame = f.actor.frames().air[0][f.actor.facing()];
-      b.globalAlpha = 1 - t;
-      b.drawImage(frame.img, ox + f.sx - frame.ax, oy + f.sy - frame.ay - Math.round(t * 8));
+      b.sprite(frame, ox + f.sx, oy + f.sy - Math.round(t * 8), 1 - t);
     }
-    b.globalAlpha = 1;
   }
 
   drawActor(b, a, ox, oy, now) {
@@ -515,31 +520,24 @@ export class Game {
     if (appear < 400) {
       // Newcomers drop in from above.
       const t = appear / 400;
-      const frame = sheet.air[pose][facing];
-      b.globalAlpha = t;
-      b.drawImage(shadow.img, x - shadow.ax, y - shadow.ay);
-      b.drawImage(frame.img, x - frame.ax, y - frame.ay - Math.round((1 - t) * 14));
-      b.globalAlpha = 1;
+      b.sprite(shadow, x, y, t);
+      b.sprite(sheet.air[pose][facing], x, y - Math.round((1 - t) * 14), t);
     } else if (a.lift || a === this.hovered) {
       const frame = sheet.air[pose][facing];
-      b.drawImage(shadow.img, x - shadow.ax, y - shadow.ay);
+      b.sprite(shadow, x, y);
       if (a === this.hovered) {
-        const o = outline(frame);
-        b.drawImage(o.img, x - o.ax, y - o.ay - a.lift);
+        b.sprite(outline(frame), x, y - a.lift);
         this.outlined = a.uid;
       }
-      b.drawImage(frame.img, x - frame.ax, y - frame.ay - a.lift);
+      b.sprite(frame, x, y - a.lift);
     } else {
-      const frame = sheet.ground[pose][facing];
-      b.drawImage(frame.img, x - frame.ax, y - frame.ay);
+      b.sprite(sheet.ground[pose][facing], x, y);
     }
     if (a.presence === 'dnd') {
-      b.drawImage(dndMark.img, x - dndMark.ax, y - 11 - dndMark.ay);
+      b.sprite(dndMark, x, y - 11);
     } else if (a.presence === 'idle') {
       const t = ((this.ambient * AMBIENT_MS + a.seed) % 2600) / 2600;
-      b.globalAlpha = Math.min(1, 2 - 2 * t);
-      b.drawImage(sleepZ, x + 1 + Math.round(t * 4), y - 15 - Math.round(t * 6));
-      b.globalAlpha = 1;
+      b.sprite(sleepZ, x + 1 + Math.round(t * 4), y - 15 - Math.round(t * 6), Math.min(1, 2 - 2 * t));
     }
   }
 
@@ -600,13 +598,9 @@ export class Game {
   }
 }
 
-// Sky haze fading into a deep, calm sea, with a gentle ordered dither.
+// Sky haze fading into a deep, calm sea, with a gentle ordered dither: pixel words.
 function paintBackground(w, h) {
-  const c = document.createElement('canvas');
-  c.width = w;
-  c.height = h;
-  const ctx = c.getContext('2d');
-  const img = ctx.createImageData(w, h);
+  const img = new ImageData(w, h);
   const stops = [
     [0, [178, 226, 246]],
     [0.14, [120, 200, 236]],
@@ -643,7 +637,6 @@ function paintBackground(w, h) {
       img.data[o + 2] += 14;
     }
   }
-  ctx.putImageData(img, 0, 0);
-  return c;
+  return new Uint32Array(img.data.buffer);
 }
 

@@ -143,7 +143,7 @@ export const sleepZ = sprite(5, 5, 0, 0, (set) => {
   ['#####', '...#.', '..#..', '.#...', '#####'].forEach((row, y) => {
     for (let x = 0; x < 5; x++) if (row[x] === '#') set(x, y, '#f4f8ff');
   });
-}).img;
+});
 
 function tree(variant) {
   const pine = variant === 2;

@@ -19,7 +19,7 @@ const REACH = 24;
 const MARGIN_X = REACH + 2;
 const MARGIN_Y = REACH / 2 + 2;
 /** Chunks kept painted; the least recently shown go first. */
-const KEEP = 72;
+const KEEP = 40;
 
 const FOAM = rgb(236, 250, 255, 230);
 const RIPPLE = rgb(200, 240, 250, 120);
@@ -28,10 +28,10 @@ const SHALLOW = Array.from({ length: REACH + 1 }, (_, d) => rgb(120, 220, 230, M
 export class Terrain {
   constructor(island) {
     this.island = island;
-    this.chunks = new Map(); // "i,j" -> [frame0, frame1] canvases, or null for open sea; in use order
+    this.chunks = new Map(); // "i,j" -> [frame0, frame1] pixel words, or null for open sea; in use order
   }
 
-  /** The chunk's two canvases, null when it is open sea, undefined when not painted yet. */
+  /** The chunk's two frames (CHUNK_W x CHUNK_H pixel words), null when it is open sea, undefined when not painted yet. */
   get(i, j) {
     const key = `${i},${j}`;
     const c = this.chunks.get(key);
@@ -116,8 +116,7 @@ export class Terrain {
     }
 
     const frames = [0, 1].map((frame) => {
-      const out = new PixelCanvas(CHUNK_W, CHUNK_H);
-      const words = out.words;
+      const words = new Uint32Array(CHUNK_W * CHUNK_H);
       const land = ground.words;
       for (let y = 0; y < CHUNK_H; y++) {
         const gy = y0 + y;
@@ -137,7 +136,7 @@ export class Terrain {
           else words[i] = SHALLOW[d];
         }
       }
-      return out.toCanvas();
+      return words;
     });
     return frames;
   }
