@@ -56,6 +56,8 @@ export class Actor {
     this.slot = -1; // index in Users.list while on the island
     this.route = null; // flat [x, y, x, y, ...] tiles still to walk, or null
     this.routeAt = 0;
+    this.goal = -1; // island index of the route's last tile, claimed while walking
+    this.reroute = null; // asks for another route when the way stays blocked
     this.blockedSince = 0;
     this.stayUntil = 0; // arrived at a conversation: no wandering before this
     this.faceX = 0; // who to face on arrival
@@ -169,7 +171,7 @@ export class Actor {
   walk(island, now) {
     const r = this.route;
     if (this.routeAt >= r.length) {
-      this.route = null;
+      this.stopWalking(island);
       this.stayUntil = now + 25000 + Math.random() * 35000;
       const dx = this.faceX - this.x;
       const dy = this.faceY - this.y;
@@ -183,25 +185,43 @@ export class Actor {
       this.nextMoveAt = now + WALK_HOP_MS + WALK_PAUSE_MS;
       return true;
     }
-    // Someone stands in the way: wait for them a little, then give up.
+    // Someone stands in the way: wait for them a little, then find another
+    // way (a few times), then give up and stay about here.
     if (!this.blockedSince) this.blockedSince = now;
-    if (now - this.blockedSince > BLOCKED_MS || !island.canStand(r[this.routeAt], r[this.routeAt + 1])) {
-      this.route = null;
-      this.stayUntil = now + 8000 + Math.random() * 8000;
-    }
     this.nextMoveAt = now + 200;
+    if (now - this.blockedSince > BLOCKED_MS || !island.canStand(r[this.routeAt], r[this.routeAt + 1])) {
+      const again = this.reroute;
+      this.stopWalking(island);
+      if (again) again();
+      else this.stayUntil = now + 8000 + Math.random() * 8000;
+    }
     return false;
   }
 
-  /** Sets a route (flat tile list, first step first) towards a speaker at (fx, fy). */
-  follow(route, fx, fy, now) {
+  /**
+   * Sets a route (flat tile list, first step first) towards a speaker at
+   * (fx, fy); `reroute()`, if given, is called when the way stays blocked.
+   */
+  follow(island, route, fx, fy, now, reroute = null) {
+    this.stopWalking(island);
     this.route = route;
     this.routeAt = 0;
     this.blockedSince = 0;
     this.faceX = fx;
     this.faceY = fy;
+    this.reroute = reroute;
     this.stayUntil = 0;
+    this.goal = island.index(route[route.length - 2], route[route.length - 1]);
+    island.claimed.add(this.goal);
     this.nextMoveAt = Math.min(this.nextMoveAt, now + 150 + Math.random() * 400);
+  }
+
+  /** Drops the route and the claim on its goal tile. */
+  stopWalking(island) {
+    if (this.goal >= 0) island.claimed.delete(this.goal);
+    this.goal = -1;
+    this.route = null;
+    this.reroute = null;
   }
 
   facing() {
@@ -220,7 +240,9 @@ export class Actor {
     this.x = this.fromX = x;
     this.y = this.fromY = y;
     this.hopMs = 0;
+    this.goal = -1;
     this.route = null;
+    this.reroute = null;
     this.stayUntil = 0;
     island.occupy(x, y);
     this.onIsland = true;
@@ -233,7 +255,7 @@ export class Actor {
     island.release(this.x, this.y);
     if (this.hopMs) island.release(this.fromX, this.fromY);
     this.hopMs = 0;
-    this.route = null;
+    this.stopWalking(island);
     this.onIsland = false;
   }
 }

@@ -60,7 +60,11 @@ export class Game {
     this.users = new Users(maxActors);
     this.gathering = new Gathering();
     this.chat = new Chat({
-      onSpeak: (actor, channel, now) => this.gathering.call(actor, channel, this.users, this.paths, now),
+      // Those who spoke there before walk over; then this one counts among them.
+      onSpeak: (actor, channel, now) => {
+        this.gathering.call(actor, channel, this.users, this.paths, now);
+        this.gathering.spoke(actor.uid, channel, now);
+      },
       nameOf: (uid) => this.users.actors[uid]?.username || null,
     });
     this.island = null;
@@ -143,7 +147,6 @@ export class Game {
       if (data.uid == null || data.message == null) return;
       const uid = String(data.uid);
       const channel = String(data.channel ?? '');
-      this.gathering.spoke(uid, channel, now);
       if (this.users.touch(uid, this.island, now)) this.maybeGrow(now);
       this.chat.push(uid, data.message, channel);
     } else if (msg.type === 'presence') {
@@ -266,22 +269,28 @@ export class Game {
     return [Math.max(MIN_ZOOM, MIN_SCALE - this.fit), Math.min(MAX_ZOOM, MAX_SCALE - this.fit)];
   }
 
+  /** The island pixel under a point of the page (CSS pixels), e.g. the pointer. */
+  worldAt(clientX, clientY) {
+    const dpr = window.devicePixelRatio || 1;
+    return [(clientX * dpr) / this.scale - (this.origin[0] + this.pan[0]), (clientY * dpr) / this.scale - (this.origin[1] + this.pan[1])];
+  }
+
   /**
-   * Zooms to `zoom` steps keeping the scene point under (clientX, clientY)
-   * where it is: the wheel zooms about the pointer, a pinch about its centre.
+   * Zooms to `zoom` steps keeping the island pixel `world` (by default the
+   * one under the point) at (clientX, clientY): the wheel zooms about the
+   * pointer, a pinch about where it began.
    */
-  zoomAt(zoom, clientX, clientY) {
+  zoomAt(zoom, clientX, clientY, world = this.worldAt(clientX, clientY)) {
     const [lo, hi] = this.zoomRange();
     zoom = Math.max(lo, Math.min(hi, zoom));
     if (zoom === this.zoom) return;
     const dpr = window.devicePixelRatio || 1;
-    const X = clientX * dpr;
-    const Y = clientY * dpr;
-    const wx = X / this.scale - (this.origin[0] + this.pan[0]);
-    const wy = Y / this.scale - (this.origin[1] + this.pan[1]);
     this.zoom = zoom;
     this.layout();
-    this.setPan(Math.round(X / this.scale - this.origin[0] - wx), Math.round(Y / this.scale - this.origin[1] - wy));
+    this.setPan(
+      Math.round((clientX * dpr) / this.scale - this.origin[0] - world[0]),
+      Math.round((clientY * dpr) / this.scale - this.origin[1] - world[1]),
+    );
   }
 
   /** Back to the first view: the whole island at the largest scale that fits. */

@@ -64,17 +64,23 @@ export class Gathering {
       walkers.push([d, a]);
     }
     walkers.sort((p, q) => p[0] - q[0]);
-    for (const [, a] of walkers.slice(0, MAX_WALKERS)) {
-      const target = [speaker.x, speaker.y];
-      // It waits where it lands while the route is searched, so the route
-      // starts where it stands.
-      a.route = null;
-      a.nextMoveAt = Infinity;
-      paths.request([a.x, a.y], target, NEAR, (route) => {
-        const at = performance.now();
-        a.nextMoveAt = at;
-        if (route && route.length && a.onIsland && !a.bubble) a.follow(route, target[0], target[1], at);
-      });
-    }
+    for (const [, a] of walkers.slice(0, MAX_WALKERS)) this.send(a, [speaker.x, speaker.y], users, paths, 3);
+  }
+
+  /**
+   * Asks a route for `a` to `target`; it waits where it lands while the
+   * search runs, so the route starts where it stands. When the way stays
+   * blocked it asks again, `tries` times in all.
+   */
+  send(a, target, users, paths, tries) {
+    a.stopWalking(paths.island);
+    a.nextMoveAt = Infinity;
+    paths.request([a.x, a.y], target, NEAR, (route) => {
+      const now = performance.now();
+      a.nextMoveAt = now;
+      if (!route || !route.length || !a.onIsland || a.bubble || users.actors[a.uid] !== a) return;
+      const again = tries > 1 ? () => this.send(a, target, users, paths, tries - 1) : null;
+      a.follow(paths.island, route, target[0], target[1], now, again);
+    });
   }
 }

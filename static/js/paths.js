@@ -7,7 +7,8 @@
 // A* with the four hops a character can make. Water, trees, rocks and the
 // beacon are walls; tiles where someone stands now cost extra rather than
 // blocking, since they will likely have moved by the time the walker gets
-// there (and the walker waits or gives up if not, see Actor.walk).
+// there (and the walker waits, asks again or gives up if not, see
+// Actor.walk). A goal tile another walker is heading for is not a goal.
 
 /** Node expansions per frame, over all requests. */
 const BUDGET = 4000;
@@ -98,7 +99,7 @@ export class Paths {
       const x = (i % N) - R;
       const y = Math.floor(i / N) - R;
       const d = Math.abs(x - req.near[0]) + Math.abs(y - req.near[1]);
-      if (d >= 1 && d <= req.within && !island.occupied[i]) {
+      if (d >= 1 && d <= req.within && !island.occupied[i] && !island.claimed.has(i)) {
         this.finish(this.trace(i));
         return budget;
       }

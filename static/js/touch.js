@@ -29,7 +29,8 @@ export function touchControls(canvas, game) {
       pan = null;
       tap = null;
       const [a, b] = [...touches.values()];
-      pinch = { distance: distance(), scale: game.scale, zoom: game.zoom, centre: [(a.x + b.x) / 2, (a.y + b.y) / 2] };
+      const centre = [(a.x + b.x) / 2, (a.y + b.y) / 2];
+      pinch = { distance: distance(), scale: game.scale, zoom: game.zoom, centre, world: game.worldAt(...centre) };
     }
   });
 
@@ -49,7 +50,7 @@ export function touchControls(canvas, game) {
       // within its limits (zoomAt), so steps past them are not taken.
       const fit = pinch.scale - pinch.zoom;
       const wanted = Math.round(pinch.scale * (distance() / pinch.distance));
-      if (wanted - fit !== game.zoom) game.zoomAt(wanted - fit, pinch.centre[0], pinch.centre[1]);
+      if (wanted - fit !== game.zoom) game.zoomAt(wanted - fit, pinch.centre[0], pinch.centre[1], pinch.world);
     }
   });
 

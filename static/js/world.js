@@ -36,6 +36,7 @@ export class Island {
     this.type = new Uint8Array(cells);
     this.blocked = new Uint8Array(cells); // trees, rocks, the beacon
     this.occupied = new Uint8Array(cells); // characters standing or landing here
+    this.claimed = new Set(); // tiles some walker is on its way to (see paths.js)
     this.decorations = []; // {x, y, kind, variant}
     this.walkable = []; // [x, y] of every tile a character may stand on
     this.generate();
