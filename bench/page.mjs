@@ -2,11 +2,13 @@
 // headless Chromium at 1280 x 720 (software rendering), with 1,000 / 10,000 /
 // 20,000 members online and 10,000 with 80% offline. Not a timed test: it
 // prints a table of frames per second, the 99th percentile frame time, the
-// JS heap after a garbage collection and how long after the server-join the
-// scene was drawn.
+// JS heap after a garbage collection (V8's used heap, and apart from it the
+// memory of array buffers: pixel buffers live there) and how long after the
+// server-join the scene was drawn.
 //
 //   node bench/page.mjs                       # before = main's static/, after = this tree's
 //   node bench/page.mjs --before DIR --after DIR --rounds 2 --seconds 6
+//   node bench/page.mjs --versions after --only 10,000 --shots /tmp  # one version, one scenario, screenshots
 //
 // The page is served by a small server in this script that speaks the d-back
 // protocol (docs/PROTOCOL.md): one server in the list, a server-join with N
@@ -41,6 +43,7 @@ const SECONDS = Number(opt('seconds', 6));
 const SETTLE_MS = Number(opt('settle', 3)) * 1000;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ONLY = opt('only', '');
+const SHOTS = opt('shots', ''); // a directory for a screenshot of each run
 
 const SCENARIOS = [
   { name: '1,000 online', members: 1000, offline: 0 },
@@ -226,6 +229,7 @@ async function run(server, version, s) {
         }),
       SECONDS * 1000,
     );
+    if (SHOTS) await page.screenshot({ path: resolve(SHOTS, `${version.name}-${s.members}-${Math.round(s.offline * 100)}.png`) });
     const cdp = await context.newCDPSession(page);
     await cdp.send('HeapProfiler.collectGarbage');
     const heap = await cdp.send('Runtime.getHeapUsage');
@@ -238,6 +242,7 @@ async function run(server, version, s) {
       fps: (frames.gaps.length * 1000) / frames.ms,
       p99: gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))],
       heap: heap.usedSize / 1048576,
+      buffers: (heap.backingStorageSize || 0) / 1048576,
       ready: ready / 1000,
       drawn,
     };
@@ -263,8 +268,8 @@ async function main() {
   await server.start();
   console.log(`# ${new Date().toISOString()}  Chromium ${CHROMIUM}, 1280x720, ${ROUNDS} rounds, ${SECONDS} s measured after ${SETTLE_MS / 1000} s settling`);
   for (const v of VERSIONS) console.log(`# ${v.name}: ${v.dir}`);
-  console.log('| round | members | version | drawn | fps | frame p99 ms | JS heap MB | scene ready s | build running |');
-  console.log('| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log('| round | members | version | drawn | fps | frame p99 ms | JS heap MB | + array buffers MB | scene ready s | build running |');
+  console.log('| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   const results = [];
   for (let round = 1; round <= ROUNDS; round++) {
     for (const s of SCENARIOS) {
@@ -273,19 +278,19 @@ async function main() {
         const before = busy();
         const r = await run(server, v, s);
         const overlap = before || busy() ? 'yes' : 'no';
-        results.push({ s: s.name, v: v.name, ...r });
-        console.log(`| ${round} | ${s.name} | ${v.name} | ${r.drawn} | ${r.fps.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.heap.toFixed(1)} | ${r.ready.toFixed(2)} | ${overlap} |`);
+        results.push({ s: s.name, v: v.name, ...r, total: r.heap + r.buffers });
+        console.log(`| ${round} | ${s.name} | ${v.name} | ${r.drawn} | ${r.fps.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.heap.toFixed(1)} | ${r.buffers.toFixed(1)} | ${r.ready.toFixed(2)} | ${overlap} |`);
       }
     }
   }
   await server.stop();
   console.log('\nMedians over the rounds:\n');
-  console.log('| members | fps before | fps after | p99 ms before | p99 ms after | heap MB before | heap MB after | ready s before | ready s after |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| members | fps before | fps after | p99 ms before | p99 ms after | heap MB before | heap MB after | heap + buffers MB before | heap + buffers MB after | ready s before | ready s after |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const s of SCENARIOS) {
     const pick = (v, k) => median(results.filter((r) => r.s === s.name && r.v === v).map((r) => r[k]));
     const cell = (k, d) => `${pick('before', k).toFixed(d)} | ${pick('after', k).toFixed(d)}`;
-    console.log(`| ${s.name} | ${cell('fps', 1)} | ${cell('p99', 1)} | ${cell('heap', 1)} | ${cell('ready', 2)} |`);
+    console.log(`| ${s.name} | ${cell('fps', 1)} | ${cell('p99', 1)} | ${cell('heap', 1)} | ${cell('total', 1)} | ${cell('ready', 2)} |`);
   }
 }
 
