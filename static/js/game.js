@@ -34,6 +34,8 @@ const PREVIEW_RADIUS = 7;
 const STEP_MS = 1000 / 30;
 /** Sea glints, clouds, surf and dozing "z"s change this often; a still scene draws no more. */
 const AMBIENT_MS = 100;
+/** How long a zoom step eases from the old scale to the new. */
+const ZOOM_EASE_MS = 140;
 /** Time spent per frame painting ground chunks that scrolled into view. */
 const PAINT_BUDGET_MS = 10;
 /** Whole-number scales the view may take, and zoom steps beyond the fitted one. */
@@ -285,12 +287,30 @@ export class Game {
     zoom = Math.max(lo, Math.min(hi, zoom));
     if (zoom === this.zoom) return;
     const dpr = window.devicePixelRatio || 1;
+    const was = this.scale;
     this.zoom = zoom;
     this.layout();
     this.setPan(
       Math.round((clientX * dpr) / this.scale - this.origin[0] - world[0]),
       Math.round((clientY * dpr) / this.scale - this.origin[1] - world[1]),
     );
+    this.ease(was / this.scale, clientX, clientY);
+  }
+
+  /**
+   * Makes a zoom step smooth: the canvas, already drawn at the new scale,
+   * starts at the old size about the same point and eases to the new one.
+   * Only the element's style moves, so it costs no drawing.
+   */
+  ease(from, clientX, clientY) {
+    const style = this.canvas.style;
+    if (from === 1 || !style) return;
+    style.transition = 'none';
+    style.transformOrigin = `${clientX}px ${clientY}px`;
+    style.transform = `scale(${from})`;
+    void this.canvas.offsetWidth; // starts the transition from there
+    style.transition = `transform ${ZOOM_EASE_MS}ms ease-out`;
+    style.transform = 'none';
   }
 
   /** Back to the first view: the whole island at the largest scale that fits. */
