@@ -8,7 +8,8 @@
 //
 //   node bench/page.mjs                       # before = main's static/, after = this tree's
 //   node bench/page.mjs --before DIR --after DIR --rounds 2 --seconds 6
-//   node bench/page.mjs --versions after --only 10,000 --shots /tmp  # one version, one scenario, screenshots
+//   node bench/page.mjs --versions after --only 10,000 --shots /tmp  # one version, matching scenarios, screenshots
+//   (--no-wait: measure even while a Rust build runs)
 //
 // The page is served by a small server in this script that speaks the d-back
 // protocol (docs/PROTOCOL.md): one server in the list, a server-join with N
@@ -198,6 +199,23 @@ function busy() {
   return n;
 }
 
+/** Resident memory (MB) of the browser's renderer processes: the page's whole footprint, canvases included. */
+async function rendererRss(browser) {
+  const cdp = await browser.newBrowserCDPSession();
+  const { processInfo } = await cdp.send('SystemInfo.getProcessInfo');
+  await cdp.detach();
+  let kb = 0;
+  for (const p of processInfo) {
+    if (p.type !== 'renderer') continue;
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p.id}/status`, 'utf8'))[1]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return kb / 1024;
+}
+
 async function run(server, version, s) {
   server.scenario(version.dir, s);
   const browser = await chromium.launch({
@@ -233,6 +251,7 @@ async function run(server, version, s) {
     const cdp = await context.newCDPSession(page);
     await cdp.send('HeapProfiler.collectGarbage');
     const heap = await cdp.send('Runtime.getHeapUsage');
+    const rss = await rendererRss(browser);
     const drawn = await page.evaluate(() => {
       const u = window.game.users;
       return u.list ? u.list.length : Object.values(u.actors).filter((a) => a.onIsland).length;
@@ -243,6 +262,7 @@ async function run(server, version, s) {
       p99: gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))],
       heap: heap.usedSize / 1048576,
       buffers: (heap.backingStorageSize || 0) / 1048576,
+      rss,
       ready: ready / 1000,
       drawn,
     };
@@ -268,8 +288,8 @@ async function main() {
   await server.start();
   console.log(`# ${new Date().toISOString()}  Chromium ${CHROMIUM}, 1280x720, ${ROUNDS} rounds, ${SECONDS} s measured after ${SETTLE_MS / 1000} s settling`);
   for (const v of VERSIONS) console.log(`# ${v.name}: ${v.dir}`);
-  console.log('| round | members | version | drawn | fps | frame p99 ms | JS heap MB | + array buffers MB | scene ready s | build running |');
-  console.log('| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log('| round | members | version | drawn | fps | frame p99 ms | JS heap MB | + array buffers MB | renderer RSS MB | scene ready s | build running |');
+  console.log('| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   const results = [];
   for (let round = 1; round <= ROUNDS; round++) {
     for (const s of SCENARIOS) {
@@ -279,18 +299,18 @@ async function main() {
         const r = await run(server, v, s);
         const overlap = before || busy() ? 'yes' : 'no';
         results.push({ s: s.name, v: v.name, ...r, total: r.heap + r.buffers });
-        console.log(`| ${round} | ${s.name} | ${v.name} | ${r.drawn} | ${r.fps.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.heap.toFixed(1)} | ${r.buffers.toFixed(1)} | ${r.ready.toFixed(2)} | ${overlap} |`);
+        console.log(`| ${round} | ${s.name} | ${v.name} | ${r.drawn} | ${r.fps.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.heap.toFixed(1)} | ${r.buffers.toFixed(1)} | ${r.rss.toFixed(0)} | ${r.ready.toFixed(2)} | ${overlap} |`);
       }
     }
   }
   await server.stop();
   console.log('\nMedians over the rounds:\n');
-  console.log('| members | fps before | fps after | p99 ms before | p99 ms after | heap MB before | heap MB after | heap + buffers MB before | heap + buffers MB after | ready s before | ready s after |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| members | fps before | fps after | p99 ms before | p99 ms after | heap MB before | heap MB after | heap + buffers MB before | heap + buffers MB after | renderer RSS MB before | renderer RSS MB after | ready s before | ready s after |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const s of SCENARIOS) {
     const pick = (v, k) => median(results.filter((r) => r.s === s.name && r.v === v).map((r) => r[k]));
     const cell = (k, d) => `${pick('before', k).toFixed(d)} | ${pick('after', k).toFixed(d)}`;
-    console.log(`| ${s.name} | ${cell('fps', 1)} | ${cell('p99', 1)} | ${cell('heap', 1)} | ${cell('total', 1)} | ${cell('ready', 2)} |`);
+    console.log(`| ${s.name} | ${cell('fps', 1)} | ${cell('p99', 1)} | ${cell('heap', 1)} | ${cell('total', 1)} | ${cell('rss', 0)} | ${cell('ready', 2)} |`);
   }
 }
 
