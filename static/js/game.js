@@ -26,7 +26,7 @@ import { Terrain, CHUNK_W, CHUNK_H } from './terrain.js';
 import { Island, WATER, radiusFor, tileToScreen } from './world.js';
 import { beacon, cloud, decorations, dndMark, outline, ring, shadow, sleepZ } from './sprites.js';
 import { hashString, hash2 } from './random.js';
-import { Frame } from './pixels.js';
+import { Frame, over } from './pixels.js';
 
 const PULSE_MS = 1400;
 const PREVIEW_RADIUS = 7;
@@ -348,18 +348,20 @@ export class Game {
     const w = this.buffer.width;
     const h = this.buffer.height;
     if (!this.statics || this.statics[0].length !== w * h) this.statics = [new Uint32Array(w * h), new Uint32Array(w * h)];
-    const layers = this.statics.map((words) => {
-      words.set(this.background);
-      const f = Object.create(Frame.prototype);
-      return Object.assign(f, { w, h, words });
-    });
+    const [first, second] = this.statics;
+    first.set(this.background);
+    const layer = Frame.of(first, w, h);
     this.dirty = false;
     this.painting = false;
-    if (!this.island) return;
+    if (!this.island) {
+      second.set(first);
+      return;
+    }
     const ox = this.origin[0] + this.pan[0];
     const oy = this.origin[1] + this.pan[1];
     const unlimited = !this.readyAt;
     const started = performance.now();
+    const shown = [];
     for (let j = Math.floor(-oy / CHUNK_H); j <= Math.floor((h - oy - 1) / CHUNK_H); j++) {
       for (let i = Math.floor(-ox / CHUNK_W); i <= Math.floor((w - ox - 1) / CHUNK_W); i++) {
         let c = this.terrain.get(i, j);
@@ -371,8 +373,23 @@ export class Game {
           c = this.terrain.paint(i, j);
         }
         if (!c) continue;
-        layers[0].blit(c[0], CHUNK_W, CHUNK_H, ox + i * CHUNK_W, oy + j * CHUNK_H);
-        layers[1].blit(c[1], CHUNK_W, CHUNK_H, ox + i * CHUNK_W, oy + j * CHUNK_H);
+        layer.blit(c.base, CHUNK_W, CHUNK_H, ox + i * CHUNK_W, oy + j * CHUNK_H);
+        shown.push(c, ox + i * CHUNK_W, oy + j * CHUNK_H);
+      }
+    }
+    // The second surf frame: the first, with the coast pixels that differ.
+    second.set(first);
+    const bg = this.background;
+    for (let k = 0; k < shown.length; k += 3) {
+      const { at, words } = shown[k];
+      const cx = shown[k + 1];
+      const cy = shown[k + 2];
+      for (let n = 0; n < at.length; n++) {
+        const x = cx + (at[n] % CHUNK_W);
+        const y = cy + ((at[n] / CHUNK_W) | 0);
+        if (x < 0 || y < 0 || x >= w || y >= h) continue;
+        const i = y * w + x;
+        second[i] = over(bg[i], words[n]);
       }
     }
     if (this.painting) this.dirty = true;

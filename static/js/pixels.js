@@ -19,11 +19,16 @@ export function pixelsOf(sprite) {
 
 /** An opaque w x h picture being drawn; `image` goes to putImageData. */
 export class Frame {
-  constructor(w, h) {
+  constructor(w, h, words = null) {
     this.w = w;
     this.h = h;
-    this.image = new ImageData(w, h);
-    this.words = new Uint32Array(this.image.data.buffer);
+    this.image = words ? null : new ImageData(w, h);
+    this.words = words || new Uint32Array(this.image.data.buffer);
+  }
+
+  /** A Frame drawing into existing words (no ImageData of its own). */
+  static of(words, w, h) {
+    return new Frame(w, h, words);
   }
 
   /** Draws a sprite with its anchor at (x, y), faded by `alpha` (0..1). */
@@ -65,4 +70,17 @@ export class Frame {
       }
     }
   }
+}
+
+/** Pixel word `v` blended over the opaque word `o`. */
+export function over(o, v) {
+  const a = v >>> 24;
+  if (a === 255) return v;
+  if (a === 0) return o;
+  const f = a / 255;
+  const g = 1 - f;
+  const r = ((v & 255) * f + (o & 255) * g) | 0;
+  const gr = (((v >>> 8) & 255) * f + ((o >>> 8) & 255) * g) | 0;
+  const b = (((v >>> 16) & 255) * f + ((o >>> 16) & 255) * g) | 0;
+  return (0xff000000 | (b << 16) | (gr << 8) | r) >>> 0;
 }

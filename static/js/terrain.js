@@ -19,7 +19,7 @@ const REACH = 24;
 const MARGIN_X = REACH + 2;
 const MARGIN_Y = REACH / 2 + 2;
 /** Chunks kept painted; the least recently shown go first. */
-const KEEP = 40;
+const KEEP = 60;
 
 const FOAM = rgb(236, 250, 255, 230);
 const RIPPLE = rgb(200, 240, 250, 120);
@@ -28,10 +28,14 @@ const SHALLOW = Array.from({ length: REACH + 1 }, (_, d) => rgb(120, 220, 230, M
 export class Terrain {
   constructor(island) {
     this.island = island;
-    this.chunks = new Map(); // "i,j" -> [frame0, frame1] pixel words, or null for open sea; in use order
+    this.chunks = new Map(); // "i,j" -> {base, at, words}, or null for open sea; in use order
   }
 
-  /** The chunk's two frames (CHUNK_W x CHUNK_H pixel words), null when it is open sea, undefined when not painted yet. */
+  /**
+   * The chunk: {base, at, words}, its first surf frame as CHUNK_W x CHUNK_H
+   * pixel words and the pixels (indices `at`, values `words`) where the
+   * second differs; null when it is open sea, undefined when not painted yet.
+   */
   get(i, j) {
     const key = `${i},${j}`;
     const c = this.chunks.get(key);
@@ -138,6 +142,21 @@ export class Terrain {
       }
       return words;
     });
-    return frames;
+    // The second surf frame differs from the first only along the coast:
+    // kept as the pixels that differ, which halves a chunk's memory and
+    // lets the second layer be the first plus a few pixels.
+    const [base, other] = frames;
+    let n = 0;
+    for (let i = 0; i < base.length; i++) if (base[i] !== other[i]) n++;
+    const at = new Uint32Array(n);
+    const words = new Uint32Array(n);
+    n = 0;
+    for (let i = 0; i < base.length; i++) {
+      if (base[i] !== other[i]) {
+        at[n] = i;
+        words[n++] = other[i];
+      }
+    }
+    return { base, at, words };
   }
 }
