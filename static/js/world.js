@@ -89,11 +89,15 @@ export class Island {
 
   generate() {
     const { R, radius, seed } = this;
-    const noiseAt = (x, y) => fractalNoise(x * 0.11 + 50, y * 0.11 + 50, seed);
+    // The land noise, worked out once per cell: the beaches read it again.
+    const noise = new Float64Array(this.N * this.N);
+    const noiseAt = (x, y) => noise[this.index(x, y)];
     for (let y = -R; y <= R; y++) {
       for (let x = -R; x <= R; x++) {
         const d = Math.hypot(x, y) / radius;
-        const v = 1 - d + (noiseAt(x, y) - 0.5) * 0.8;
+        const n = fractalNoise(x * 0.11 + 50, y * 0.11 + 50, seed);
+        noise[this.index(x, y)] = n;
+        const v = 1 - d + (n - 0.5) * 0.8;
         if (v > 0.05 || d < 0.4) this.type[this.index(x, y)] = GRASS;
       }
     }
@@ -103,8 +107,7 @@ export class Island {
     for (let y = -R; y <= R; y++) {
       for (let x = -R; x <= R; x++) {
         if (this.typeAt(x, y) === WATER) continue;
-        const nearSea = [[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [-1, -1], [1, -1], [-1, 1]]
-          .some(([dx, dy]) => this.typeAt(x + dx, y + dy) === WATER);
+        const nearSea = NEIGHBOURS.some(([dx, dy]) => this.typeAt(x + dx, y + dy) === WATER);
         const d = Math.hypot(x, y) / radius;
         const low = 1 - d + (noiseAt(x, y) - 0.5) * 0.8 < 0.11 && d > 0.6;
         if (nearSea || low) beach.push(this.index(x, y));
@@ -189,16 +192,23 @@ export class Island {
     return { minX, maxX, minY, maxY };
   }
 
+  /**
+   * Paints tile (x, y) of type t as a block centred at (cx, cy) of `pc`: its
+   * sides a slice at a time from under the water up, then its top. A slice
+   * shows only where the one above does not cover it, so only those pixels
+   * are worked out, and only those inside `pc`.
+   */
   paintBlock(pc, cx, cy, x, y, t) {
     const top = ELEVATION[t];
     const tileShade = fractalNoise(x * 0.3, y * 0.3, this.seed + 3) - 0.5;
+    const { w, h } = pc;
     for (let e = -UNDERWATER; e <= top; e++) {
       const isTop = e === top;
-      diamond(cx, cy - e, (px, py) => {
-        let c;
-        if (isTop) c = topColor(t, px, py, cx, cy - e, tileShade);
-        else c = faceColor(t, top - e, e, px < cx, px, py);
-        pc.set(px, py, c);
+      const sy = cy - e;
+      diamond(cx, sy, (px, py) => {
+        if (px < 0 || py < 0 || px >= w || py >= h) return;
+        if (isTop) pc.set(px, py, topColor(t, px, py, cx, sy, tileShade));
+        else if (!inDiamond(px - cx, py - sy + 1)) pc.set(px, py, faceColor(t, top - e, e, px < cx, px, py));
       });
     }
   }
@@ -227,7 +237,16 @@ export class Island {
   }
 }
 
+const NEIGHBOURS = [[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [-1, -1], [1, -1], [-1, 1]];
 const FLOWERS = [[255, 236, 110], [255, 160, 200], [250, 250, 255], [190, 160, 255]];
+
+/** Whether offset (dx, dy) from a diamond's centre is one of its pixels (see diamond()). */
+function inDiamond(dx, dy) {
+  const r = dy + 4;
+  if (r < 0 || r > 7) return false;
+  const k = r < 4 ? r : 7 - r;
+  return dx >= -1 - 2 * k && dx <= 2 * k;
+}
 
 /** Calls fn(px, py) for every pixel of the 16x8 diamond centred at (cx, cy). */
 export function diamond(cx, cy, fn) {
@@ -278,8 +297,12 @@ function mix3(a, b, f) {
 
 /** Packs a colour for a little-endian Uint32 view of RGBA bytes. */
 export function rgb(r, g, b, a = 255) {
-  const c = (v) => Math.max(0, Math.min(255, Math.round(v)));
-  return ((c(a) << 24) | (c(b) << 16) | (c(g) << 8) | c(r)) >>> 0;
+  return ((byte(a) << 24) | (byte(b) << 16) | (byte(g) << 8) | byte(r)) >>> 0;
+}
+
+function byte(v) {
+  const n = Math.round(v);
+  return n < 0 ? 0 : n > 255 ? 255 : n;
 }
 
 /** A pixel buffer written as 32-bit words, turned into a canvas at the end. */
