@@ -305,24 +305,15 @@ function byte(v) {
   return n < 0 ? 0 : n > 255 ? 255 : n;
 }
 
-/** A pixel buffer written as 32-bit words, turned into a canvas at the end. */
+/** A pixel buffer written as 32-bit words (see rgb), for painting ground chunks. */
 export class PixelCanvas {
   constructor(w, h) {
     this.w = w;
     this.h = h;
-    this.image = new ImageData(w, h);
-    this.words = new Uint32Array(this.image.data.buffer);
+    this.words = new Uint32Array(w * h);
   }
 
   set(x, y, color) {
     if (x >= 0 && y >= 0 && x < this.w && y < this.h) this.words[y * this.w + x] = color;
-  }
-
-  toCanvas() {
-    const c = document.createElement('canvas');
-    c.width = this.w;
-    c.height = this.h;
-    c.getContext('2d').putImageData(this.image, 0, 0);
-    return c;
   }
 }
