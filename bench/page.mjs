@@ -7,6 +7,7 @@
 // server-join the scene was drawn.
 //
 //   node bench/page.mjs                       # before = main's static/, after = this tree's
+//   node bench/page.mjs --before-ref 33f703b  # before = static/ at that commit (the results file's)
 //   node bench/page.mjs --before DIR --after DIR --rounds 2 --seconds 6
 //   node bench/page.mjs --versions after --only 10,000 --shots /tmp  # one version, matching scenarios, screenshots
 //   (--no-wait: measure even while a Rust build runs)
@@ -53,16 +54,17 @@ const SCENARIOS = [
   { name: '10,000, 80% offline', members: 10000, offline: 0.8 },
 ].filter((s) => !ONLY || s.name.startsWith(ONLY));
 
-/** main's static/ unpacked into a temporary directory. */
-function mainStatic() {
+/** static/ as of git revision `ref` (default main), unpacked into a temporary directory. */
+function staticAt(ref) {
+  if (!/^[\w./^~-]+$/.test(ref)) throw new Error(`not a git revision: ${ref}`);
   const dir = mkdtempSync(resolve(tmpdir(), 'page-before-'));
-  execSync(`git -C ${JSON.stringify(ROOT)} archive main static | tar -x -C ${JSON.stringify(dir)}`);
+  execSync(`git -C ${JSON.stringify(ROOT)} archive ${ref} static | tar -x -C ${JSON.stringify(dir)}`);
   return resolve(dir, 'static');
 }
 
 const WANTED = opt('versions', 'before,after').split(',');
 const VERSIONS = [
-  { name: 'before', dir: WANTED.includes('before') ? resolve(opt('before', '') || mainStatic()) : '' },
+  { name: 'before', dir: WANTED.includes('before') ? resolve(opt('before', '') || staticAt(opt('before-ref', 'main'))) : '' },
   { name: 'after', dir: resolve(opt('after', resolve(ROOT, 'static'))) },
 ].filter((v) => WANTED.includes(v.name));
 
