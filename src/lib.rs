@@ -9,20 +9,28 @@
 //!
 //! ```text
 //! browser ──ws──> Session ──join/leave──> Registry ──> Hub(guild)
-//!                    │ ask (typed messages)               ▲
-//!                    └──────────────> Providers           │ Broadcast
-//! your bot ── Handle::broadcast_* ──> Registry ───────────┘
-//! Hub ──(one encoded frame, shared bytes)──> every Session of that guild
+//!   ▲                │ ask (typed messages)               ▲
+//!   │                └──────────────> Providers           │ Broadcast
+//!   │  your bot ── Handle::broadcast_* ──> Registry ──────┘
+//!   │
+//!   │  data path of a broadcast (the Session actor is not on it):
+//!   │  Hub ──Outbox::push(one framed batch, shared bytes)──> the session's Outbox
+//!   └── socket <── Pump <── Outgoing::fill <── Outbox
 //! ```
 //!
-//! * Each WebSocket connection is a `Session` actor. Its text frames and
-//!   its hubs' batches queue in its outbox (framed once, shared, written
-//!   uncopied; compressed once for connections that negotiated
-//!   permessage-deflate); the session actor joins, leaves, closes and is
-//!   evicted by message.
+//! * Each WebSocket connection is a `Session` actor, the control plane of
+//!   its connection: it sends the server list, answers `connect`, joins
+//!   and leaves hubs, pings, and closes, is evicted (`Evict`) or told the
+//!   server goes away (`GoingAway`) by message.
 //! * Each Discord server (guild snowflake) with viewers has a `Hub` actor;
 //!   the `Registry` creates it on the first join and stops it when the
-//!   last session leaves.
+//!   last session leaves. The hub encodes a broadcast once, frames the
+//!   batch once per wire form (plain, and compressed once for the members
+//!   that negotiated permessage-deflate) and pushes the same bytes into
+//!   each member's `Outbox` (`Outbox::push`), after reading its `Meter`.
+//! * The connection's `Pump` takes the outbox's frames, and the session's
+//!   control frames after them (`Outgoing::fill`), and writes them to the
+//!   socket uncopied.
 //! * The five callbacks of the original are answered by a `Providers`
 //!   actor per worker thread; unset ones answer from the built-in
 //!   [`mock`] data.
@@ -51,15 +59,17 @@
 //! between folders.
 //!
 //! * `web/`: the HTTP front and the assembly: the single route, the
-//!   `Builder`, the `Server` (listeners, workers, signals), the `Handle`.
-//! * `ws/`: the WebSocket session actor and everything between its socket
-//!   and its hubs: admission, `connect`, the `server-join` frame, the
-//!   writer, the take-over from the HTTP/1 dispatcher and its pump.
+//!   `Builder`, the `Server` and its run, one worker's HTTP service, what
+//!   each worker gets, binding, signals, socket options, the `Handle`.
+//! * `ws/`: the WebSocket session actor (`session/`: its life, what it
+//!   reads, how it joins) and everything between its socket and its hubs:
+//!   admission, the take-over from the HTTP/1 dispatcher and its pump (the
+//!   one connection path), `connect`, the `server-join` frame, the writer.
 //! * `hub/`: a `Hub` actor per guild, the `Registry`, the `Broadcast`.
 //! * `wire/`: frames in wire form, the per-session meter and outbox the
 //!   hubs write into (below both `hub/` and `ws/`).
 //! * `providers/`: the `Providers` actor, the callbacks, the [`mock`]
-//!   data, the server and user lists encoded once.
+//!   data and its mock traffic, the server and user lists encoded once.
 //! * `protocol/`: the typed model and every frame in and out with its
 //!   exact error strings (`docs/PROTOCOL.md`).
 //! * `deflate/`: permessage-deflate: offers, compressing, inflating input.
@@ -74,9 +84,11 @@
 //! * `discord/`: the built-in Discord bot behind `Builder::discord`.
 //! * Loose leaves shared by several folders: `app` (the state every
 //!   request and session shares), `config` (every tunable), `base_path`,
-//!   `files` (the frontend and its safe path resolver), `lock`, `memory`.
+//!   `files` (the frontend and its safe path resolver), `frame` (WebSocket
+//!   frame headers, read and written in one place), `lock`, `memory`.
 //! * The binary: `main.rs` and `cli/` (config file, `config check` and
-//!   `config example`, the token file), outside the library.
+//!   `config example`, the `health` probe, the token file), outside the
+//!   library.
 //!
 //! # Example
 //!
@@ -113,6 +125,7 @@ pub mod config;
 mod deflate;
 pub mod discord;
 mod files;
+mod frame;
 mod health;
 mod hub;
 mod lock;

@@ -122,6 +122,10 @@ enum Action {
     /// Check or print the configuration.
     #[command(subcommand)]
     Config(ConfigAction),
+    /// Probe GET /healthz of the d-back this configuration starts (file,
+    /// environment and flags as a start reads them): exit 0 on a 200, 1
+    /// when it does not answer so. The container's HEALTHCHECK.
+    Health,
 }
 
 #[derive(Subcommand, Debug)]
@@ -285,6 +289,21 @@ impl NoToken {
     }
 }
 
+/// Where a `source = "redis"` instance's servers come from, said instead
+/// of the no-token notice (which would promise mock servers it does not
+/// show). The URL's password is hidden.
+fn from_redis(url: &str, bot: bool) -> String {
+    let bot = if bot {
+        "its Discord bot sends live events, but not the lists"
+    } else {
+        "it runs no Discord bot"
+    };
+    format!(
+        "servers come from Redis at {}: this instance (source = \"redis\") shows the server list, members and client ids that an instance with source = \"local\" writes there; {bot}",
+        cli::check::without_password(url)
+    )
+}
+
 /// Everything a start reads, checked: what `config check` prints and
 /// what `main` serves with.
 struct Prepared {
@@ -367,6 +386,37 @@ fn config_check(matches: &ArgMatches, options: Options) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `d-back health`: only the listening keys are read, so a probe never
+/// fails on what a running server already accepted (a token file, say).
+fn health(matches: &ArgMatches, mut options: Options) -> ExitCode {
+    if let Some(path) = options.config.clone() {
+        match cli::file::load(&path) {
+            Ok(file) => {
+                apply_file(&mut options, matches, file);
+            }
+            Err(e) => {
+                eprintln!("d-back: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let base = match d_back::config::normalize_base_path(&options.base_path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("d-back: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tls = options.tls_cert.is_some();
+    match cli::health::probe(&options.host, options.port, &base, tls) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("d-back: health: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `d-back config example`: the defaults are the options parsed with no
 /// flag and no environment.
 fn config_example() -> ExitCode {
@@ -397,6 +447,7 @@ fn main() -> ExitCode {
             }
             return config_check(&matches, options);
         }
+        Some(Action::Health) => return health(&matches, options),
         None => {}
     }
     let Prepared {
@@ -422,6 +473,12 @@ fn main() -> ExitCode {
         "http"
     };
     let (host, port) = (options.host.clone(), options.port);
+    let from_redis = (config.source == DataSource::Redis).then(|| {
+        from_redis(
+            config.redis_url.as_deref().unwrap_or_default(),
+            discord.is_ok(),
+        )
+    });
     let result = actix_web::rt::System::new().block_on(async move {
         let mut builder = DBack::builder()
             .bind((options.host.as_str(), options.port))
@@ -439,7 +496,9 @@ fn main() -> ExitCode {
             // tests) that start us on port 0.
             println!("d-back listening on {scheme}://{addr}");
         }
-        if let Some(n) = no_token {
+        if let Some(line) = from_redis {
+            log::info!("{line}");
+        } else if let Some(n) = no_token {
             n.log();
         }
         server.run().await

@@ -7,6 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::deflate::frame;
 use common::*;
 use d_back::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -65,22 +66,19 @@ impl Raw {
         n
     }
 
-    /// The next frame, or `None` at EOF.
+    /// The next frame, or `None` at EOF (headers read by the server's own
+    /// frame code).
     async fn frame(&mut self) -> Option<Frame> {
         loop {
-            if self.buf.len() >= 2 {
-                let op = self.buf[0] & 0x0f;
-                let (len, head) = match self.buf[1] & 0x7f {
-                    126 if self.buf.len() >= 4 => {
-                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
-                    }
-                    126 | 127 => (usize::MAX, 0),
-                    n => (n as usize, 2),
-                };
-                if len != usize::MAX && self.buf.len() >= head + len {
+            if let Some(h) = frame::Header::parse(&self.buf) {
+                let (head, len) = (h.len(), h.payload as usize);
+                if self.buf.len() >= head + len {
                     let payload = self.buf[head..head + len].to_vec();
                     self.buf.drain(..head + len);
-                    return Some(Frame { op, payload });
+                    return Some(Frame {
+                        op: h.opcode,
+                        payload,
+                    });
                 }
             }
             if self.fill().await == 0 {
@@ -99,13 +97,9 @@ impl Raw {
         }
     }
 
-    /// Sends one masked frame.
+    /// Sends one final, masked frame.
     async fn send(&mut self, op: u8, payload: &[u8]) {
-        assert!(payload.len() < 126);
-        let mask = [7u8, 13, 42, 99];
-        let mut out = vec![0x80 | op, 0x80 | payload.len() as u8];
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        let out = frame::encode(frame::Header::client(op, 0, [7, 13, 42, 99]), payload);
         self.tcp.write_all(&out).await.unwrap();
     }
 

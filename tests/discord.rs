@@ -1,49 +1,17 @@
-//! The built-in Discord bot against a fake Discord (tests/common/fake_discord.rs):
+//! The built-in Discord bot against the fake Discord
+//! (`tests/common/fake_discord/`, the shared guilds in its `fixtures.rs`):
 //! real WebSockets both sides, exact frames at a real d-zone client.
 
 mod common;
-#[path = "common/fake_discord.rs"]
-mod fake_discord;
 
 use std::time::Duration;
 
+use common::fake_discord::fixtures::*;
+use common::fake_discord::*;
 use common::*;
 use d_back::discord::{Discord, DiscordConfig, ServerConfig};
 use d_back::ServerInfo;
-use fake_discord::*;
 use serde_json::{json, Value};
-
-const G1: &str = "111111111111111111";
-const G2: &str = "222222222222222222";
-const GENERAL: &str = "333333333333333301";
-const RANDOM: &str = "333333333333333302";
-const ALICE: &str = "444444444444444401";
-const BOB: &str = "444444444444444402";
-const CAROL: &str = "444444444444444403";
-const RED: &str = "555555555555555501";
-const BLUE: &str = "555555555555555502";
-
-/// A small guild: Alice (red, online), Bob (blue and red; blue is higher, idle),
-/// Carol (no colour, offline, nickname).
-fn island() -> FakeGuild {
-    FakeGuild::new(G1, "Island Life")
-        .role(RED, "Red", 0xff0000, 1)
-        .role(BLUE, "Blue", 0x0000ff, 2)
-        .channel(GENERAL, "general")
-        .channel(RANDOM, "random")
-        .member(member(ALICE, "alice", Some("Alice A"), None, &[RED]))
-        .member(member(BOB, "bob", None, None, &[RED, BLUE]))
-        .member(member(CAROL, "carol", Some("Carol G"), Some("Caz"), &[]))
-        .presence(ALICE, "online")
-        .presence(BOB, "idle")
-}
-
-fn harbour() -> FakeGuild {
-    FakeGuild::new(G2, "Harbour")
-        .channel("333333333333333399", "docks")
-        .member(member(ALICE, "alice", None, None, &[]))
-        .presence(ALICE, "dnd")
-}
 
 fn config(fake: &FakeDiscord) -> DiscordConfig {
     DiscordConfig {

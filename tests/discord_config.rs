@@ -1,48 +1,20 @@
 //! The `d-back` binary with the built-in bot against the fake Discord
-//! (tests/common/fake_discord.rs): `--config` in TOML and in d-zone's own
-//! `discord-config.json`, the Message Content warning, and the fatal close
-//! codes, with exact frames at a real WebSocket client and the binary's
+//! (`tests/common/fake_discord/`, the shared guilds in its `fixtures.rs`):
+//! `--config` in TOML and in d-zone's own `discord-config.json`, the
+//! Message Content warning, and the fatal close codes, with exact frames at a real WebSocket client and the binary's
 //! real stderr.
 
 mod common;
-#[path = "common/fake_discord.rs"]
-mod fake_discord;
 
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::fake_discord::fixtures::*;
+use common::fake_discord::*;
 use common::*;
-use fake_discord::*;
 use serde_json::{json, Value};
-
-const G1: &str = "111111111111111111";
-const G2: &str = "222222222222222222";
-const GENERAL: &str = "333333333333333301";
-const ALICE: &str = "444444444444444401";
-const BOB: &str = "444444444444444402";
-const CAROL: &str = "444444444444444403";
-const RED: &str = "555555555555555501";
-
-/// Alice (red, online), Bob (idle), Carol (offline).
-fn island() -> FakeGuild {
-    FakeGuild::new(G1, "Island Life")
-        .role(RED, "Red", 0xff0000, 1)
-        .channel(GENERAL, "general")
-        .member(member(ALICE, "alice", Some("Alice A"), None, &[RED]))
-        .member(member(BOB, "bob", None, None, &[]))
-        .member(member(CAROL, "carol", None, None, &[]))
-        .presence(ALICE, "online")
-        .presence(BOB, "idle")
-}
-
-fn harbour() -> FakeGuild {
-    FakeGuild::new(G2, "Harbour")
-        .channel("333333333333333399", "docks")
-        .member(member(ALICE, "alice", None, None, &[]))
-        .presence(ALICE, "dnd")
-}
 
 /// The binary pointed at the fake, with the default log level.
 fn bin(fake: &FakeDiscord, token: &str) -> Command {

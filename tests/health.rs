@@ -2,16 +2,16 @@
 //! provider hangs or the Discord gateway is down, ready once it connects.
 
 mod common;
-#[path = "common/fake_discord.rs"]
-mod fake_discord;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::fake_discord::*;
 use common::*;
 use d_back::discord::{Discord, DiscordConfig};
 use d_back::{Config, ServerInfo};
-use fake_discord::*;
 use tokio::net::TcpListener;
 
 /// (status, content-type, body) of a GET.
@@ -92,8 +92,21 @@ async fn answering_provider_is_ready() {
 
 /// Forwards every connection on `listener` to `to` (the fake gateway
 /// appearing on the port d-back was told).
-async fn forward(listener: TcpListener, to: SocketAddr) {
+/// A gateway address that fails every connection (accepted, then dropped
+/// at once), counting them, until `up` is set; from then on it forwards
+/// each connection to `to`.
+async fn gateway_until_up(
+    listener: TcpListener,
+    to: SocketAddr,
+    up: Arc<AtomicBool>,
+    failed: Arc<AtomicUsize>,
+) {
     while let Ok((mut inbound, _)) = listener.accept().await {
+        if !up.load(Ordering::SeqCst) {
+            failed.fetch_add(1, Ordering::SeqCst);
+            drop(inbound);
+            continue;
+        }
         tokio::spawn(async move {
             if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
                 let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
@@ -102,18 +115,22 @@ async fn forward(listener: TcpListener, to: SocketAddr) {
     }
 }
 
-/// The built-in bot with its gateway on a closed port: 503 with the reason.
-/// Once the gateway appears there (a forwarder to the live fake), the bot
-/// connects and `/readyz` turns 200.
+/// The built-in bot with its gateway failing every connection: 503 with
+/// the reason. Once the gateway comes up there (forwarding to the live
+/// fake), the bot connects and `/readyz` turns 200.
 #[tokio::test]
 async fn discord_gateway_down_then_up() {
     let fake = FakeDiscord::start(vec![FakeGuild::new("111111111111111111", "Island")]);
-    // A port nobody listens on (for now).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let up = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(gateway_until_up(
+        listener,
+        fake.gateway,
+        up.clone(),
+        failed.clone(),
+    ));
     let cfg = DiscordConfig {
         token: Some(BOT_TOKEN.into()),
         gateway_url: Some(format!("ws://127.0.0.1:{port}")),
@@ -126,14 +143,18 @@ async fn discord_gateway_down_then_up() {
     let (status, ct, body) = get(srv.addr, "/readyz").await;
     assert_eq!((status, ct.as_str()), (503, "application/json"));
     assert_eq!(body, down);
-    // twilight's first attempt is after 1 s; let it fail on the closed port.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // twilight's first attempt is 1 s after the start: wait (polling, with
+    // a deadline) until it has failed there.
+    let start = Instant::now();
+    while failed.load(Ordering::SeqCst) == 0 {
+        assert!(start.elapsed() < WAIT, "the bot never tried the gateway");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(!fake.connected());
     assert_eq!(get(srv.addr, "/readyz").await.2, down);
     assert_eq!(get(srv.addr, "/healthz").await.0, 200);
 
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    tokio::spawn(forward(listener, fake.gateway));
+    up.store(true, Ordering::SeqCst);
     // The next attempt comes 2 s after the failed one.
     let start = Instant::now();
     loop {

@@ -287,3 +287,55 @@ async fn upgrades_taken_over_and_refused() {
     .await;
     assert_eq!(status, 400);
 }
+
+/// One connection path: every WebSocket upgrade is taken over from the
+/// HTTP/1 dispatcher, even one announcing a body by length (its answer is
+/// the take-over's 101 with the server list right behind it). The one
+/// request the dispatcher cannot hand over, an upgrade with a chunked body,
+/// is refused with a sentence instead of being served another way.
+#[actix_web::test]
+async fn every_upgrade_takes_the_one_path() {
+    let srv = start();
+    let handshake = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+                     Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+    let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let request = format!("{handshake}Connection: Upgrade\r\nContent-Length: 5\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let list = br#"{"type":"server-list","data":{"#;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !got.windows(list.len()).any(|w| w == list) {
+            let mut buf = [0u8; 4096];
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "EOF before the server list: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("101 and the server list");
+    let head = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(
+        head.starts_with("http/1.1 101 switching protocols\r\n"),
+        "{head}"
+    );
+    // actix-web's own WebSocket response would name a content type.
+    assert!(!head.contains("content-type"), "{head}");
+
+    let (status, headers, body) = http_raw(
+        srv.addr,
+        &format!(
+            "{handshake}Connection: Upgrade, close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(body, b"a WebSocket upgrade has no request body");
+    // The refused request started no session; the taken-over one still runs.
+    assert_eq!(srv.handle.connection_count(), 1);
+    drop(tcp);
+}

@@ -3,8 +3,6 @@
 //! text parser.
 
 mod common;
-#[path = "common/fake_discord.rs"]
-mod fake_discord;
 
 use common::{error_frame, http_raw, quiet, start_with, TestServer};
 use d_back::{errors, Broadcast, Config};
@@ -236,11 +234,11 @@ async fn scrape_until(srv: &TestServer, what: &str, cond: impl Fn(&Samples) -> b
 /// With the built-in bot: its gateway state, events by type, reconnects.
 #[tokio::test]
 async fn discord_gateway_is_counted() {
+    use common::fake_discord::{FakeDiscord, FakeGuild};
     use d_back::discord::{Discord, DiscordConfig};
-    use fake_discord::{FakeDiscord, FakeGuild};
     let fake = FakeDiscord::start(vec![FakeGuild::new("222222222222222201", "Island")]);
     let cfg = DiscordConfig {
-        token: Some(fake_discord::BOT_TOKEN.into()),
+        token: Some(common::fake_discord::BOT_TOKEN.into()),
         gateway_url: Some(fake.gateway_url()),
         api_url: Some(fake.api_url()),
         ..DiscordConfig::default()

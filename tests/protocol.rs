@@ -477,21 +477,56 @@ async fn mock_traffic_arrives_and_stops() {
     c.assert_silent(Duration::from_millis(400)).await;
 }
 
-/// Mock traffic stops when the session closes (no timers left behind).
+/// Mock traffic stops when the session closes: chat and presence frames
+/// flow every 50 ms until the client's Close; the server's Close answers
+/// it, and not one frame follows that Close though several mock frames
+/// fall due meanwhile (the bytes are read raw, so nothing after the Close
+/// is hidden by a client library); then the session and its hub are gone.
 #[tokio::test]
 async fn mock_traffic_stops_on_close() {
+    use common::deflate::DeflateWs;
+    const EVERY: Duration = Duration::from_millis(50);
     let srv = start_with(|b| {
         b.config(Config {
-            mock_chat_every: Duration::from_millis(50),
-            mock_presence_every: Duration::from_millis(50),
+            mock_chat_every: EVERY,
+            mock_presence_every: EVERY,
             handle_signals: false,
             ..Config::default()
         })
     });
-    let mut c = srv.joined("dworld").await;
-    let _ = c.recv_json().await;
-    drop(c);
-    srv.until("session gone", |h| {
+    let mut ws = DeflateWs::connect(srv.addr, "/ws", None).await;
+    let text = |f: &common::deflate::Frame| -> serde_json::Value {
+        assert_eq!(f.opcode, 1, "{f:?}");
+        serde_json::from_slice(&f.payload).unwrap()
+    };
+    let list = ws.next_frame().await.expect("server-list");
+    assert_eq!(text(&list)["type"], "server-list");
+    ws.send_message(1, br#"{"type":"connect","data":{"server":"dworld"}}"#)
+        .await;
+    let join = ws.next_frame().await.expect("server-join");
+    assert_eq!(text(&join)["type"], "server-join");
+    // The traffic flows: two mock frames (chat or presence) arrive.
+    for _ in 0..2 {
+        let frame = ws.next_frame().await.expect("mock traffic");
+        let kind = text(&frame)["type"].as_str().unwrap().to_string();
+        assert!(kind == "message" || kind == "presence", "{kind}");
+    }
+    ws.send_close(Some(1000)).await;
+    // Several mock frames fall due before the rest is read.
+    tokio::time::sleep(EVERY * 6).await;
+    // Frames written before the server read our Close may come first.
+    let close = loop {
+        let frame = ws.next_frame().await.expect("the server's Close");
+        if frame.opcode == 8 {
+            break frame;
+        }
+        let kind = text(&frame)["type"].as_str().unwrap().to_string();
+        assert!(kind == "message" || kind == "presence", "{kind}");
+    };
+    assert_eq!(close.payload[..2], 1000u16.to_be_bytes());
+    let after = ws.next_frame().await;
+    assert_eq!(after, None, "a frame after the server's Close");
+    srv.until("session and hub gone", |h| {
         h.connection_count() == 0 && h.hub_count() == 0
     })
     .await;

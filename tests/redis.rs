@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::storm;
 use common::*;
 use d_back::config::DataSource;
 use d_back::{errors, Builder, Config, Presence, RoleColor, ServerInfo, Status, User};
@@ -468,4 +469,32 @@ async fn binary_without_its_redis_serves_locally() {
     assert_eq!(viewer.recv_text().await, frame);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Viewers of a `--source redis` instance who join while the source's bot
+/// storms presences get their snapshot from Redis and then every later
+/// change, in order: the members hash and the channel are updated in one
+/// step, and a join reads the hash only once its subscription is live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_source_viewers_joining_during_a_storm_miss_nothing() {
+    let redis = Redis::start();
+    let truth = storm::truth();
+    let read = truth.clone();
+    let config = joined_config(&redis, DataSource::Local);
+    let bot = start_with(move |b| storm::provide(b.config(config), read));
+    until_ready(&bot, 200, HEAL).await;
+    let viewers = redis_source_instance(&redis).await;
+    until_same_list(&bot, &viewers).await;
+    // The source has written the guild's users (the storm starts from a
+    // snapshot, as after any start).
+    let members = format!("d-back:members:{}", storm::GUILD);
+    let start = Instant::now();
+    while redis.cmd::<usize>(redis::cmd("HLEN").arg(&members)) < storm::MEMBERS {
+        assert!(
+            start.elapsed() < HEAL,
+            "the users snapshot was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    storm::run(&bot, &viewers, &truth, 3_000, 16).await;
 }

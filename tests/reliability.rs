@@ -46,6 +46,28 @@ async fn small_buffer_client(addr: SocketAddr) -> Client {
     Client::plain(ws)
 }
 
+/// Whether the kernel still holds the IPv4 TCP socket `local` -> `remote`
+/// (any state, FIN_WAIT and orphans included), from /proc/net/tcp.
+fn tcp_socket_exists(local: SocketAddr, remote: SocketAddr) -> bool {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => unreachable!("IPv4 test sockets"),
+    };
+    let (local, remote) = (hex(local), hex(remote));
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .any(|l| {
+            let mut cols = l.split_whitespace().skip(1);
+            cols.next() == Some(local.as_str()) && cols.next() == Some(remote.as_str())
+        })
+}
+
 /// The server pings; a client that answers stays, a silent one is closed.
 #[tokio::test]
 async fn heartbeat_closes_silent_clients() {
@@ -163,8 +185,20 @@ async fn stalled_reader_is_closed_and_costs_bounded_memory() {
     // bounded only by its mailbox, 1024 of them (16 MB).
     assert!(growth < 8 << 20, "RSS grew {} MB", growth >> 20);
     // The kernel gives up on the stalled socket (TCP_USER_TIMEOUT): the
-    // client, reading again, reaches the end of the stream.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // server's end of it leaves the kernel's table while the client still
+    // reads nothing; then the client, reading again, reaches the end.
+    let client = match stalled.ws().get_ref() {
+        tokio_tungstenite::MaybeTlsStream::Plain(s) => s.local_addr().unwrap(),
+        _ => unreachable!("a plain client"),
+    };
+    let start = Instant::now();
+    while tcp_socket_exists(srv.addr, client) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the server's end of the stalled connection is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(Ok(_)) = stalled.ws().next().await {}
     })
@@ -490,6 +524,7 @@ async fn auth_attempts_limited_per_ip() {
             ..quiet()
         },
     );
+    let first_failure = Instant::now();
     for _ in 0..5 {
         let mut c = srv.client().await;
         c.send_text(&login("bad")).await;
@@ -499,9 +534,25 @@ async fn auth_attempts_limited_per_ip() {
     c.send_text(&login("good")).await;
     assert_eq!(c.recv_text().await, error_frame(errors::AUTH_THROTTLED));
     assert_eq!(calls.load(Ordering::SeqCst), 5);
-    tokio::time::sleep(Duration::from_millis(1600)).await;
-    c.send_text(&login("good")).await;
-    assert_eq!(c.recv_json().await["type"], "server-join");
+    // Throttled (and the validator not asked) until the oldest failure
+    // leaves the window, then the good login passes.
+    loop {
+        c.send_text(&login("good")).await;
+        let answer = c.recv_json().await;
+        if answer["type"] == "server-join" {
+            break;
+        }
+        assert_eq!(answer.to_string(), error_frame(errors::AUTH_THROTTLED));
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+        assert!(first_failure.elapsed() < WAIT, "still throttled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        first_failure.elapsed() >= Duration::from_millis(1500),
+        "released after {:?}, within the window",
+        first_failure.elapsed()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
 }
 
 /// Accepted validations are cached for the TTL.
@@ -516,14 +567,25 @@ async fn accepted_validations_are_cached() {
         },
     );
     let mut c = srv.client().await;
+    let before_first = Instant::now();
     for _ in 0..3 {
         c.send_text(&login("good")).await;
         assert_eq!(c.recv_json().await["type"], "server-join");
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    tokio::time::sleep(Duration::from_millis(1600)).await;
-    c.send_text(&login("good")).await;
-    assert_eq!(c.recv_json().await["type"], "server-join");
+    // Every login answers from the cache until the entry expires; the
+    // first one after that asks the validator again.
+    while calls.load(Ordering::SeqCst) == 1 {
+        assert!(before_first.elapsed() < WAIT, "never validated again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        c.send_text(&login("good")).await;
+        assert_eq!(c.recv_json().await["type"], "server-join");
+    }
+    assert!(
+        before_first.elapsed() >= Duration::from_millis(1500),
+        "validated again after {:?}, within the TTL",
+        before_first.elapsed()
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 

@@ -5,13 +5,11 @@
 //! browser suite, tests/browser/run.mjs.) Each runs the real binary.
 
 mod common;
-#[path = "common/fake_discord.rs"]
-mod fake_discord;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use fake_discord::{FakeDiscord, FakeGuild, APP_ID, BOT_TOKEN, INTENT_PRESENCES};
+use common::fake_discord::{FakeDiscord, FakeGuild, APP_ID, BOT_TOKEN, INTENT_PRESENCES};
 
 /// The binary with an empty environment and the default log filter.
 fn bin() -> Command {

@@ -28,7 +28,7 @@ fn quoted(s: &str) -> String {
 }
 
 /// `redis://user:pw@host/` -> `redis://user:<redacted>@host/`.
-fn without_password(url: &str) -> String {
+pub fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

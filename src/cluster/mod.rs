@@ -9,7 +9,9 @@
 //!   (`bus`, `subscriptions`);
 //! * the server list, users and client ids: an instance with a data source
 //!   writes a snapshot that `--source redis` instances answer from
-//!   (`snapshot`, `source`);
+//!   (`snapshot`, `source`). A guild's users are a hash that every presence
+//!   PUBLISHed updates in the same script (`bus`), so a viewer who
+//!   subscribes and then reads it misses nothing;
 //! * the authentication throttle and the validation cache (`limits`).
 //!
 //! When Redis is down each instance keeps serving its own viewers (local
@@ -33,7 +35,7 @@ mod snapshot;
 mod source;
 mod subscriptions;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,6 +57,9 @@ pub(crate) use limits::hashed;
 /// How long one Redis command may take before the caller falls back.
 const OP_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long a join waits for the subscription to its guild.
+const SUBSCRIBE_PATIENCE: Duration = Duration::from_secs(2);
+
 /// What `/readyz` says while Redis is not reachable.
 pub(crate) const REDIS_DOWN: &str = "degraded: redis unreachable";
 
@@ -66,9 +71,15 @@ fn channel(guild: &str) -> String {
 /// The key of the server list snapshot.
 const SERVERS_KEY: &str = "d-back:servers";
 
-/// The key of a guild's users snapshot.
-fn users_key(guild: &str) -> String {
-    format!("d-back:users:{guild}")
+/// The key of a guild's users snapshot: a hash from uid to the user as
+/// `server-join` sends it, plus its place in the list (`pos`).
+fn members_key(guild: &str) -> String {
+    format!("d-back:members:{guild}")
+}
+
+/// The key of the next `pos` for a member added by a presence.
+fn members_next_key(guild: &str) -> String {
+    format!("d-back:members-next:{guild}")
 }
 
 /// The key of a guild's client id snapshot.
@@ -95,8 +106,14 @@ pub(crate) struct Cluster {
     outgoing_rx: Mutex<Option<mpsc::Receiver<bus::Outgoing>>>,
     /// Woken by the registry when a hub starts or stops.
     hubs_changed: Arc<Notify>,
-    /// Woken when the snapshot may have changed (a presence was published).
+    /// Guilds whose channel this instance's subscription listens to now.
+    live: Mutex<HashSet<Arc<str>>>,
+    /// Woken (all waiters) when `live` grows.
+    live_changed: Notify,
+    /// Woken when the whole snapshot is to be written again.
     snapshot_due: Arc<Notify>,
+    /// Broadcasts queued per guild ([`Cluster::published`]).
+    published: Mutex<bus::Published>,
     /// Redis came back (maybe empty): the writer rewrites every key.
     rewrite: AtomicBool,
     source: DataSource,
@@ -147,7 +164,10 @@ impl Cluster {
             dropped: AtomicU64::new(0),
             outgoing_rx: Mutex::new(Some(rx)),
             hubs_changed,
+            live: Mutex::new(HashSet::new()),
+            live_changed: Notify::new(),
             snapshot_due: Arc::new(Notify::new()),
+            published: Mutex::new(bus::Published::new()),
             rewrite: AtomicBool::new(true),
             source: config.source,
             snapshot_every: config.snapshot_every,
@@ -219,6 +239,32 @@ impl Cluster {
                 None
             }
         }
+    }
+
+    /// Returns once this instance's subscription listens to `guild`'s
+    /// channel, so a join can read its users knowing every later broadcast
+    /// reaches the hub; at once while Redis is down (broadcasts are local
+    /// then), and after [`SUBSCRIBE_PATIENCE`] at most.
+    pub(crate) async fn subscribed(&self, guild: &str) {
+        let deadline = tokio::time::Instant::now() + SUBSCRIBE_PATIENCE;
+        loop {
+            let changed = self.live_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if !self.connected.is_up() || lock(&self.live).contains(guild) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                log::warn!("redis: the subscription to {guild} is not live after {SUBSCRIBE_PATIENCE:?}; joining anyway");
+                return;
+            }
+        }
+    }
+
+    /// The subscription now listens to exactly these guilds.
+    fn set_live(&self, guilds: &HashSet<Arc<str>>) {
+        *lock(&self.live) = guilds.clone();
+        self.live_changed.notify_waiters();
     }
 
     /// Asks the snapshot writer for a full rewrite (Redis came back).

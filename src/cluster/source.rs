@@ -18,11 +18,11 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::lock::lock;
-use crate::protocol::model::{IntoServers, IntoUsers};
+use crate::protocol::model::{IntoServers, IntoUsers, User};
 use crate::providers::userlist::UserList;
 use crate::providers::{by_key, per_thread, BoxError, Callbacks, LocalFut, ServersFn, UsersFn};
 
-use super::{client_id_key, users_key, Cluster, SERVERS_KEY};
+use super::{client_id_key, members_key, Cluster, SERVERS_KEY};
 
 /// Installs the three data callbacks over whatever was set.
 pub(super) fn install(cluster: &Arc<Cluster>, callbacks: &mut Callbacks) {
@@ -40,8 +40,8 @@ pub(super) fn install(cluster: &Arc<Cluster>, callbacks: &mut Callbacks) {
         Rc::new(move |guild: String| {
             let c = c.clone();
             Box::pin(async move {
-                let json = c.read(&users_key(&guild)).await;
-                Ok(Arc::new(UserList::new(parse(json).into_users())).into())
+                let users = c.members(&guild).await.unwrap_or_default();
+                Ok(Arc::new(UserList::new(users)).into())
             }) as LocalFut<_>
         })
     });
@@ -50,6 +50,27 @@ pub(super) fn install(cluster: &Arc<Cluster>, callbacks: &mut Callbacks) {
         let c = c.clone();
         async move { Ok::<_, BoxError>(c.read(&client_id_key(&guild)).await) }
     });
+}
+
+/// The members hash's fields as the original's `{uid: user}` dictionary,
+/// in their list order (`pos`, then uid), without `pos`.
+fn ordered_members(fields: Vec<(String, String)>) -> String {
+    let mut entries: Vec<(u64, String, Value)> = fields
+        .into_iter()
+        .filter_map(|(uid, json)| {
+            let mut v: Value = serde_json::from_str(&json).ok()?;
+            let pos = v
+                .as_object_mut()?
+                .remove("pos")?
+                .as_u64()
+                .unwrap_or(u64::MAX);
+            Some((pos, uid, v))
+        })
+        .collect();
+    entries.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let map: serde_json::Map<String, Value> =
+        entries.into_iter().map(|(_, uid, v)| (uid, v)).collect();
+    Value::Object(map).to_string()
 }
 
 /// A snapshot value as JSON; nothing yet is an empty dictionary.
@@ -75,6 +96,30 @@ impl Cluster {
             })
             .collect();
         *lock(&self.passwords) = passwords;
+    }
+
+    /// A guild's users from its members hash, in list order (`pos`); its
+    /// last value read when Redis does not answer, `None` when never read.
+    pub(super) async fn members(&self, guild: &str) -> Option<Vec<User>> {
+        let key = members_key(guild);
+        let k = key.clone();
+        let got = self
+            .run("snapshot read", |mut c| async move {
+                redis::cmd("HGETALL")
+                    .arg(&k)
+                    .query_async::<Vec<(String, String)>>(&mut c)
+                    .await
+            })
+            .await;
+        let json = match got {
+            Some(fields) => {
+                let json = ordered_members(fields);
+                lock(&self.last_read).insert(key, Some(json.clone()));
+                json
+            }
+            None => lock(&self.last_read).get(&key).cloned().flatten()?,
+        };
+        Some(parse(Some(json)).into_users())
     }
 
     /// A snapshot key, or its last value read when Redis does not answer.

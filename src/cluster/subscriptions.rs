@@ -18,9 +18,9 @@ use redis::{IntoConnectionInfo, Msg};
 
 use crate::hub::broadcast::Broadcast;
 use crate::lock::lock;
-use crate::protocol::model::{IntoUsers, Presence};
+use crate::protocol::model::{Presence, User};
 
-use super::{channel, users_key, Cluster, OP_TIMEOUT};
+use super::{channel, Cluster, OP_TIMEOUT};
 
 /// The first wait after a failed connect; doubled up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -53,6 +53,7 @@ pub(super) async fn run(cluster: Arc<Cluster>) {
                 logged_down = false;
                 log::info!("connected to Redis at {addr}");
                 serve(&cluster, pubsub, was_up).await;
+                cluster.set_live(&HashSet::new());
                 was_up = true;
                 cluster.set_connected(false);
                 log::warn!("lost Redis at {addr}: serving local viewers only until it is back");
@@ -140,13 +141,17 @@ async fn follow_hubs(
     subscribed: &mut HashSet<Arc<str>>,
 ) -> Result<(), ()> {
     let want: HashSet<Arc<str>> = cluster.registry.guilds().into_iter().collect();
-    for guild in want.difference(subscribed) {
-        timed(sink.subscribe(channel(guild))).await?;
-    }
     for guild in subscribed.difference(&want) {
         timed(sink.unsubscribe(channel(guild))).await?;
     }
-    *subscribed = want;
+    subscribed.retain(|g| want.contains(g));
+    for guild in want.difference(&subscribed.clone()) {
+        timed(sink.subscribe(channel(guild))).await?;
+        // Live once Redis confirmed it: joins waiting for it read now.
+        subscribed.insert(guild.clone());
+        cluster.set_live(subscribed);
+    }
+    cluster.set_live(subscribed);
     Ok(())
 }
 
@@ -187,20 +192,13 @@ async fn resync(cluster: Arc<Cluster>, guilds: HashSet<Arc<str>>) {
     while !pending.is_empty() && start.elapsed() < RESYNC_PATIENCE {
         let mut left = Vec::new();
         for guild in pending {
-            let key = users_key(&guild);
-            let got = cluster
-                .run("resync", |mut c| async move {
-                    redis::cmd("GET")
-                        .arg(&key)
-                        .query_async::<Option<String>>(&mut c)
-                        .await
-                })
-                .await;
-            match got {
-                Some(Some(json)) => presences(&cluster, &guild, &json),
-                Some(None) => left.push(guild),
+            if !cluster.connected.is_up() {
                 // Redis went away again; the next reconnect resyncs.
-                None => return,
+                return;
+            }
+            match cluster.members(&guild).await {
+                Some(users) if !users.is_empty() => presences(&cluster, &guild, users),
+                _ => left.push(guild),
             }
         }
         pending = left;
@@ -210,12 +208,7 @@ async fn resync(cluster: Arc<Cluster>, guilds: HashSet<Arc<str>>) {
     }
 }
 
-fn presences(cluster: &Cluster, guild: &str, json: &str) {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
-        log::warn!("redis: the users snapshot of {guild} is not JSON; not resynced");
-        return;
-    };
-    let users = value.into_users();
+fn presences(cluster: &Cluster, guild: &str, users: Vec<User>) {
     log::info!("resyncing {} presences of {guild} from Redis", users.len());
     for u in users {
         let p = Presence::new(guild, u.uid, u.status)

@@ -17,22 +17,23 @@
 //!
 //! - [`offer`]: reads the client's offers and chooses the answer.
 //! - [`compress`]: whole messages and the segments a join is made of.
-//! - [`inflate`]: the input side, inflating compressed client messages.
+//! - [`inflate`]: inflating a compressed client message (its frames are
+//!   parsed and judged by `crate::wire::inbound`).
 //!
 //! What goes out compressed on a connection that negotiated it: the
 //! `server-list` and `server-join` frames always (they are shared, so they
 //! are compressed once), any other text frame when it is at least
 //! `compression_min_bytes` long; control frames never.
 //!
-//! This folder imports nothing of the crate; the framing (`outbound`), the
-//! session, the hub and the upgrade paths import it.
+//! This folder imports nothing of the crate; the framing (`wire`), the
+//! session, the hub and the upgrade path import it.
 
 mod compress;
 mod inflate;
 mod offer;
 
 pub(crate) use compress::{message, segment, stored, MESSAGE_END};
-pub(crate) use inflate::{Inflating, Refusal, Refusals};
+pub(crate) use inflate::{inflate, InflateError};
 pub(crate) use offer::negotiate;
 
 /// How the server compresses: the `compression_*` settings of the config.

@@ -18,6 +18,7 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::{ConfigBuilder, Intents, Message, Shard, ShardId, ShardState};
 use twilight_http::request::Request;
 use twilight_http::routing::Route;
@@ -33,6 +34,7 @@ use crate::Handle;
 use super::chat;
 use super::events::*;
 use super::guilds::{ignores_member, parse_status, Guilds};
+use super::reach::{Cause, Reach};
 
 /// Application flags (GET /applications/@me, READY) for the privileged
 /// intents: the full flag, and the "limited" one of unverified bots.
@@ -108,6 +110,7 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle, connected: Arc<Flag
     }
     let mut shard = Shard::with_config(ShardId::ONE, builder.build());
     log::info!("discord: connecting to the gateway");
+    let mut reach = Reach::new(config.gateway_base());
     // twilight reconnects silently after a dropped connection, so the
     // shard's state is also looked at between messages.
     let mut watch = tokio::time::interval(STATE_CHECK_EVERY);
@@ -121,6 +124,11 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle, connected: Arc<Flag
         };
         let Some(item) = item else { break };
         bot.connected.set(is_active(&shard));
+        if item.is_ok() {
+            if let Some(line) = reach.reached() {
+                log::info!("{line}");
+            }
+        }
         match item {
             Ok(Message::Text(json)) => bot.dispatch(&mut shard, &json),
             Ok(Message::Close(frame)) => {
@@ -135,6 +143,10 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle, connected: Arc<Flag
                     "discord: gateway connection closed ({}); reconnecting",
                     code.map_or("no code".to_string(), |c| c.to_string())
                 );
+            }
+            Err(e) if matches!(e.kind(), ReceiveMessageErrorType::Reconnect) => {
+                bot.handle.metrics().gateway_lost();
+                log::warn!("{}", reach.failed(Cause::of(&e)));
             }
             Err(e) => {
                 bot.handle.metrics().gateway_lost();

@@ -14,6 +14,8 @@
 //! * `config`: [`DiscordConfig`] and [`ServerConfig`], from code, TOML or
 //!   d-zone's `discord-config.json`.
 //! * `gateway`: the twilight shard and the dispatch loop.
+//! * `reach`: the lines an operator reads while the gateway cannot be
+//!   reached (address, cause, retries and their delays).
 //! * `events`: the gateway payloads, as lenient typed structs.
 //! * `guilds`: the cache, the server list, users, and the presence rule.
 //! * `chat`: clean message text.
@@ -29,6 +31,7 @@ mod events;
 mod fatal;
 mod gateway;
 mod guilds;
+mod reach;
 mod rest;
 mod setup;
 mod validator;

@@ -9,6 +9,8 @@
 //! `protocol`, `deflate`, `metrics` and `lock`; sessions and the HTTP
 //! front import it, never the other way.
 
+pub(crate) mod batch;
 pub(crate) mod broadcast;
+pub(crate) mod catchup;
 pub(crate) mod guild;
 pub(crate) mod registry;

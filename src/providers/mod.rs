@@ -9,12 +9,14 @@
 //! [`StaticRequest`] here; each handler runs the callback as a spawned
 //! future guarded by a timeout and a panic catcher, so a slow, failing or
 //! panicking callback costs one log line and a safe default, never a session
-//! or the server. Unset callbacks answer from [`mock`]. User lists pass
+//! or the server. Unset callbacks answer from [`mock`]; a session on a mock
+//! server also gets its mock chat and presence from `traffic`. User lists pass
 //! through the thread's `Reuse`, so an unchanged answer keeps its encoding.
 
 mod callbacks;
 pub mod mock;
 pub(crate) mod serverlist;
+pub(crate) mod traffic;
 pub(crate) mod userlist;
 
 use std::cell::RefCell;

@@ -13,7 +13,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::header::HeaderMap;
-use actix_web::HttpRequest;
 
 pub(crate) use cidr::BadCidr;
 use cidr::{mask, Cidr};
@@ -39,14 +38,9 @@ impl TrustedProxies {
         self.0.iter().any(|c| c.contains(ip))
     }
 
-    /// The client of `req`: see [`TrustedProxies::resolve`]. Logs, once per
-    /// process, when an untrusted peer sends forwarding headers.
-    pub(crate) fn client_ip(&self, req: &HttpRequest) -> IpAddr {
-        self.client_of(req.peer_addr(), req.headers())
-    }
-
-    /// The client of a request from `peer` with `headers` (the same rule as
-    /// [`TrustedProxies::client_ip`], for requests outside actix-web).
+    /// The client of a request from `peer` with `headers`: see
+    /// [`TrustedProxies::resolve`]. Logs, once per process, when an
+    /// untrusted peer sends forwarding headers.
     pub(crate) fn client_of(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
         let peer = peer
             .map(|a| a.ip())

@@ -29,7 +29,8 @@ use crate::providers::{
 use crate::proxy::TrustedProxies;
 use crate::tls::Certificates;
 use crate::web::handle::Handle;
-use crate::web::server::{bind_all, Background, Server};
+use crate::web::listen::bind_all;
+use crate::web::server::{Background, Server};
 
 /// Entry point: `DBack::builder()`.
 pub struct DBack;

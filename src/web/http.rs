@@ -17,7 +17,7 @@ use crate::files::{content_type, Found};
 use crate::health;
 use crate::hub::broadcast::Broadcast;
 use crate::providers::{Providers, StaticRequest, StaticResponse};
-use crate::ws::start::{is_websocket, upgrade};
+use crate::ws::start::{is_websocket, upgrade_with_a_body};
 
 /// Largest body `POST /api/broadcast` reads.
 const MAX_PUBLISH_BODY: usize = 64 * 1024;
@@ -31,8 +31,10 @@ pub(crate) async fn entry(
 ) -> HttpResponse {
     let app = app.into_inner();
     let providers = providers.get_ref().clone();
+    // Every upgrade is handed over to `ws::upgrade` before routing; one
+    // that reaches the route had a body the dispatcher could not hand over.
     if is_websocket(req.headers()) {
-        return upgrade(req, payload, app, providers).await;
+        return upgrade_with_a_body();
     }
     // Stripped once; everything below routes as if served at `/`.
     let path = match base_path::place(&app.config.base_path, req.path()) {

@@ -2,34 +2,36 @@
 //! where they really are; and the wire form of the text frames sessions and
 //! hubs send, plain or compressed (RSV1, see [`crate::deflate`]).
 //!
-//! The session's response body stream is wrapped in [`Metered`], which
-//! counts the bytes the HTTP layer has taken towards the socket; everything
-//! queued for the session (by its hubs or by the session itself, in its
+//! The connection's pump counts the bytes it has written to the socket
+//! ([`Meter::taken`]); everything queued for the session (by its hubs or by the session itself, in its
 //! outbox or its context) is counted in the same [`Meter`]. The actor is
 //! only polled while the socket accepts data, so a session cannot police
 //! itself once its reader stalls; the hub does, reading the meter before
 //! each delivery. This module sits below both, so the import graph runs one
 //! way: session -> hub -> outbound.
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::sync::OnceLock;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
-use futures_util::Stream;
 
 use crate::deflate::{self, Settings};
+use crate::frame;
 
-/// A session's outbound accounting, shared by the session, its hub and its
-/// response body.
+/// A session's outbound accounting, shared by the session, its hubs and
+/// its connection's pump.
 #[derive(Default)]
 pub(crate) struct Meter {
     /// Wire bytes queued for the session (outbox or context).
     queued: AtomicU64,
-    /// Wire bytes the HTTP layer has taken towards the socket.
+    /// Wire bytes the pump has written to the socket.
     taken: AtomicU64,
+    /// Where the session's last `server-join` ends in the stream of taken
+    /// bytes, and its length: those bytes do not count against the hub's
+    /// backlog limit ([`Meter::exempt`]).
+    join_end: AtomicU64,
+    join_len: AtomicU64,
 }
 
 impl Meter {
@@ -43,7 +45,7 @@ impl Meter {
         self.queued.fetch_add(wire, Ordering::Relaxed);
     }
 
-    /// Bytes queued and not yet taken by the HTTP layer.
+    /// Bytes queued and not yet written by the pump.
     pub(crate) fn backlog(&self) -> u64 {
         let taken = self.taken.load(Ordering::Relaxed);
         self.queued.load(Ordering::Relaxed).saturating_sub(taken)
@@ -53,6 +55,29 @@ impl Meter {
         self.taken.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    /// Marks the next `len` bytes queued, behind `ahead` bytes already
+    /// waiting, as the session's own `server-join`: until they are taken,
+    /// [`backlog_beyond_join`](Self::backlog_beyond_join) leaves them out.
+    pub(crate) fn exempt(&self, ahead: u64, len: u64) {
+        let end = self.taken.load(Ordering::Relaxed) + ahead + len;
+        self.join_len.store(len, Ordering::Relaxed);
+        self.join_end.store(end, Ordering::Relaxed);
+    }
+
+    /// The backlog the hub judges a member by: everything queued and not
+    /// yet taken, less what remains of its own `server-join` (a big guild's
+    /// join may be larger than the limit by itself).
+    pub(crate) fn backlog_beyond_join(&self) -> u64 {
+        let taken = self.taken.load(Ordering::Relaxed);
+        let queued = self.queued.load(Ordering::Relaxed).saturating_sub(taken);
+        let join_left = self
+            .join_end
+            .load(Ordering::Relaxed)
+            .saturating_sub(taken)
+            .min(self.join_len.load(Ordering::Relaxed));
+        queued.saturating_sub(join_left)
+    }
+
     /// Queued wire bytes that will never be written (a batch for a hub
     /// the session has left): out of the backlog as if written.
     pub(crate) fn dropped(&self, wire: u64) {
@@ -60,48 +85,10 @@ impl Meter {
     }
 }
 
-/// The session's response body, counting what leaves it.
-pub(crate) struct Metered<S> {
-    inner: S,
-    meter: Arc<Meter>,
-}
-
-impl<S> Metered<S> {
-    pub(crate) fn new(inner: S, meter: Arc<Meter>) -> Self {
-        Metered { inner, meter }
-    }
-}
-
-impl<S, E> Stream for Metered<S>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-{
-    type Item = Result<Bytes, E>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = Pin::new(&mut self.inner).poll_next(cx);
-        if let Poll::Ready(Some(Ok(chunk))) = &polled {
-            self.meter.taken(chunk.len());
-        }
-        polled
-    }
-}
-
 /// Writes the header of an unmasked, final text frame (RFC 6455 §5.2)
 /// with `len` payload bytes; `compressed` sets RSV1 (RFC 7692).
 pub(crate) fn text_header(len: usize, compressed: bool, out: &mut BytesMut) {
-    out.put_u8(if compressed { 0xc1 } else { 0x81 });
-    match len {
-        0..=125 => out.put_u8(len as u8),
-        126..=65535 => {
-            out.put_u8(126);
-            out.put_u16(len as u16);
-        }
-        _ => {
-            out.put_u8(127);
-            out.put_u64(len as u64);
-        }
-    }
+    frame::Header::server(frame::TEXT, len, compressed).write(out);
 }
 
 /// An unmasked, final text frame of `payload`, as a server writes it:
@@ -179,12 +166,7 @@ impl Shared {
 
 /// Size on the wire of an unmasked server frame with this payload.
 pub(crate) fn wire_len(payload: usize) -> u64 {
-    let header = match payload {
-        0..=125 => 2,
-        126..=65535 => 4,
-        _ => 10,
-    };
-    (header + payload) as u64
+    (frame::header_len(payload as u64, false) + payload) as u64
 }
 
 #[cfg(test)]

@@ -25,6 +25,13 @@
 //! pushed for an older membership (the session has since left it or moved
 //! to another server) are dropped, never written after the new
 //! `server-join`.
+//!
+//! A membership starts *held*: the session enters its hub before it reads
+//! the guild's users, so no broadcast can fall between the read and the
+//! subscription. What the hub pushes meanwhile is kept aside, in order, and
+//! [`Outbox::release`] queues the `server-join` and then everything held
+//! behind it: the viewer gets the snapshot and every broadcast sent after
+//! it was read, in the hub's order.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -68,7 +75,23 @@ pub(crate) enum Pushed {
 struct Inner {
     batches: VecDeque<Queued>,
     generation: u64,
+    /// The current membership is held (its `server-join` is not queued
+    /// yet): its hub's frames wait here, in order.
+    held: Option<Held>,
     closed: bool,
+}
+
+/// A held membership's frames, waiting for its `server-join`.
+struct Held {
+    chunks: Vec<Bytes>,
+    /// When the oldest of them reached the hub.
+    since: Option<Instant>,
+}
+
+impl Held {
+    fn wire(&self) -> u64 {
+        self.chunks.iter().map(|c| c.len() as u64).sum()
+    }
 }
 
 /// One taken-over connection's queue of hub batches.
@@ -102,6 +125,12 @@ impl Outbox {
         })
     }
 
+    /// Half its batches' room is taken: a hub sends it no more presences
+    /// in batches (they follow as it drains, see `crate::hub::catchup`).
+    pub(crate) fn crowded(&self) -> bool {
+        lock(&self.inner).batches.len() >= self.capacity / 2
+    }
+
     /// Whether the connection takes compressed frames.
     pub(crate) fn compressed(&self) -> bool {
         self.compressed
@@ -125,12 +154,58 @@ impl Outbox {
         });
     }
 
-    /// Ends the current membership and starts the next: the generation a
-    /// hub `Join` is registered with. Batches of older ones are dropped.
+    /// Ends the current membership and starts the next, held until
+    /// [`release`](Self::release): the generation a hub `Join` is
+    /// registered with. Batches of older ones are dropped.
     pub(crate) fn renew(&self) -> u64 {
         let mut inner = lock(&self.inner);
         inner.generation += 1;
+        let old = inner.held.replace(Held {
+            chunks: Vec::new(),
+            since: None,
+        });
+        if let Some(old) = old {
+            self.meter.dropped(old.wire());
+        }
         inner.generation
+    }
+
+    /// Queues the `server-join` of membership `generation` (its wire
+    /// chunks) and, behind it, what its hub pushed while it was held; from
+    /// now on the hub's batches queue directly. The join's bytes are exempt
+    /// from the hub's backlog limit until written (see
+    /// [`Meter::exempt`]): a viewer is never evicted for the size of its
+    /// own join. False when the membership has ended meanwhile.
+    pub(crate) fn release(&self, generation: u64, join: Vec<Bytes>) -> bool {
+        let wire: u64 = join.iter().map(|c| c.len() as u64).sum();
+        {
+            let mut inner = lock(&self.inner);
+            if inner.closed || inner.generation != generation {
+                return false;
+            }
+            let Some(held) = inner.held.take() else {
+                return false;
+            };
+            let ahead: u64 = inner.batches.iter().map(Queued::wire).sum();
+            if wire > 0 {
+                self.meter.exempt(ahead, wire);
+                self.meter.add(wire);
+                inner.batches.push_back(Queued {
+                    generation: OWN,
+                    chunks: join.into(),
+                    since: Instant::now(),
+                });
+            }
+            if !held.chunks.is_empty() {
+                inner.batches.push_back(Queued {
+                    generation,
+                    since: held.since.unwrap_or_else(Instant::now),
+                    chunks: held.chunks.into(),
+                });
+            }
+        }
+        self.waker.wake();
+        true
     }
 
     /// Nothing more is queued, and the hubs' batches that wait are dropped
@@ -140,6 +215,9 @@ impl Outbox {
         let dropped: VecDeque<Queued> = {
             let mut inner = lock(&self.inner);
             inner.closed = true;
+            if let Some(held) = inner.held.take() {
+                self.meter.dropped(held.wire());
+            }
             let (own, hubs) = std::mem::take(&mut inner.batches)
                 .into_iter()
                 .partition(|q| q.generation == OWN);
@@ -161,6 +239,12 @@ impl Outbox {
             }
             if inner.generation != generation {
                 return Pushed::Stale;
+            }
+            if let Some(held) = inner.held.as_mut() {
+                // Not woken: nothing is written before the release.
+                held.since.get_or_insert(since);
+                held.chunks.extend(frames.iter().cloned());
+                return Pushed::Queued;
             }
             if inner.batches.len() >= self.capacity {
                 return Pushed::Full;
@@ -245,6 +329,7 @@ mod tests {
     fn batches_of_the_current_membership_come_out_in_order() {
         let (o, _) = outbox(8);
         let g = o.renew();
+        assert!(o.release(g, Vec::new()));
         assert_eq!(
             o.push(g, &batch(&["a", "b"]), Instant::now()),
             Pushed::Queued
@@ -258,12 +343,14 @@ mod tests {
     fn an_ended_membership_is_stale_and_its_queued_bytes_leave_the_meter() {
         let (o, meter) = outbox(8);
         let old = o.renew();
+        o.release(old, Vec::new());
         meter.add(wire_len(3));
         assert_eq!(
             o.push(old, &batch(&["old"]), Instant::now()),
             Pushed::Queued
         );
         let new = o.renew();
+        o.release(new, Vec::new());
         assert_eq!(
             o.push(old, &batch(&["late"]), Instant::now()),
             Pushed::Stale
@@ -284,6 +371,7 @@ mod tests {
     fn full_and_closed_are_refused() {
         let (o, _) = outbox(1);
         let g = o.renew();
+        o.release(g, Vec::new());
         assert_eq!(o.push(g, &batch(&["a"]), Instant::now()), Pushed::Queued);
         assert_eq!(o.push(g, &batch(&["b"]), Instant::now()), Pushed::Full);
         o.close();
@@ -295,6 +383,7 @@ mod tests {
     fn own_frames_keep_their_place_and_outlive_the_close() {
         let (o, meter) = outbox(8);
         let g = o.renew();
+        o.release(g, Vec::new());
         o.own(vec![text_frame(b"join")]);
         meter.add(wire_len(3));
         o.push(g, &batch(&["hub"]), Instant::now());
@@ -304,5 +393,52 @@ mod tests {
         o.own(vec![text_frame(b"late")]);
         assert!(drained(&o).is_empty(), "nothing is queued after the close");
         assert_eq!(meter.backlog(), (2 + 4) + (2 + 5), "own frames are metered");
+    }
+
+    #[test]
+    fn a_held_membership_gets_its_join_first_then_what_the_hub_sent_meanwhile() {
+        let (o, meter) = outbox(8);
+        let g = o.renew();
+        meter.add(wire_len(1) * 2);
+        assert_eq!(o.push(g, &batch(&["a"]), Instant::now()), Pushed::Queued);
+        assert_eq!(o.push(g, &batch(&["b"]), Instant::now()), Pushed::Queued);
+        assert!(drained(&o).is_empty(), "nothing leaves before the join");
+        assert!(o.release(g, vec![text_frame(b"join")]));
+        o.push(g, &batch(&["c"]), Instant::now());
+        assert_eq!(drained(&o), ["join", "a", "b", "c"]);
+        assert!(!o.release(g, Vec::new()), "released once");
+    }
+
+    #[test]
+    fn a_held_membership_that_ends_drops_what_it_held() {
+        let (o, meter) = outbox(8);
+        let g = o.renew();
+        meter.add(wire_len(1));
+        o.push(g, &batch(&["a"]), Instant::now());
+        let next = o.renew();
+        assert!(!o.release(g, vec![text_frame(b"stale join")]));
+        assert_eq!(meter.backlog(), 0, "the held frame left the meter");
+        assert!(o.release(next, vec![text_frame(b"join")]));
+        assert_eq!(drained(&o), ["join"]);
+    }
+
+    #[test]
+    fn the_join_is_exempt_from_the_backlog_until_written() {
+        let (o, meter) = outbox(8);
+        o.own(vec![text_frame(b"hello")]);
+        let g = o.renew();
+        let join = text_frame(&[b'x'; 1000]);
+        let len = join.len() as u64;
+        assert!(o.release(g, vec![join]));
+        let greeting = wire_len(5);
+        assert_eq!(meter.backlog(), greeting + len);
+        assert_eq!(meter.backlog_beyond_join(), greeting);
+        meter.add(10);
+        assert_eq!(meter.backlog_beyond_join(), greeting + 10);
+        meter.taken((greeting + len / 2) as usize);
+        assert_eq!(meter.backlog_beyond_join(), 10, "half the join written");
+        meter.taken((len - len / 2) as usize);
+        assert_eq!(meter.backlog_beyond_join(), 10);
+        assert_eq!(meter.backlog(), 10);
     }
 }

@@ -1,9 +1,13 @@
 //! Joining a server: the answer to a `connect`, decided off the session.
 //!
-//! Finds the requested server in the provider's list, checks credentials
-//! for protected servers (with the authentication limits), and loads the
-//! users and the client id. The session asks [`resolve`] and acts on the
-//! answer: an [`Admitted`] join to enter, or a [`Refused`] one to report.
+//! Two steps with the subscription between them. [`resolve`] finds the
+//! requested server in the provider's list and checks credentials for
+//! protected servers (with the authentication limits): an [`Admitted`] join
+//! to enter, or a [`Refused`] one to report. The session then enters the
+//! guild's hub (held, see [`crate::wire::outbox`]) and only then asks
+//! [`load`] for the users and the client id, so every broadcast the hub
+//! sends after the users were read reaches the joiner. With Redis, [`load`]
+//! first waits until this instance's subscription to the guild is live.
 
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -23,13 +27,18 @@ use crate::providers::{
     answer_or_default, GetClientId, GetServers, GetUsers, Providers, ValidateUser, Validation,
 };
 
-/// A successful join, ready to send.
+/// An admitted join, to enter before its users are read.
 pub(crate) struct Admitted {
     pub(crate) server: ServerInfo,
     /// The id the client asked for, echoed in `request`.
     pub(crate) requested: String,
     /// The legacy password the client sent, echoed in `request`.
     pub(crate) password: Option<String>,
+}
+
+/// What a `server-join` carries besides the request: read after the
+/// session entered the hub.
+pub(crate) struct Loaded {
     pub(crate) users: Arc<UserList>,
     pub(crate) client_id: Option<String>,
 }
@@ -68,9 +77,8 @@ pub(crate) struct Joiner {
     pub(crate) failures: Rc<RefCell<Attempts>>,
 }
 
-/// The provider side of `connect`: find the server, check credentials, load
-/// users and the client id. Runs off the actor, so the session keeps
-/// answering pings meanwhile.
+/// The provider side of `connect`: find the server and check credentials.
+/// Runs off the actor, so the session keeps answering pings meanwhile.
 pub(crate) async fn resolve(
     app: Arc<AppState>,
     providers: Addr<Providers>,
@@ -93,19 +101,33 @@ pub(crate) async fn resolve(
         app.metrics.auth(auth_outcome(&verdict));
         verdict.map_err(refuse)?;
     }
-    let snowflake = server.snowflake.clone();
+    Ok(Admitted {
+        server,
+        requested,
+        password: req.password,
+    })
+}
+
+/// The users and the client id of a guild the session has entered. With
+/// Redis, the read waits (bounded) until this instance's subscription to
+/// the guild is live, as broadcasts reach the hub only through it.
+pub(crate) async fn load(
+    app: Arc<AppState>,
+    providers: Addr<Providers>,
+    snowflake: String,
+) -> Loaded {
+    if let Some(cluster) = &app.cluster {
+        cluster.subscribed(&snowflake).await;
+    }
     let (users, client_id) = futures_util::future::join(
         providers.send(GetUsers(snowflake.clone())),
         providers.send(GetClientId(snowflake)),
     )
     .await;
-    Ok(Admitted {
-        server,
-        requested,
-        password: req.password,
+    Loaded {
         users: answer_or_default("the users", users),
         client_id: answer_or_default("the client id", client_id),
-    })
+    }
 }
 
 /// The first server whose id matches; `"default"` also matches the first

@@ -4,14 +4,17 @@
 //! Owns the session actor (`session`), answering a `connect` (`join`), the
 //! `server-join` frame built from shared parts (`joinframe`), the writer
 //! that puts the session's outbox and control frames on the wire in order
-//! (`outgoing`), admitting an upgrade and starting its session on either
-//! path (`start`), connections taken over from the HTTP/1 dispatcher and
-//! their pump (`upgrade/`), and the read-side shutdown for upgrades
-//! actix-web serves itself (`socket`). May import `wire`, `hub`,
+//! (`outgoing`), admitting an upgrade and starting its session (`start`),
+//! and the connection taken over from the HTTP/1 dispatcher with its pump
+//! (`upgrade/`): one path from the upgrade request to a started session,
+//! `upgrade::take_over` -> `start::{admit_upgrade, negotiate,
+//! session_queues, start_session}` -> `upgrade::pump::Pump`. May import `wire`, `hub`,
 //! `providers`, `protocol`, `deflate`, `access`, `app` and the leaf modules; nothing
 //! below imports it (the HTTP front in `web` does).
 //!
-//! How a broadcast travels, hop by hop:
+//! The `Session` actor is the control plane of its connection (greeting,
+//! `connect`, joining and leaving hubs, heartbeat, closing, eviction); it
+//! is not on the data path. How a broadcast travels, hop by hop:
 //!
 //! ```text
 //! Handle::broadcast_message(guild, uid, text, channel)      web/handle.rs
@@ -34,8 +37,7 @@
 //!   │ frames and hub batches, in order), then the context's
 //!   │ control frames
 //!   ▼
-//! Pump (taken-over socket: vectored write, uncopied)        ws/upgrade/pump.rs
-//!   or Body (response stream of an actix-web upgrade)       ws/outgoing.rs
+//! Pump (the taken-over socket: vectored write, uncopied)    ws/upgrade/pump.rs
 //!   ▼
 //! the socket
 //! ```
@@ -44,6 +46,5 @@ pub(crate) mod join;
 pub(crate) mod joinframe;
 pub(crate) mod outgoing;
 pub(crate) mod session;
-pub(crate) mod socket;
 pub(crate) mod start;
 pub(crate) mod upgrade;

@@ -12,10 +12,8 @@
 //! ends, the outbox is closed (hub batches still waiting are dropped; the
 //! session's own frames are not).
 //!
-//! Both connection paths use it: the taken-over connection's pump
-//! (`crate::ws::upgrade`) writes what it yields to the socket, and for
-//! upgrades actix-web serves itself [`Body`] is the response body stream.
-//! The context is polled only when its own waker fired, so a hub delivery
+//! The connection's pump (`crate::ws::upgrade`) writes what it yields to
+//! the socket. The context is polled only when its own waker fired, so a hub delivery
 //! does not also poll the actor's timers and streams.
 
 use std::collections::VecDeque;
@@ -127,45 +125,6 @@ where
                 Poll::Ready(None) => self.ended = true,
                 Poll::Pending => return,
             }
-        }
-    }
-}
-
-/// The response body of a WebSocket upgrade actix-web serves itself.
-pub(crate) struct Body<S> {
-    out: Outgoing<S>,
-    queue: VecDeque<Bytes>,
-}
-
-impl<S, E> Body<S>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    pub(crate) fn new(frames: S, outbox: Arc<Outbox>) -> Self {
-        Body {
-            out: Outgoing::new(frames, outbox),
-            queue: VecDeque::new(),
-        }
-    }
-}
-
-impl<S, E> Stream for Body<S>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    type Item = Result<Bytes, actix_web::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.queue.is_empty() {
-            this.out.fill(cx, &mut this.queue);
-        }
-        match this.queue.pop_front() {
-            Some(chunk) => Poll::Ready(Some(Ok(chunk))),
-            None if this.out.ended() => Poll::Ready(None),
-            None => Poll::Pending,
         }
     }
 }

@@ -1,28 +1,33 @@
-//! Admitting a WebSocket upgrade and starting its session, shared by both
-//! ways a connection arrives: taken over from the HTTP/1 dispatcher
-//! (`upgrade/`) or answered by actix-web itself ([`upgrade`], reached from
-//! the HTTP front's single route). Both check the origin and the caps the
-//! same way, negotiate compression the same way and build the same
-//! `Session` with its outbox.
+//! Admitting a WebSocket upgrade and starting its session: the steps
+//! `upgrade::serve` takes, in order, for every connection, which the HTTP/1
+//! dispatcher hands over (`HttpService::upgrade`) for every request with
+//! `Upgrade: websocket`: [`admit_upgrade`] (origin and connection caps),
+//! [`negotiate`] (compression), [`session_queues`] (the session's outbox
+//! and meter) and [`start_session`] (the server list asked first, then the
+//! `Session` in its `WebsocketContext`).
+//!
+//! There is one path. actix-web's own WebSocket response (the request's
+//! body as the input, the session as the response body) is not used: the
+//! dispatcher hands over every upgrade, and the one request it cannot (an
+//! upgrade with a chunked body, which no WebSocket client sends) is
+//! refused by the HTTP front with [`upgrade_with_a_body`].
 
 use std::sync::Arc;
 
-use actix::Addr;
+use actix::{Addr, AsyncContext};
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use actix_web_actors::ws;
-use futures_util::future::Either;
 
 use crate::access::slots::{Slot, SlotRefused};
 use crate::app::AppState;
-use crate::deflate::{self, Inflating, Refusals};
+use crate::deflate;
 use crate::protocol::frames;
 use crate::providers::{answer_or_default, GetGreeting, Providers};
-use crate::wire::outbound::{Meter, Metered, Shared};
+use crate::wire::inbound::Inbound;
+use crate::wire::outbound::{Meter, Shared};
 use crate::wire::outbox::Outbox;
-use crate::ws::outgoing::Body;
 use crate::ws::session::{Session, Wiring};
-use crate::ws::socket::ConnSocket;
 
 /// The request asks for a WebSocket (`Upgrade: websocket`).
 pub(crate) fn is_websocket(headers: &HeaderMap) -> bool {
@@ -81,12 +86,8 @@ pub(crate) fn negotiate(app: &AppState, headers: &HeaderMap) -> Option<&'static 
         .flatten()
 }
 
-/// A new session's outbox and meter, and its compressed input's refusal
-/// cell when the connection negotiated compression.
-pub(crate) fn session_queues(
-    app: &AppState,
-    compressed: bool,
-) -> (Arc<Outbox>, Arc<Meter>, Option<Refusals>) {
+/// A new session's outbox and meter.
+pub(crate) fn session_queues(app: &AppState, compressed: bool) -> (Arc<Outbox>, Arc<Meter>) {
     let meter = Arc::new(Meter::default());
     let outbox = Outbox::new(
         app.config.max_backlog_frames,
@@ -94,12 +95,15 @@ pub(crate) fn session_queues(
         app.metrics.clone(),
         compressed,
     );
-    (outbox, meter, compressed.then(Refusals::default))
+    (outbox, meter)
 }
 
 /// The session of an admitted upgrade, as the stream of its context's
 /// bytes: the server list is asked first, so it is the first frame queued.
-/// A compressed connection's input is inflated on the way in.
+/// The connection's bytes are parsed and judged by [`Inbound`] (inflated
+/// where the connection negotiated compression) and reach the session as
+/// typed items; the context's own input stays empty, and its codec only
+/// writes the session's control frames.
 pub(crate) async fn start_session<S>(
     app: Arc<AppState>,
     providers: Addr<Providers>,
@@ -111,8 +115,6 @@ where
         + Unpin
         + 'static,
 {
-    let max = app.config.max_frame_bytes;
-    let codec = actix_http::ws::Codec::new().max_size(max);
     let list = match providers.send(GetGreeting).await {
         Ok(list) => list,
         // The safe default, logged as every unanswered question is.
@@ -120,48 +122,24 @@ where
             &answer_or_default::<Vec<_>>("the server list", Err(e)),
         ))),
     };
-    let input = match &wiring.refusals {
-        Some(refusals) => Either::Left(Inflating::new(input, max, refusals.clone())),
-        None => Either::Right(input),
-    };
-    let session = Session::new(app, providers, list, wiring);
-    ws::WebsocketContext::with_codec(session, input, codec)
+    let inbound = Inbound::new(
+        input,
+        app.config.max_frame_bytes,
+        wiring.outbox.compressed(),
+    );
+    let empty =
+        futures_util::stream::pending::<Result<bytes::Bytes, actix_http::error::PayloadError>>();
+    ws::WebsocketContext::with_factory(empty, move |ctx| {
+        ctx.add_stream(inbound);
+        Session::new(app, providers, list, wiring)
+    })
 }
 
-/// An upgrade the HTTP layer did not hand over to [`super::upgrade`] (no
-/// `Connection: upgrade`, or HTTP/2): the same checks, then actix-web's
-/// WebSocket response.
-pub(crate) async fn upgrade(
-    req: HttpRequest,
-    payload: web::Payload,
-    app: Arc<AppState>,
-    providers: Addr<Providers>,
-) -> HttpResponse {
-    let ip = app.proxies.client_ip(&req);
-    let slot = match admit_upgrade(&app, ip, req.headers()) {
-        Ok(slot) => slot,
-        Err(refusal) => return *refusal,
-    };
-    let mut response = match ws::handshake(&req) {
-        Ok(r) => r,
-        Err(e) => return actix_web::ResponseError::error_response(&e),
-    };
-    let extension = negotiate(&app, req.headers());
-    if let Some(answer) = extension {
-        response.insert_header((header::SEC_WEBSOCKET_EXTENSIONS, answer));
-    }
-    let (outbox, meter, refusals) = session_queues(&app, extension.is_some());
-    let socket = req.conn_data::<ConnSocket>().copied();
-    // Asked before the upgrade completes so the list is ready when the body
-    // is first polled: 101 and server-list leave in one write.
-    let wiring = Wiring {
-        ip,
-        slot,
-        meter: meter.clone(),
-        outbox: outbox.clone(),
-        refusals,
-        socket,
-    };
-    let inner = start_session(app, providers, wiring, payload).await;
-    response.streaming(Metered::new(Body::new(Box::pin(inner), outbox), meter))
+/// The answer to a WebSocket upgrade that carries a request body
+/// (`Transfer-Encoding: chunked`): the dispatcher does not hand such a
+/// request over, and an RFC 6455 handshake has no body.
+pub(crate) fn upgrade_with_a_body() -> HttpResponse {
+    HttpResponse::BadRequest()
+        .content_type("text/plain; charset=utf-8")
+        .body("a WebSocket upgrade has no request body")
 }

@@ -3,10 +3,17 @@
 //! compresses every data message it sends (RSV1, raw deflate, sync flush,
 //! the `00 00 ff ff` tail left off) and inflates every RSV1 message it
 //! receives. tokio-tungstenite has no compression, so the tests' own.
-//! Written from the RFCs; it checks what it reads (masking, RSV bits,
-//! control-frame rules) so a server that breaks them fails the test.
+//! Written from the RFCs, with the frame headers read and written by the
+//! server's own `src/frame.rs`; it checks what it reads (masking, RSV
+//! bits, control-frame rules) so a server that breaks them fails the test.
 
 use std::net::SocketAddr;
+
+/// The server's own frame header code, so the tests frame and parse
+/// exactly as it does (it imports nothing of the crate); the other raw
+/// clients of the tests use it from here.
+#[path = "../../src/frame.rs"]
+pub mod frame;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -72,24 +79,11 @@ pub fn inflate(payload: &[u8]) -> Vec<u8> {
     }
 }
 
-/// A masked client frame (`first` is FIN/RSV/opcode).
+/// A masked client frame (`first` is FIN/RSV/opcode), written by the
+/// server's own frame code (`src/frame.rs`).
 pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut out = vec![first];
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=65535 => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
-    out
+    frame::encode(frame::Header::from_first(first, Some(mask)), payload)
 }
 
 impl DeflateWs {
@@ -160,28 +154,17 @@ impl DeflateWs {
     /// The next frame, or `None` at EOF.
     pub async fn next_frame(&mut self) -> Option<Frame> {
         loop {
-            if self.buf.len() >= 2 {
-                let (b0, b1) = (self.buf[0], self.buf[1]);
-                assert_eq!(b1 & 0x80, 0, "server frames are not masked");
-                assert_eq!(b0 & 0x30, 0, "RSV2 and RSV3 stay clear");
-                let (start, len) = match b1 & 0x7f {
-                    126 if self.buf.len() >= 4 => {
-                        (4, u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize)
-                    }
-                    127 if self.buf.len() >= 10 => (
-                        10,
-                        u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize,
-                    ),
-                    126 | 127 => (usize::MAX, 0),
-                    n => (2, n as usize),
-                };
-                if start != usize::MAX && self.buf.len() >= start + len {
+            if let Some(h) = frame::Header::parse(&self.buf) {
+                assert_eq!(h.mask, None, "server frames are not masked");
+                assert!(!h.rsv2 && !h.rsv3, "RSV2 and RSV3 stay clear");
+                let (start, len) = (h.len(), h.payload as usize);
+                if self.buf.len() >= start + len {
                     let payload = self.buf[start..start + len].to_vec();
                     self.buf.drain(..start + len);
                     let frame = Frame {
-                        fin: b0 & 0x80 != 0,
-                        rsv1: b0 & 0x40 != 0,
-                        opcode: b0 & 0x0f,
+                        fin: h.fin,
+                        rsv1: h.rsv1,
+                        opcode: h.opcode,
                         payload,
                     };
                     if frame.rsv1 {

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod deflate;
+pub mod fake_discord;
+pub mod storm;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -20,7 +20,7 @@
 //! The Python original has no gateway bot, so there is nothing of its to
 //! compare here.
 
-#[path = "../../../tests/common/fake_discord.rs"]
+#[path = "../../../tests/common/fake_discord/mod.rs"]
 mod fake_discord;
 
 /// The test suite's permessage-deflate client.

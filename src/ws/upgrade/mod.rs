@@ -10,12 +10,16 @@
 //! the dispatcher hands over the socket once it has parsed the request, and
 //! this module answers the handshake and runs the same `Session` actor in
 //! actix-web-actors' `WebsocketContext`, with the socket pumped by
-//! [`pump`]: reads go straight to the context, the context's frames
-//! straight to the socket, and nothing is buffered while a viewer is idle.
+//! [`pump`]: reads go straight to the frame parser
+//! (`crate::wire::inbound`, whose items the session handles), the
+//! session's frames straight to the socket, and nothing is buffered while a viewer is idle.
 //!
-//! Requests the dispatcher does not hand over (an `Upgrade: websocket`
-//! without `Connection: upgrade`, say) still reach `web::http::entry`, which
-//! hands them to `start::upgrade`: the same checks and session.
+//! The dispatcher hands over every request with `Upgrade: websocket` (its
+//! decoder reads such a request's body as the connection's stream), so
+//! this is the one way a session starts; [`serve`] refuses what is not a
+//! valid handshake. The one exception, an upgrade with a chunked body, is
+//! not handed over and is refused by the HTTP front
+//! (`start::upgrade_with_a_body`).
 
 mod pump;
 
@@ -105,7 +109,7 @@ where
     let early = (!read_buf.is_empty()).then(|| Bytes::copy_from_slice(&read_buf));
     drop(read_buf);
     let io = std::rc::Rc::new(std::cell::RefCell::new(io));
-    let (outbox, meter, refusals) = session_queues(&app, extension.is_some());
+    let (outbox, meter) = session_queues(&app, extension.is_some());
     let close_timeout = app.config.close_timeout;
     let input = pump::Reader::new(io.clone(), early);
     let wiring = Wiring {
@@ -113,8 +117,6 @@ where
         slot,
         meter: meter.clone(),
         outbox: outbox.clone(),
-        refusals,
-        socket: None,
     };
     let output = start_session(app, providers, wiring, input).await;
     let output = pump::Pump::new(

@@ -1,7 +1,8 @@
 //! Moves a taken-over connection's bytes between its socket and its
 //! session's `WebsocketContext`, holding no buffer of its own while idle.
 //!
-//! [`Reader`] is the context's input: each read lands in a stack buffer
+//! [`Reader`] is the input of the session's frame parser
+//! (`crate::wire::inbound`): each read lands in a stack buffer
 //! and is handed on as a `Bytes` of exactly what arrived. [`Pump`] writes
 //! what the session's [`Outgoing`] yields (the actor runs inside it) with
 //! vectored writes, so a batch of frames is one system call. An outbox
@@ -49,7 +50,7 @@ const MAX_SLICES: usize = 64;
 /// it borrows the socket to write.
 pub(crate) type Shared<T> = Rc<RefCell<T>>;
 
-/// The context's input: the socket's bytes as they arrive.
+/// The frame parser's input: the socket's bytes as they arrive.
 pub(crate) struct Reader<T> {
     read: Shared<T>,
     /// Bytes that came with the request, delivered first.

@@ -3,9 +3,14 @@
 //! `resume_gateway_url`, GUILD_CREATE, dispatches with sequence numbers,
 //! HEARTBEAT/ACK, RESUME with replay of missed events, RECONNECT,
 //! INVALID_SESSION, REQUEST_GUILD_MEMBERS answered in chunks, close codes),
-//! and the REST endpoints the bot uses, over plain HTTP/1.1.
+//! and the REST endpoints the bot uses, over plain HTTP/1.1. One module
+//! of the shared harness (`common::fake_discord`), with the guilds the
+//! suites share in [`fixtures`]. The bench's `discord_scale` includes it
+//! too, by path.
 
 #![allow(dead_code)]
+
+pub mod fixtures;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

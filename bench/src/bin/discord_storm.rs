@@ -1,0 +1,449 @@
+//! Discord storm benchmark: presence storms and bulk changes in a big guild
+//! through the built-in bot, with every viewer's final scene checked
+//! against the truth.
+//!
+//! Starts the test suite's fake Discord holding one guild of `--members`
+//! members (`--online-pct` of them online), then the d-back binary as a
+//! child process against it (the guild's offline members hidden, as d-zone
+//! advises for big servers), and runs two phases:
+//!
+//! * **storm**: `--steady` viewers stay joined while the fake dispatches
+//!   `--rate` PRESENCE_UPDATEs a second for `--secs` seconds (random online
+//!   members, random online/idle/dnd) and `--joins-per-sec` more viewers
+//!   join. Prints the server's CPU (cores), join p50/p99, bytes per viewer,
+//!   viewers evicted, and how many viewers end with a wrong scene.
+//! * **catch-up**: `--catchup` members change status while the bot's
+//!   session is invalidated (a fresh session, op 9, not resumable); the new
+//!   session's GUILD_CREATE carries the changes, which the bot diffs into
+//!   presences. Prints bytes per viewer, evictions, wrong scenes and the
+//!   time until every viewer shows the new truth.
+//!
+//! ```text
+//! cargo build --release --bin d-back -p d-back
+//! cargo run --release -p d-back-bench --bin discord_storm -- --server target/release/d-back
+//! ```
+//!
+//! Viewers read as fast as they can and close like a browser when done.
+
+#[path = "../../../tests/common/fake_discord.rs"]
+mod fake_discord;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+use fake_discord::{member, presence, FakeDiscord, FakeGuild, BOT_TOKEN};
+
+const GUILD: &str = "500000000000000001";
+
+#[derive(Parser)]
+struct Args {
+    /// The d-back binary to run.
+    #[arg(long, default_value = "target/release/d-back")]
+    server: PathBuf,
+    #[arg(long, default_value_t = 100_000)]
+    members: usize,
+    #[arg(long, default_value_t = 10)]
+    online_pct: usize,
+    /// Presence updates a second during the storm.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    #[arg(long, default_value_t = 15)]
+    secs: u64,
+    /// Viewers joined before the storm.
+    #[arg(long, default_value_t = 20)]
+    steady: usize,
+    #[arg(long, default_value_t = 10)]
+    joins_per_sec: u64,
+    /// Members changed behind a fresh session in the catch-up phase (0: no
+    /// catch-up phase).
+    #[arg(long, default_value_t = 30_000)]
+    catchup: usize,
+    /// Viewers of the catch-up phase.
+    #[arg(long, default_value_t = 20)]
+    catchup_viewers: usize,
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Each member's status as the fake last told it (online members only:
+/// the guild hides its offline ones).
+type Truth = Arc<Mutex<HashMap<String, String>>>;
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / ticks
+}
+
+fn uid(i: usize) -> String {
+    format!("{}", 600_000_000_000_000_000u64 + i as u64)
+}
+
+fn guild(args: &Args, statuses: &HashMap<String, String>) -> FakeGuild {
+    let mut g = FakeGuild::new(GUILD, "big").channel("510000000000000001", "general");
+    for i in 0..args.members {
+        let id = uid(i);
+        g = g.member(member(&id, &format!("member{i}"), None, None, &[]));
+        if let Some(s) = statuses.get(&id) {
+            g = g.presence(&id, s);
+        }
+    }
+    g
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(args: &Args, fake: &FakeDiscord, port: u16, dir: &std::path::Path) -> Server {
+    // The guild's offline members hidden, as for any big server.
+    let config = dir.join("d-back.toml");
+    std::fs::write(
+        &config,
+        format!("[[discord.servers]]\nid = \"{GUILD}\"\nhide_offline = true\n"),
+    )
+    .expect("config written");
+    let child = Command::new(&args.server)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--config")
+        .arg(&config)
+        .env("DISCORD_TOKEN", BOT_TOKEN)
+        .env("D_BACK_DISCORD_GATEWAY_URL", fake.gateway_url())
+        .env("D_BACK_DISCORD_API_URL", fake.api_url())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the d-back binary starts");
+    Server(child)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A viewer: its scene from its join on, and what it cost.
+struct Viewer {
+    scene: HashMap<String, String>,
+    bytes: u64,
+    evicted: bool,
+}
+
+/// Joins the guild; the socket, the scene of the join, its bytes and the
+/// join's latency.
+async fn join(url: &str) -> Option<(Ws, HashMap<String, String>, u64, Duration)> {
+    let t = Instant::now();
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+    next_text(&mut ws).await?; // the server list
+    ws.send(Message::text(r#"{"type":"connect","data":{"server":"big"}}"#))
+        .await
+        .ok()?;
+    let joined = next_text(&mut ws).await?;
+    let took = t.elapsed();
+    let v: Value = serde_json::from_str(&joined).ok()?;
+    let scene = v["data"]["users"]
+        .as_object()?
+        .iter()
+        .map(|(uid, u)| (uid.clone(), u["status"].as_str().unwrap_or("").to_string()))
+        .collect();
+    Some((ws, scene, joined.len() as u64, took))
+}
+
+async fn next_text(ws: &mut Ws) -> Option<String> {
+    loop {
+        match ws.next().await? {
+            Ok(Message::Text(t)) => return Some(t.to_string()),
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Reads presences into the scene until `quiet` passes with nothing, then
+/// closes like a browser (Close, the server's Close, EOF).
+async fn watch(mut ws: Ws, mut scene: HashMap<String, String>, quiet: Arc<AtomicU64>) -> Viewer {
+    let mut bytes = 0;
+    loop {
+        // Until told how long a quiet spell ends it, wait in seconds.
+        let q = quiet.load(Ordering::Relaxed);
+        let idle = Duration::from_millis(if q == u64::MAX { 1000 } else { q });
+        let next = match tokio::time::timeout(idle, ws.next()).await {
+            Err(_) if q != u64::MAX => break,
+            Err(_) => continue,
+            Ok(next) => next,
+        };
+        let text = match next {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            _ => {
+                return Viewer {
+                    scene,
+                    bytes,
+                    evicted: true,
+                }
+            }
+        };
+        bytes += text.len() as u64;
+        let f: Value = serde_json::from_str(&text).unwrap_or_default();
+        if f["type"] != "presence" {
+            continue;
+        }
+        let d = &f["data"];
+        let uid = d["uid"].as_str().unwrap_or("").to_string();
+        if d["delete"] == true {
+            scene.remove(&uid);
+        } else {
+            scene.insert(uid, d["status"].as_str().unwrap_or("").to_string());
+        }
+    }
+    let _ = ws.close(None).await;
+    while let Some(Ok(_)) = ws.next().await {}
+    Viewer {
+        scene,
+        bytes,
+        evicted: false,
+    }
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// Viewers whose scene differs from the truth, and the members they differ in.
+fn wrong(viewers: &[Viewer], truth: &HashMap<String, String>) -> (usize, usize) {
+    let mut n = 0;
+    let mut members = 0;
+    for v in viewers.iter().filter(|v| !v.evicted) {
+        let differ = truth
+            .iter()
+            .filter(|(k, s)| v.scene.get(*k) != Some(s))
+            .count()
+            + v.scene.keys().filter(|k| !truth.contains_key(*k)).count();
+        if differ > 0 {
+            n += 1;
+            members += differ;
+        }
+    }
+    (n, members)
+}
+
+async fn wait_for_guild(url: &str, online: usize) {
+    let began = Instant::now();
+    loop {
+        if let Some((_, scene, _, _)) = join(url).await {
+            if scene.len() >= online {
+                return;
+            }
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "the bot never showed the guild"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args = Args::parse();
+    let online = args.members * args.online_pct / 100;
+    let truth: Truth = Arc::new(Mutex::new(
+        (0..online).map(|i| (uid(i), "online".to_string())).collect(),
+    ));
+    let fake = FakeDiscord::start(vec![guild(&args, &truth.lock().unwrap())]);
+    let dir = std::env::temp_dir().join(format!("discord-storm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let server = start_server(&args, &fake, port, &dir);
+    let pid = server.0.id();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let ready = Instant::now();
+    wait_for_guild(&url, online).await;
+    println!(
+        "discord-storm: {} ({}): {} members, {online} online, shown after {:.1} s",
+        args.server.display(),
+        std::fs::metadata(&args.server).map_or(0, |m| m.len()),
+        args.members,
+        ready.elapsed().as_secs_f64()
+    );
+
+    if args.secs > 0 {
+        storm(&args, &fake, &truth, &url, pid, online).await;
+    }
+    if args.catchup > 0 {
+        catch_up(&args, &fake, &truth, &url, pid, online).await;
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The storm phase: steady viewers, then presences and joins.
+async fn storm(args: &Args, fake: &FakeDiscord, truth: &Truth, url: &str, pid: u32, online: usize) {
+    let url = url.to_string();
+    let quiet = Arc::new(AtomicU64::new(u64::MAX));
+    let mut watchers = Vec::new();
+    let mut join_lat = Vec::new();
+    let mut join_bytes = 0;
+    for _ in 0..args.steady {
+        let (ws, scene, b, _) = join(&url).await.expect("a steady viewer joins");
+        join_bytes = b;
+        watchers.push(tokio::spawn(watch(ws, scene, quiet.clone())));
+    }
+    let cpu0 = cpu_seconds(pid);
+    let began = Instant::now();
+    let storm = {
+        let (truth, rate, secs) = (truth.clone(), args.rate, args.secs);
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            let statuses = ["online", "idle", "dnd"];
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let per_tick = (rate / 100).max(1);
+            let end = Instant::now() + Duration::from_secs(secs);
+            while Instant::now() < end {
+                tick.tick().await;
+                let mut t = truth.lock().unwrap();
+                let mut rng = rand::thread_rng();
+                for _ in 0..per_tick {
+                    let id = uid(rng.gen_range(0..online));
+                    let s = statuses[rng.gen_range(0..statuses.len())];
+                    t.insert(id.clone(), s.to_string());
+                    fake.dispatch("PRESENCE_UPDATE", presence(&id, GUILD, s));
+                }
+            }
+        })
+    };
+    let gap = Duration::from_secs_f64(1.0 / args.joins_per_sec as f64);
+    let mut joiners = Vec::new();
+    while began.elapsed() < Duration::from_secs(args.secs) {
+        let (url, quiet) = (url.clone(), quiet.clone());
+        joiners.push(tokio::spawn(async move {
+            let (ws, scene, _, took) = join(&url).await?;
+            Some((took, tokio::spawn(watch(ws, scene, quiet))))
+        }));
+        tokio::time::sleep(gap).await;
+    }
+    storm.await.unwrap();
+    let storm_cpu = cpu_seconds(pid) - cpu0;
+    let storm_secs = began.elapsed().as_secs_f64();
+    for j in joiners {
+        if let Some((took, w)) = j.await.unwrap() {
+            join_lat.push(took);
+            watchers.push(w);
+        }
+    }
+    // Done when nothing has come for a second.
+    quiet.store(1000, Ordering::Relaxed);
+    let mut viewers = Vec::new();
+    for w in watchers {
+        viewers.push(w.await.unwrap());
+    }
+    join_lat.sort();
+    let t = truth.lock().unwrap().clone();
+    let (bad, bad_members) = wrong(&viewers, &t);
+    let evicted = viewers.iter().filter(|v| v.evicted).count();
+    let bytes: u64 = viewers.iter().map(|v| v.bytes).sum();
+    println!(
+        "discord-storm: storm {} presences/s for {} s, {} steady + {} joining viewers: server CPU {:.2} cores; \
+         join p50 {:.1} ms, p99 {:.1} ms (a join is {:.2} MiB); {:.2} MiB of updates per viewer; \
+         evicted {evicted}; wrong scenes {bad} of {} ({bad_members} members)",
+        args.rate,
+        args.secs,
+        args.steady,
+        join_lat.len(),
+        storm_cpu / storm_secs,
+        pct(&join_lat, 0.50),
+        pct(&join_lat, 0.99),
+        join_bytes as f64 / 1048576.0,
+        bytes as f64 / viewers.len().max(1) as f64 / 1048576.0,
+        viewers.len(),
+    );
+
+}
+
+/// The catch-up phase: the changes happen while the bot's session is gone.
+async fn catch_up(args: &Args, fake: &FakeDiscord, truth: &Truth, url: &str, pid: u32, online: usize) {
+    {
+        let quiet = Arc::new(AtomicU64::new(u64::MAX));
+        let mut watchers = Vec::new();
+        let mut join_bytes = 0;
+        for _ in 0..args.catchup_viewers {
+            let (ws, scene, b, _) = join(url).await.expect("a viewer joins");
+            join_bytes = b;
+            watchers.push(tokio::spawn(watch(ws, scene, quiet.clone())));
+        }
+        let changed = {
+            let mut t = truth.lock().unwrap();
+            let mut rng = rand::thread_rng();
+            let mut n = 0;
+            for i in 0..online {
+                if n == args.catchup {
+                    break;
+                }
+                let id = uid(i);
+                let now = t[&id].clone();
+                let next = ["online", "idle", "dnd"]
+                    .into_iter()
+                    .filter(|s| *s != now)
+                    .nth(rng.gen_range(0..2))
+                    .unwrap();
+                t.insert(id, next.to_string());
+                n += 1;
+            }
+            fake.set_guild(guild(&args, &t));
+            n
+        };
+        let cpu0 = cpu_seconds(pid);
+        let began = Instant::now();
+        fake.invalidate_session(false);
+        // A fresh session identifies again (at most one a 5 s): a quiet
+        // spell of 10 s ends the phase.
+        quiet.store(10_000, Ordering::Relaxed);
+        let mut viewers = Vec::new();
+        for w in watchers {
+            viewers.push(w.await.unwrap());
+        }
+        // The watchers stop after 10 s of quiet: the convergence time is
+        // the run less that wait.
+        let converge = began.elapsed().as_secs_f64() - 10.0;
+        let t = truth.lock().unwrap().clone();
+        let (bad, bad_members) = wrong(&viewers, &t);
+        let evicted = viewers.iter().filter(|v| v.evicted).count();
+        let bytes: u64 = viewers.iter().map(|v| v.bytes).sum();
+        println!(
+            "discord-storm: catch-up of {changed} changes to {} viewers: {:.2} MiB per viewer (a join is {:.2} MiB); \
+             evicted {evicted}; wrong scenes {bad} ({bad_members} members); converged within {:.1} s; server CPU {:.2} s",
+            viewers.len(),
+            bytes as f64 / viewers.len().max(1) as f64 / 1048576.0,
+            join_bytes as f64 / 1048576.0,
+            converge,
+            cpu_seconds(pid) - cpu0,
+        );
+    }
+}
