@@ -80,7 +80,7 @@ export class Gathering {
       a.nextMoveAt = now;
       if (!route || !route.length || !a.onIsland || a.bubble || users.actors[a.uid] !== a) return;
       // It may have left and come back elsewhere meanwhile: the route must start beside it.
-      if (a.hopMs || Math.abs(route[0] - a.x) + Math.abs(route[1] - a.y) !== 1) return;
+      if (Math.abs(route[0] - a.x) + Math.abs(route[1] - a.y) !== 1) return;
       const again = tries > 1 ? () => this.send(a, target, users, paths, tries - 1) : null;
       a.follow(paths.island, route, target[0], target[1], now, again);
     });
