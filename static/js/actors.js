@@ -1,20 +1,28 @@
-// Characters: one Actor per member of the joined server, kept in
-// `users.actors` (uid -> Actor) like the d-zone client does. Offline members
-// stay known (so they can come back without a username) but have no body on
-// the island; a presence with `delete` forgets them and fades them out.
+// A character: one member's body on the island. It hops from tile to tile
+// in little runs, dozes when idle, stays put under a red mark when busy,
+// faces the viewer and bobs while its speech bubble types, and can follow a
+// route (a conversation calling it over, see gather.js) before it stands
+// there a while and wanders off again.
 //
-// Behaviour is driven by timestamps checked every frame, never by timers, so
-// removing an actor leaves nothing behind.
+// Behaviour is driven by timestamps checked at each logic step, never by
+// timers, so removing an actor leaves nothing behind.
 
 import { characterSheet } from './sprites.js';
 import { label } from './font.js';
 
-const STATUSES = new Set(['online', 'idle', 'dnd', 'offline']);
+export const STATUSES = new Set(['online', 'idle', 'dnd', 'offline']);
 const DIRS = [[1, 0], [0, 1], [-1, 0], [0, -1]];
 // Facing per direction: front-right, front-left, back, back.
 const FACING = [0, 1, 2, 2];
 /** How long a leaving character takes to fade away. */
 export const FADE_MS = 900;
+/** How long a landing squashes the body. */
+export const SQUASH_MS = 110;
+/** A hop on the way to a conversation, and the pause between two of them. */
+const WALK_HOP_MS = 300;
+const WALK_PAUSE_MS = 90;
+/** How long a walker waits for a blocked tile before giving the route up. */
+const BLOCKED_MS = 1800;
 
 export class Actor {
   constructor(uid, username, status, roleColor) {
@@ -42,6 +50,18 @@ export class Actor {
     this.lift = 0;
     this.sheet = null;
     this.sheetDim = null;
+    this.row = 0; // depth row it is drawn in, see depth.js
+    this.rowIndex = -1;
+    this.rowSlot = 0;
+    this.slot = -1; // index in Users.list while on the island
+    this.route = null; // flat [x, y, x, y, ...] tiles still to walk, or null
+    this.routeAt = 0;
+    this.goal = -1; // island index of the route's last tile, claimed while walking
+    this.reroute = null; // asks for another route when the way stays blocked
+    this.blockedSince = 0;
+    this.stayUntil = 0; // arrived at a conversation: no wandering before this
+    this.faceX = 0; // who to face on arrival
+    this.faceY = 0;
   }
 
   get status() {
@@ -63,10 +83,17 @@ export class Actor {
     this.nameLabel = null;
   }
 
+  /** The depth row: a hopping actor is drawn with the nearer of its two tiles. */
+  depthRow() {
+    const to = this.x + this.y;
+    return this.hopMs ? Math.max(to, this.fromX + this.fromY) : to;
+  }
+
   /**
    * Sets sx, sy (foot position in island screen space, elevation included)
-   * and lift (height of the hop) for time `now`. Fields, not a returned
-   * array: this runs for every character every frame.
+   * and lift (height of the hop, or of the bob while talking) for time
+   * `now`. Fields, not a returned array: this runs for every character on
+   * screen every frame.
    */
   locate(island, now) {
     const tx = (this.x - this.y) * 8;
@@ -75,7 +102,7 @@ export class Actor {
     if (!this.hopMs) {
       this.sx = tx;
       this.sy = ty - ez;
-      this.lift = 0;
+      this.lift = this.bubble && this.bubble.typing(now) ? bob(now + this.seed) : 0;
       return;
     }
     const t = Math.min(1, (now - this.hopStart) / this.hopMs);
@@ -87,53 +114,136 @@ export class Actor {
     this.lift = Math.round(Math.sin(Math.PI * t) * (this.presence === 'idle' ? 3 : 6));
   }
 
-  /** Advances hops and decides the next one. */
+  /** Whether the body looks different at `now` than when it last stood still. */
+  animating(now) {
+    return this.hopMs > 0 || now - this.landedAt < SQUASH_MS || now - this.appearedAt < 400 || !!this.bubble;
+  }
+
+  /** Advances hops and decides the next one; returns true when a hop started or ended. */
   update(island, now) {
-    if (!this.onIsland) return;
+    let changed = false;
     if (this.hopMs && now - this.hopStart >= this.hopMs) {
       this.hopMs = 0;
       this.landedAt = now;
       island.release(this.fromX, this.fromY);
+      changed = true;
     }
-    if (this.hopMs || now < this.nextMoveAt) return;
+    if (this.hopMs || now < this.nextMoveAt) return changed;
     if (this.presence === 'dnd' || this.bubble) {
       this.nextMoveAt = now + 1000;
-      return;
+      return changed;
+    }
+    if (this.route) return this.walk(island, now) || changed;
+    if (now < this.stayUntil) {
+      this.nextMoveAt = this.stayUntil;
+      return changed;
     }
     // Mostly keep going the same way, sometimes turn.
     if (Math.random() < 0.45) this.dir = Math.floor(Math.random() * 4);
     const [dx, dy] = DIRS[this.dir];
-    const nx = this.x + dx;
-    const ny = this.y + dy;
     const idle = this.presence === 'idle';
-    if (island.isFree(nx, ny)) {
-      island.occupy(nx, ny);
-      this.fromX = this.x;
-      this.fromY = this.y;
-      this.x = nx;
-      this.y = ny;
-      this.hopStart = now;
-      this.hopMs = idle ? 750 : 380;
+    if (this.hop(island, this.x + dx, this.y + dy, now, idle ? 750 : 380)) {
       this.nextMoveAt = now + this.hopMs + (idle ? 6000 + Math.random() * 9000 : chainDelay());
-    } else {
-      this.dir = (this.dir + 1 + Math.floor(Math.random() * 3)) % 4;
-      this.nextMoveAt = now + 300 + Math.random() * 900;
+      return true;
     }
+    this.dir = (this.dir + 1 + Math.floor(Math.random() * 3)) % 4;
+    this.nextMoveAt = now + 300 + Math.random() * 900;
+    return changed;
+  }
+
+  /** Starts a hop to the neighbouring tile (nx, ny) if it is free. */
+  hop(island, nx, ny, now, ms) {
+    if (!island.isFree(nx, ny)) return false;
+    const dx = nx - this.x;
+    const dy = ny - this.y;
+    this.dir = dx === 1 ? 0 : dy === 1 ? 1 : dx === -1 ? 2 : 3;
+    island.occupy(nx, ny);
+    this.fromX = this.x;
+    this.fromY = this.y;
+    this.x = nx;
+    this.y = ny;
+    this.hopStart = now;
+    this.hopMs = ms;
+    return true;
+  }
+
+  /** One step along the route; on arrival, turns to the one it came for and stays a while. */
+  walk(island, now) {
+    const r = this.route;
+    if (this.routeAt >= r.length) {
+      this.stopWalking(island);
+      this.stayUntil = now + 25000 + Math.random() * 35000;
+      const dx = this.faceX - this.x;
+      const dy = this.faceY - this.y;
+      this.dir = Math.abs(dx) >= Math.abs(dy) ? (dx >= 0 ? 0 : 2) : dy >= 0 ? 1 : 3;
+      this.nextMoveAt = this.stayUntil;
+      return false;
+    }
+    if (this.hop(island, r[this.routeAt], r[this.routeAt + 1], now, WALK_HOP_MS)) {
+      this.routeAt += 2;
+      this.blockedSince = 0;
+      this.nextMoveAt = now + WALK_HOP_MS + WALK_PAUSE_MS;
+      return true;
+    }
+    // Someone stands in the way: wait for them a little, then find another
+    // way (a few times), then give up and stay about here.
+    if (!this.blockedSince) this.blockedSince = now;
+    this.nextMoveAt = now + 200;
+    if (now - this.blockedSince > BLOCKED_MS || !island.canStand(r[this.routeAt], r[this.routeAt + 1])) {
+      const again = this.reroute;
+      this.stopWalking(island);
+      if (again) again();
+      else this.stayUntil = now + 8000 + Math.random() * 8000;
+    }
+    return false;
+  }
+
+  /**
+   * Sets a route (flat tile list, first step first) towards a speaker at
+   * (fx, fy); `reroute()`, if given, is called when the way stays blocked.
+   */
+  follow(island, route, fx, fy, now, reroute = null) {
+    this.stopWalking(island);
+    this.route = route;
+    this.routeAt = 0;
+    this.blockedSince = 0;
+    this.faceX = fx;
+    this.faceY = fy;
+    this.reroute = reroute;
+    this.stayUntil = 0;
+    this.goal = island.index(route[route.length - 2], route[route.length - 1]);
+    island.claimed.add(this.goal);
+    this.nextMoveAt = Math.min(this.nextMoveAt, now + 150 + Math.random() * 400);
+  }
+
+  /** Drops the route and the claim on its goal tile. */
+  stopWalking(island) {
+    if (this.goal >= 0) island.claimed.delete(this.goal);
+    this.goal = -1;
+    this.route = null;
+    this.reroute = null;
   }
 
   facing() {
+    // A speaker turns to the viewer, on the side it was already turned to.
+    if (this.bubble) return this.dir === 1 || this.dir === 2 ? 1 : 0;
     return FACING[this.dir];
   }
 
   squashed(now) {
-    return now - this.landedAt < 110;
+    return now - this.landedAt < SQUASH_MS;
   }
 
-  place(island, now) {
-    const [x, y] = island.randomFreeTile();
+  /** Stands on a random free tile, or on `tile` ([x, y]) when given and free. */
+  place(island, now, tile = null) {
+    const [x, y] = tile && island.isFree(tile[0], tile[1]) ? tile : island.randomFreeTile();
     this.x = this.fromX = x;
     this.y = this.fromY = y;
     this.hopMs = 0;
+    this.goal = -1;
+    this.route = null;
+    this.reroute = null;
+    this.stayUntil = 0;
     island.occupy(x, y);
     this.onIsland = true;
     this.appearedAt = now;
@@ -145,6 +255,7 @@ export class Actor {
     island.release(this.x, this.y);
     if (this.hopMs) island.release(this.fromX, this.fromY);
     this.hopMs = 0;
+    this.stopWalking(island);
     this.onIsland = false;
   }
 }
@@ -154,95 +265,7 @@ function chainDelay() {
   return Math.random() < 0.6 ? 60 + Math.random() * 200 : 1200 + Math.random() * 4500;
 }
 
-export class Users {
-  constructor() {
-    this.actors = {}; // uid -> Actor, every member the client knows
-    this.fading = []; // {actor, x, y, start}: bodies on their way out, short-lived
-    this.onIsland = 0;
-  }
-
-  clear() {
-    this.actors = {};
-    this.fading = [];
-    this.onIsland = 0;
-  }
-
-  count() {
-    return Object.keys(this.actors).length;
-  }
-
-  /** Replaces everyone with the users of a server-join. */
-  load(users, island, now) {
-    this.clear();
-    for (const [key, u] of Object.entries(users || {})) {
-      if (!u || typeof u !== 'object') continue;
-      const uid = String(u.uid ?? key);
-      const actor = new Actor(uid, u.username ?? uid, u.status, u.roleColor);
-      this.actors[uid] = actor;
-      if (actor.presence !== 'offline') {
-        actor.place(island, now);
-        this.onIsland++;
-      }
-    }
-  }
-
-  /**
-   * Applies a presence broadcast. Returns true when the island may need to
-   * grow (someone new stepped on it).
-   */
-  presence(data, island, now) {
-    const uid = data && data.uid != null ? String(data.uid) : null;
-    if (!uid) return false;
-    let actor = this.actors[uid];
-    if (data.delete) {
-      if (actor) this.remove(actor, island, now);
-      return false;
-    }
-    const status = STATUSES.has(data.status) ? data.status : actor ? actor.presence : 'online';
-    if (!actor) {
-      if (!data.username) return false; // nothing to draw it with
-      actor = new Actor(uid, String(data.username), status, data.roleColor);
-      this.actors[uid] = actor;
-    } else {
-      if (data.username && data.username !== actor.username) {
-        actor.username = String(data.username);
-        actor.nameLabel = null;
-      }
-      if (data.roleColor && data.roleColor !== actor.roleColor) {
-        actor.roleColor = data.roleColor;
-        actor.repaint();
-      }
-      actor.presence = status;
-    }
-    if (status === 'offline' && actor.onIsland) {
-      this.fadeOut(actor, island, now);
-    } else if (status !== 'offline' && !actor.onIsland) {
-      actor.place(island, now);
-      this.onIsland++;
-      return true;
-    }
-    if (status === 'idle' || status === 'online') actor.nextMoveAt = Math.min(actor.nextMoveAt, now + 2000);
-    return false;
-  }
-
-  remove(actor, island, now) {
-    if (actor.onIsland) this.fadeOut(actor, island, now);
-    delete this.actors[actor.uid];
-  }
-
-  fadeOut(actor, island, now) {
-    actor.locate(island, now);
-    const { sx, sy } = actor;
-    actor.leave(island);
-    this.onIsland--;
-    this.fading.push({ actor, sx, sy, start: now });
-    if (this.fading.length > 200) this.fading.shift();
-  }
-
-  /** Drops finished fade-outs. */
-  prune(now) {
-    if (this.fading.length && now - this.fading[0].start > FADE_MS) {
-      this.fading = this.fading.filter((f) => now - f.start <= FADE_MS);
-    }
-  }
+// A talking character's bob: up one pixel and down again, twice a second.
+function bob(t) {
+  return (t % 480) < 240 ? 1 : 0;
 }

@@ -3,6 +3,7 @@
 
 import { Connection, socketURL } from './net.js';
 import { Game } from './game.js';
+import { DEFAULT_MAX_ACTORS } from './users.js';
 import { UI } from './ui.js';
 import { credentials } from './auth.js';
 import { touchControls } from './touch.js';
@@ -16,8 +17,14 @@ const OVERRIDDEN = new URLSearchParams(location.search).has('socketURL');
 const UNREACHABLE = unreachable(SOCKET, OVERRIDDEN);
 let everOpened = false;
 
+/** ?maxActors=N lowers how many members are drawn at most (never raises it). */
+function maxActors() {
+  const n = Number.parseInt(new URLSearchParams(location.search).get('maxActors'), 10);
+  return n > 0 ? Math.min(n, DEFAULT_MAX_ACTORS) : DEFAULT_MAX_ACTORS;
+}
+
 const ui = new UI({ onSwitch: (id) => choose(id, true), socket: SOCKET });
-const game = new Game(document.getElementById('scene'), ui);
+const game = new Game(document.getElementById('scene'), ui, { maxActors: maxActors() });
 ui.game = game;
 window.game = game;
 
@@ -93,10 +100,17 @@ canvas.addEventListener('pointermove', (e) => {
 canvas.addEventListener('pointerleave', (e) => {
   if (e.pointerType !== 'touch') game.setPointer(null);
 });
+// The wheel zooms about the pointer, one whole step per notch; a trackpad's
+// many small deltas add up to a notch instead of each jumping a step.
+const NOTCH = 50;
+let wheel = 0;
 canvas.addEventListener('wheel', (e) => {
   e.preventDefault();
-  game.zoom = Math.max(-8, Math.min(8, game.zoom + (e.deltaY < 0 ? 1 : -1)));
-  game.layout();
+  wheel += e.deltaMode === 1 ? e.deltaY * 33 : e.deltaMode === 2 ? e.deltaY * 800 : e.deltaY;
+  if (Math.abs(wheel) < NOTCH) return;
+  const step = wheel < 0 ? 1 : -1;
+  wheel = 0;
+  game.zoomAt(game.zoom + step, e.clientX, e.clientY);
 }, { passive: false });
 
 let drag = null;
@@ -115,11 +129,7 @@ window.addEventListener('pointermove', (e) => {
   );
 });
 touchControls(canvas, game);
-canvas.addEventListener('dblclick', () => {
-  game.setPan(0, 0);
-  game.zoom = 0;
-  game.layout();
-});
+canvas.addEventListener('dblclick', () => game.resetView());
 
 game.layout();
 game.start();

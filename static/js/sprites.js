@@ -143,7 +143,7 @@ export const sleepZ = sprite(5, 5, 0, 0, (set) => {
   ['#####', '...#.', '..#..', '.#...', '#####'].forEach((row, y) => {
     for (let x = 0; x < 5; x++) if (row[x] === '#') set(x, y, '#f4f8ff');
   });
-}).img;
+});
 
 function tree(variant) {
   const pine = variant === 2;
@@ -296,4 +296,22 @@ export function cloud(variant) {
       }
     }
   });
+}
+
+const outlines = new WeakMap();
+/**
+ * A one-pixel outline around a sprite's silhouette (drawn behind it), for
+ * the character under the pointer. Made once per frame sprite.
+ */
+export function outline(s, color = '#fff8d0') {
+  let o = outlines.get(s);
+  if (o) return o;
+  o = sprite(s.w + 2, s.h + 2, s.ax + 1, s.ay + 1, (set, ctx) => {
+    for (const [dx, dy] of [[0, 1], [2, 1], [1, 0], [1, 2]]) ctx.drawImage(s.img, dx, dy);
+    ctx.globalCompositeOperation = 'source-in';
+    ctx.fillStyle = color;
+    ctx.fillRect(0, 0, s.w + 2, s.h + 2);
+  });
+  outlines.set(s, o);
+  return o;
 }

@@ -1,16 +1,11 @@
-// Touch on the scene: one finger pans, two pinch-zoom, a tap shows who a
-// character is (the name stays until the next tap, as hovering would on a
+// Touch on the scene: one finger pans, two pinch-zoom about the point
+// between them, a tap shows who a character is (the name stays until the next tap, as hovering would on a
 // desktop). Mouse and pen keep main.js's hover, drag, wheel and
 // double-click; this only reads pointers whose type is touch.
 
 /** A touch that moved less than this (CSS px) and lasted less than TAP_MS is a tap. */
 const TAP_SLOP = 10;
 const TAP_MS = 500;
-/** The user zoom steps the game allows, as the wheel does. */
-const MIN_ZOOM = -8;
-const MAX_ZOOM = 8;
-/** The largest scale the game's layout allows. */
-const MAX_SCALE = 10;
 
 export function touchControls(canvas, game) {
   const touches = new Map(); // pointerId -> {x, y}
@@ -33,7 +28,9 @@ export function touchControls(canvas, game) {
     } else if (touches.size === 2) {
       pan = null;
       tap = null;
-      pinch = { distance: distance(), scale: game.scale, zoom: game.zoom };
+      const [a, b] = [...touches.values()];
+      const centre = [(a.x + b.x) / 2, (a.y + b.y) / 2];
+      pinch = { distance: distance(), scale: game.scale, zoom: game.zoom, centre, world: game.worldAt(...centre) };
     }
   });
 
@@ -48,16 +45,12 @@ export function touchControls(canvas, game) {
         pan.pan[1] + Math.round(((e.clientY - pan.y) * dpr) / game.scale),
       );
     } else if (pinch && touches.size === 2) {
-      // The scale follows the fingers: twice as far apart, twice as large.
-      // Zoom steps beyond the game's scale limits would do nothing now and
-      // have to be pinched back later, so they are not taken.
+      // The scale follows the fingers: twice as far apart, twice as large,
+      // about the point where the pinch began. The game keeps the zoom
+      // within its limits (zoomAt), so steps past them are not taken.
       const fit = pinch.scale - pinch.zoom;
       const wanted = Math.round(pinch.scale * (distance() / pinch.distance));
-      const zoom = Math.max(MIN_ZOOM, 1 - fit, Math.min(MAX_ZOOM, MAX_SCALE - fit, wanted - fit));
-      if (zoom !== game.zoom) {
-        game.zoom = zoom;
-        game.layout();
-      }
+      if (wanted - fit !== game.zoom) game.zoomAt(wanted - fit, pinch.centre[0], pinch.centre[1], pinch.world);
     }
   });
 

@@ -52,7 +52,30 @@ export class UI {
 
   show(id) {
     $(id).hidden = false;
-    if (id === 'help') this.renderLogin();
+    if (id === 'help') {
+      this.renderLogin();
+      this.renderCounts();
+      clearInterval(this.countsTimer);
+      this.countsTimer = setInterval(() => {
+        if ($('help').hidden) clearInterval(this.countsTimer);
+        else this.renderCounts();
+      }, 1000);
+    }
+  }
+
+  /** "N online, M drawn": members not offline, and bodies on the island (at most maxActors). */
+  renderCounts() {
+    const g = this.game;
+    if (!g || !g.joined) {
+      $('counts').textContent = '';
+      return;
+    }
+    const online = g.users.online();
+    const drawn = g.users.onIsland;
+    const fmt = (n) => n.toLocaleString('en-US');
+    let text = `${fmt(online)} online, ${fmt(drawn)} drawn`;
+    if (online > drawn && drawn >= g.maxActors) text += ` (at most ${fmt(g.maxActors)}: the least recently active wait offstage until they speak)`;
+    $('counts').textContent = `${text}.`;
   }
 
   hide(id) {

@@ -1,5 +1,6 @@
-// The island: a tile grid grown from seeded noise, baked once into canvases
-// (terrain, plus two frames of shallows and surf) so a frame only blits it.
+// The island: a tile grid grown from seeded noise, with the paint of one
+// tile block; terrain.js paints those into cached chunks as they come into
+// view, so a frame only blits them.
 //
 // Tiles are 16x8 pixel isometric diamonds; tile (x, y) has its centre at
 // screen ((x - y) * 8, (x + y) * 4) relative to the island centre. Each land
@@ -12,8 +13,8 @@ export const SAND = 1;
 export const GRASS = 2;
 export const PLAZA = 3;
 
-const ELEVATION = [0, 2, 5, 5];
-const UNDERWATER = 3; // how far cliffs reach below the surface
+export const ELEVATION = [0, 2, 5, 5];
+export const UNDERWATER = 3; // how far cliffs reach below the surface
 
 /** Tile centre in island screen space. */
 export function tileToScreen(x, y) {
@@ -35,6 +36,7 @@ export class Island {
     this.type = new Uint8Array(cells);
     this.blocked = new Uint8Array(cells); // trees, rocks, the beacon
     this.occupied = new Uint8Array(cells); // characters standing or landing here
+    this.claimed = new Set(); // tiles some walker is on its way to (see paths.js)
     this.decorations = []; // {x, y, kind, variant}
     this.walkable = []; // [x, y] of every tile a character may stand on
     this.generate();
@@ -87,11 +89,15 @@ export class Island {
 
   generate() {
     const { R, radius, seed } = this;
-    const noiseAt = (x, y) => fractalNoise(x * 0.11 + 50, y * 0.11 + 50, seed);
+    // The land noise, worked out once per cell: the beaches read it again.
+    const noise = new Float64Array(this.N * this.N);
+    const noiseAt = (x, y) => noise[this.index(x, y)];
     for (let y = -R; y <= R; y++) {
       for (let x = -R; x <= R; x++) {
         const d = Math.hypot(x, y) / radius;
-        const v = 1 - d + (noiseAt(x, y) - 0.5) * 0.8;
+        const n = fractalNoise(x * 0.11 + 50, y * 0.11 + 50, seed);
+        noise[this.index(x, y)] = n;
+        const v = 1 - d + (n - 0.5) * 0.8;
         if (v > 0.05 || d < 0.4) this.type[this.index(x, y)] = GRASS;
       }
     }
@@ -101,8 +107,7 @@ export class Island {
     for (let y = -R; y <= R; y++) {
       for (let x = -R; x <= R; x++) {
         if (this.typeAt(x, y) === WATER) continue;
-        const nearSea = [[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [-1, -1], [1, -1], [-1, 1]]
-          .some(([dx, dy]) => this.typeAt(x + dx, y + dy) === WATER);
+        const nearSea = NEIGHBOURS.some(([dx, dy]) => this.typeAt(x + dx, y + dy) === WATER);
         const d = Math.hypot(x, y) / radius;
         const low = 1 - d + (noiseAt(x, y) - 0.5) * 0.8 < 0.11 && d > 0.6;
         if (nearSea || low) beach.push(this.index(x, y));
@@ -187,112 +192,60 @@ export class Island {
     return { minX, maxX, minY, maxY };
   }
 
-  /** Bakes terrain and surf into canvases; returns {terrain, surf: [a, b], ox, oy}. */
-  bake() {
-    const { R } = this;
-    const w = (2 * R + 2) * 16;
-    const h = (2 * R + 2) * 8 + 16;
-    const ox = w / 2;
-    const oy = h / 2;
-    const terrain = new PixelCanvas(w, h);
-    const footprint = new Uint8Array(w * h);
-    // Painter's order: back rows first, so nearer blocks cover farther ones.
-    for (let s = -2 * R; s <= 2 * R; s++) {
-      for (let x = -R; x <= R; x++) {
-        const y = s - x;
-        if (y < -R || y > R) continue;
-        const t = this.typeAt(x, y);
-        if (t === WATER) continue;
-        const [sx, sy] = tileToScreen(x, y);
-        this.paintBlock(terrain, sx + ox, sy + oy, x, y, t);
-        diamond(sx + ox, sy + oy, (px, py) => {
-          if (px >= 0 && py >= 0 && px < w && py < h) footprint[py * w + px] = 1;
-        });
-      }
-    }
-    this.paintDecals(terrain, ox, oy);
-    const surf = [0, 1].map((frame) => this.paintSurf(w, h, footprint, frame));
-    return { terrain: terrain.toCanvas(), surf, ox, oy };
-  }
-
+  /**
+   * Paints tile (x, y) of type t as a block centred at (cx, cy) of `pc`: its
+   * sides a slice at a time from under the water up, then its top. A slice
+   * shows only where the one above does not cover it, so only those pixels
+   * are worked out, and only those inside `pc`.
+   */
   paintBlock(pc, cx, cy, x, y, t) {
     const top = ELEVATION[t];
     const tileShade = fractalNoise(x * 0.3, y * 0.3, this.seed + 3) - 0.5;
+    const { w, h } = pc;
     for (let e = -UNDERWATER; e <= top; e++) {
       const isTop = e === top;
-      diamond(cx, cy - e, (px, py) => {
-        let c;
-        if (isTop) c = topColor(t, px, py, cx, cy - e, tileShade);
-        else c = faceColor(t, top - e, e, px < cx, px, py);
-        pc.set(px, py, c);
+      const sy = cy - e;
+      diamond(cx, sy, (px, py) => {
+        if (px < 0 || py < 0 || px >= w || py >= h) return;
+        if (isTop) pc.set(px, py, topColor(t, px, py, cx, sy, tileShade));
+        else if (!inDiamond(px - cx, py - sy + 1)) pc.set(px, py, faceColor(t, top - e, e, px < cx, px, py));
       });
     }
   }
 
-  // Flowers and grass tufts painted straight onto tile tops.
-  paintDecals(pc, ox, oy) {
-    const flowers = [[255, 236, 110], [255, 160, 200], [250, 250, 255], [190, 160, 255]];
-    for (const [x, y] of this.walkable) {
-      const t = this.typeAt(x, y);
-      if (t !== GRASS) continue;
-      const r = hash2(x, y, this.seed + 11);
-      const [sx, sy] = tileToScreen(x, y);
-      const cx = sx + ox;
-      const cy = sy + oy - ELEVATION[t];
-      if (r < 0.16) {
-        const [fr, fg, fb] = flowers[Math.floor(hash2(x, y, 5) * flowers.length)];
-        for (let k = 0; k < 3; k++) {
-          const dx = Math.floor(hash2(x, y, 20 + k) * 9) - 4;
-          const dy = Math.floor(hash2(x, y, 30 + k) * 5) - 2;
-          pc.set(cx + dx, cy + dy, rgb(fr, fg, fb));
-          pc.set(cx + dx, cy + dy + 1, rgb(70, 140, 50));
-        }
-      } else if (r < 0.4) {
-        const dx = Math.floor(hash2(x, y, 40) * 7) - 3;
-        const dy = Math.floor(hash2(x, y, 41) * 3) - 1;
-        const dark = rgb(84, 156, 52);
-        pc.set(cx + dx, cy + dy, dark);
-        pc.set(cx + dx + 2, cy + dy, dark);
-        pc.set(cx + dx + 1, cy + dy + 1, dark);
+  /** Flowers and grass tufts painted straight onto the top of grass tile (x, y) centred at (cx, cy). */
+  paintDecal(pc, x, y, cx, cy) {
+    if (this.typeAt(x, y) !== GRASS || !this.canStand(x, y)) return;
+    const r = hash2(x, y, this.seed + 11);
+    cy -= ELEVATION[GRASS];
+    if (r < 0.16) {
+      const [fr, fg, fb] = FLOWERS[Math.floor(hash2(x, y, 5) * FLOWERS.length)];
+      for (let k = 0; k < 3; k++) {
+        const dx = Math.floor(hash2(x, y, 20 + k) * 9) - 4;
+        const dy = Math.floor(hash2(x, y, 30 + k) * 5) - 2;
+        pc.set(cx + dx, cy + dy, rgb(fr, fg, fb));
+        pc.set(cx + dx, cy + dy + 1, rgb(70, 140, 50));
       }
+    } else if (r < 0.4) {
+      const dx = Math.floor(hash2(x, y, 40) * 7) - 3;
+      const dy = Math.floor(hash2(x, y, 41) * 3) - 1;
+      const dark = rgb(84, 156, 52);
+      pc.set(cx + dx, cy + dy, dark);
+      pc.set(cx + dx + 2, cy + dy, dark);
+      pc.set(cx + dx + 1, cy + dy + 1, dark);
     }
   }
+}
 
-  // Shallow water bands around the coast and a ring of surf at the cliff foot.
-  paintSurf(w, h, footprint, frame) {
-    const pc = new PixelCanvas(w, h);
-    const reach = 6;
-    // Distance (in pixels, capped) from the island footprint, by two passes.
-    const dist = new Uint8Array(w * h).fill(255);
-    for (let i = 0; i < w * h; i++) if (footprint[i]) dist[i] = 0;
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const i = y * w + x;
-        if (x > 0) dist[i] = Math.min(dist[i], dist[i - 1] + 1);
-        if (y > 0) dist[i] = Math.min(dist[i], dist[i - w] + 2);
-      }
-    }
-    for (let y = h - 1; y >= 0; y--) {
-      for (let x = w - 1; x >= 0; x--) {
-        const i = y * w + x;
-        if (x < w - 1) dist[i] = Math.min(dist[i], dist[i + 1] + 1);
-        if (y < h - 1) dist[i] = Math.min(dist[i], dist[i + w] + 2);
-      }
-    }
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const d = dist[y * w + x];
-        if (d === 0 || d > reach * 4) continue;
-        const surfBand = frame === 0 ? d <= 2 : d >= 2 && d <= 3;
-        const foam = surfBand && hash2(x, y, frame + 90) < 0.75;
-        const ripple = (d === 9 + frame * 3 || d === 10 + frame * 3) && hash2(x >> 2, y, frame) < 0.5;
-        if (foam) pc.set(x, y, rgb(236, 250, 255, 230));
-        else if (ripple) pc.set(x, y, rgb(200, 240, 250, 120));
-        else pc.set(x, y, rgb(120, 220, 230, Math.max(0, 130 - d * 5)));
-      }
-    }
-    return pc.toCanvas();
-  }
+const NEIGHBOURS = [[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [-1, -1], [1, -1], [-1, 1]];
+const FLOWERS = [[255, 236, 110], [255, 160, 200], [250, 250, 255], [190, 160, 255]];
+
+/** Whether offset (dx, dy) from a diamond's centre is one of its pixels (see diamond()). */
+function inDiamond(dx, dy) {
+  const r = dy + 4;
+  if (r < 0 || r > 7) return false;
+  const k = r < 4 ? r : 7 - r;
+  return dx >= -1 - 2 * k && dx <= 2 * k;
 }
 
 /** Calls fn(px, py) for every pixel of the 16x8 diamond centred at (cx, cy). */
@@ -344,28 +297,23 @@ function mix3(a, b, f) {
 
 /** Packs a colour for a little-endian Uint32 view of RGBA bytes. */
 export function rgb(r, g, b, a = 255) {
-  const c = (v) => Math.max(0, Math.min(255, Math.round(v)));
-  return ((c(a) << 24) | (c(b) << 16) | (c(g) << 8) | c(r)) >>> 0;
+  return ((byte(a) << 24) | (byte(b) << 16) | (byte(g) << 8) | byte(r)) >>> 0;
 }
 
-/** A pixel buffer written as 32-bit words, turned into a canvas at the end. */
+function byte(v) {
+  const n = Math.round(v);
+  return n < 0 ? 0 : n > 255 ? 255 : n;
+}
+
+/** A pixel buffer written as 32-bit words (see rgb), for painting ground chunks. */
 export class PixelCanvas {
   constructor(w, h) {
     this.w = w;
     this.h = h;
-    this.image = new ImageData(w, h);
-    this.words = new Uint32Array(this.image.data.buffer);
+    this.words = new Uint32Array(w * h);
   }
 
   set(x, y, color) {
     if (x >= 0 && y >= 0 && x < this.w && y < this.h) this.words[y * this.w + x] = color;
-  }
-
-  toCanvas() {
-    const c = document.createElement('canvas');
-    c.width = this.w;
-    c.height = this.h;
-    c.getContext('2d').putImageData(this.image, 0, 0);
-    return c;
   }
 }

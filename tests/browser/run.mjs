@@ -12,7 +12,8 @@
 // front of a second d-back started with --base-path /dzone stands in for a
 // proxy that serves d-zone under a sub-path. The binary serves the frontend compiled into it:
 // after editing static/, rebuild (`cargo build`, or run via `cargo test
-// --test browser`, which does) before running this script directly.
+// --test browser`, which does) before running this script directly, or pass
+// D_BACK_EXTRA_ARGS="--static-dir static" to serve the files as they are.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,6 +31,9 @@ import { WebSocketServer } from 'ws';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const BIN = process.env.D_BACK_BIN || resolve(ROOT, 'target/debug/d-back');
+// Further options for every server started, e.g. "--static-dir static" to
+// test edited page files without rebuilding the binary.
+const EXTRA_ARGS = (process.env.D_BACK_EXTRA_ARGS || '').split(/\s+/).filter(Boolean);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const ARTIFACTS = process.env.BROWSER_ARTIFACTS || resolve(ROOT, 'target/browser-artifacts');
@@ -53,7 +57,7 @@ class Server {
 
   /** Spawns the binary and waits for its one "listening" line. */
   async start(port = 0) {
-    const child = spawn(BIN, ['--host', '127.0.0.1', '--port', String(port), '--publish-token', TOKEN, ...this.args], {
+    const child = spawn(BIN, ['--host', '127.0.0.1', '--port', String(port), '--publish-token', TOKEN, ...EXTRA_ARGS, ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
     });
@@ -957,14 +961,17 @@ test('on a phone (390 x 844, touch, scale 3): the scene fills the screen, one fi
   assert.deepEqual(panned, [before.pan[0] + Math.round((60 * 3) / before.scale), before.pan[1] + Math.round((60 * 3) / before.scale)]);
 
   // Two fingers apart to twice their distance: twice the scale (the game's
-  // ceiling is 10); together again to half: half; the pan does not move meanwhile.
+  // ceiling is 10); together again to half: half; meanwhile the scene point
+  // between the fingers stays between them.
   const s0 = await p.evaluate(() => window.game.scale);
+  const centre = await worldAt(p, 195, 420);
   await swipe(cdp, [[145, 420], [245, 420]], [[95, 420], [295, 420]]);
   const zoomed = await p.evaluate(() => ({ scale: window.game.scale, pan: [...window.game.pan] }));
   assert.equal(zoomed.scale, Math.min(10, s0 * 2));
-  assert.deepEqual(zoomed.pan, panned);
+  assertSamePoint(await worldAt(p, 195, 420), centre, 'the pinch centre moved while zooming in');
   await swipe(cdp, [[95, 420], [295, 420]], [[145, 420], [245, 420]]);
   assert.equal(await p.evaluate(() => window.game.scale), Math.max(1, Math.round(zoomed.scale / 2)));
+  assertSamePoint(await worldAt(p, 195, 420), centre, 'the pinch centre moved while zooming out');
 
   // A tap on a character names it (its label is drawn while it is the
   // hovered one); the creatures hop, so aim again if one moved away.
@@ -1004,6 +1011,210 @@ test('on a phone (390 x 844, touch, scale 3): the scene fills the screen, one fi
   assertApart(help);
   await p.screenshot({ path: resolve(ARTIFACTS, 'phone-help.png') });
   await context.close();
+});
+
+/** The island pixel under page point (x, y) in CSS pixels. */
+function worldAt(p, x, y) {
+  return p.evaluate(([cx, cy]) => window.game.worldAt(cx, cy), [x, y]);
+}
+
+/** Two island points within one pixel of each other (the pan is whole pixels). */
+function assertSamePoint(got, want, what) {
+  assert.ok(Math.abs(got[0] - want[0]) <= 1 && Math.abs(got[1] - want[1]) <= 1, `${what}: ${JSON.stringify(want)} -> ${JSON.stringify(got)}`);
+}
+
+/** Adds a member through a presence broadcast and waits for its body. */
+async function addMember(p, uid, username, status = 'online') {
+  await server.broadcast({ type: 'presence', server: DWORLD, data: { uid, status, username, roleColor: '#ffaa33' } });
+  await until(p, `${uid} on the island`, (id) => window.game.users.actors[id]?.onIsland, uid);
+}
+
+/** Manhattan distance in tiles between two members' bodies. */
+function tilesApart(p, a, b) {
+  return p.evaluate(([ua, ub]) => {
+    const [x, y] = [window.game.users.actors[ua], window.game.users.actors[ub]];
+    return Math.abs(x.x - y.x) + Math.abs(x.y - y.y);
+  }, [a, b]);
+}
+
+test('conversations gather: the recent partners of a speaker in a channel walk over and end closer to it', async () => {
+  const [context, p] = await freshPage();
+  await p.goto(`${server.base}/?s=dworld`);
+  await joinedWith(p, 'dworld', 4);
+  // The speaker does not disturb, so it stays where it is put.
+  for (const [uid, name, status] of [['gather-speaker', 'Speaker', 'dnd'], ['gather-a', 'Partner A'], ['gather-b', 'Partner B']]) await addMember(p, uid, name, status);
+  // Speaker at one end of the island, partners at the other.
+  await p.evaluate(() => {
+    const g = window.game;
+    const isl = g.island;
+    const free = isl.walkable.filter(([x, y]) => !isl.occupied[isl.index(x, y)]);
+    const far = (from) => free.reduce((best, t) => (Math.abs(t[0] - from[0]) + Math.abs(t[1] - from[1]) > Math.abs(best[0] - from[0]) + Math.abs(best[1] - from[1]) ? t : best));
+    const corner = free.reduce((best, t) => (t[0] + t[1] < best[0] + best[1] ? t : best));
+    const move = (uid, tile) => {
+      const a = g.users.actors[uid];
+      g.users.take(a, isl);
+      g.users.put(a, isl, performance.now() - 1000, tile);
+    };
+    move('gather-speaker', corner);
+    const end = far(corner);
+    move('gather-a', end);
+    move('gather-b', free.find((t) => Math.abs(t[0] - end[0]) + Math.abs(t[1] - end[1]) === 1 && !isl.occupied[isl.index(t[0], t[1])]) || far(end));
+  });
+  const start = { a: await tilesApart(p, 'gather-speaker', 'gather-a'), b: await tilesApart(p, 'gather-speaker', 'gather-b') };
+  assert.ok(start.a > 4 && start.b > 4, `the partners start too close: ${JSON.stringify(start)}`);
+  // Both talk in the channel, then the speaker does.
+  await server.broadcast({ type: 'message', server: DWORLD, data: { uid: 'gather-a', message: 'hi', channel: 'gather' } });
+  await server.broadcast({ type: 'message', server: DWORLD, data: { uid: 'gather-b', message: 'yo', channel: 'gather' } });
+  await server.broadcast({ type: 'message', server: DWORLD, data: { uid: 'gather-speaker', message: 'come here, both of you', channel: 'gather' } });
+  await until(p, "the speaker's bubble", () => window.game.bubbles.some((b) => b.uid === 'gather-speaker'));
+  await until(p, 'both partners beside the speaker', () => {
+    const { actors } = window.game.users;
+    const s = actors['gather-speaker'];
+    return ['gather-a', 'gather-b'].every((uid) => {
+      const a = actors[uid];
+      return !a.hopMs && !a.route && Math.abs(a.x - s.x) + Math.abs(a.y - s.y) <= 3;
+    });
+  });
+  const end = { a: await tilesApart(p, 'gather-speaker', 'gather-a'), b: await tilesApart(p, 'gather-speaker', 'gather-b') };
+  assert.ok(end.a < start.a && end.b < start.b, `not closer: from ${JSON.stringify(start)} to ${JSON.stringify(end)}`);
+  assert.ok(end.a >= 1 && end.b >= 1, 'a partner stands on the speaker');
+  await context.close();
+  for (const uid of ['gather-speaker', 'gather-a', 'gather-b']) await server.broadcast({ type: 'presence', server: DWORLD, data: { uid, status: 'offline', delete: true } });
+});
+
+test('a bubble pops open, types its text out, holds and closes, while its speaker faces the viewer and bobs', async () => {
+  const [context, p] = await freshPage();
+  await p.goto(`${server.base}/?s=dworld`);
+  await joinedWith(p, 'dworld', 4);
+  await addMember(p, 'typist', 'Typist');
+  const text = 'typing this out one letter at a time, as if somebody were saying it';
+  // Samples the bubble every frame until it is gone.
+  const sampled = p.evaluate(
+    () =>
+      new Promise((ok) => {
+        const seen = [];
+        const tick = () => {
+          const g = window.game;
+          const b = g.bubbles.find((x) => x.uid === 'typist');
+          const a = g.users.actors.typist;
+          if (b) seen.push({ shown: b.shown, phase: b.phase, facing: a.facing(), lift: a.lift });
+          if (!b && seen.length) ok(seen);
+          else requestAnimationFrame(tick);
+        };
+        requestAnimationFrame(tick);
+      }),
+  );
+  await server.broadcast({ type: 'message', server: DWORLD, data: { uid: 'typist', message: text, channel: 'typing' } });
+  const seen = await sampled;
+  const phases = [...new Set(seen.map((s) => s.phase))];
+  assert.deepEqual(phases, ['opening', 'typing', 'holding', 'closing']);
+  const lengths = seen.map((s) => s.shown.length);
+  for (let i = 1; i < lengths.length; i++) assert.ok(lengths[i] >= lengths[i - 1], `the text shrank: ${lengths.slice(i - 1, i + 1)}`);
+  const typing = seen.filter((s) => s.phase === 'typing');
+  assert.ok(new Set(typing.map((s) => s.shown.length)).size >= 5, `the text did not grow over time: ${typing.map((s) => s.shown.length)}`);
+  assert.ok(text.startsWith(typing[0].shown) && typing[0].shown.length < text.length / 2, `typing began with ${JSON.stringify(typing[0].shown)}`);
+  assert.equal(seen.find((s) => s.phase === 'holding').shown, text);
+  // Facing the viewer (front-right or front-left) and bobbing while it types.
+  assert.ok(typing.every((s) => s.facing === 0 || s.facing === 1), 'the speaker turned its back');
+  assert.deepEqual([...new Set(typing.map((s) => s.lift))].sort(), [0, 1]);
+  await context.close();
+  await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'typist', status: 'offline', delete: true } });
+});
+
+test('mentions read as names: <@id> and <@!id> of a known member, @someone, @role and #channel otherwise', async () => {
+  const [context, p] = await freshPage();
+  await p.goto(`${server.base}/?s=dworld`);
+  await joinedWith(p, 'dworld', 4);
+  await addMember(p, '4242424242', 'Mentioned Member');
+  await addMember(p, 'mentioner', 'Mentioner');
+  await server.broadcast({ type: 'message', server: DWORLD, data: { uid: 'mentioner', message: 'hey <@4242424242> and <@!4242424242>, not <@999000999> <@&123456> in <#777888>', channel: 'mentions' } });
+  await until(p, "the mentioner's bubble", () => window.game.bubbles.some((b) => b.uid === 'mentioner'));
+  assert.equal(
+    await p.evaluate(() => window.game.bubbles.find((b) => b.uid === 'mentioner').message),
+    'hey @Mentioned Member and @Mentioned Member, not @someone @role in #channel',
+  );
+  await context.close();
+  for (const uid of ['4242424242', 'mentioner']) await server.broadcast({ type: 'presence', server: DWORLD, data: { uid, status: 'offline', delete: true } });
+});
+
+test('the member under the pointer is outlined and named', async () => {
+  const [context, p] = await freshPage();
+  await p.goto(`${server.base}/?s=dworld`);
+  await joinedWith(p, 'dworld', 4);
+  // Do not disturb: it stays put while the mouse moves to it.
+  await addMember(p, 'hovered', 'Hovered', 'dnd');
+  await p.waitForTimeout(500); // its drop-in is over
+  const at = await p.evaluate(() => {
+    const g = window.game;
+    const a = g.users.actors.hovered;
+    const dpr = window.devicePixelRatio || 1;
+    return { x: ((g.ox + a.sx) * g.scale) / dpr, y: ((g.oy + a.sy - 4) * g.scale) / dpr, scale: g.scale };
+  });
+  await p.mouse.move(at.x, at.y);
+  await until(p, 'the outline drawn around it', () => window.game.hovered?.uid === 'hovered' && window.game.outlined === 'hovered');
+  // The outline's colour is on screen around it, and its name label above it.
+  const outlinePixels = await p.evaluate(({ x, y, scale }) => {
+    const c = document.getElementById('scene');
+    const probe = document.createElement('canvas');
+    const size = 16 * scale;
+    probe.width = size;
+    probe.height = size;
+    const ctx = probe.getContext('2d');
+    ctx.drawImage(c, x - size / 2, y - size / 2, size, size, 0, 0, size, size);
+    const d = ctx.getImageData(0, 0, size, size).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] === 0xff && d[i + 1] === 0xf8 && d[i + 2] === 0xd0) n++;
+    return n;
+  }, at);
+  assert.ok(outlinePixels >= 10 * at.scale * at.scale, `only ${outlinePixels} outline pixels around the hovered member`);
+  await p.mouse.move(5, 700);
+  await until(p, 'the outline gone', () => window.game.hovered === null && window.game.outlined === null);
+  await context.close();
+  await server.broadcast({ type: 'presence', server: DWORLD, data: { uid: 'hovered', status: 'offline', delete: true } });
+});
+
+test('the wheel zooms one step about the pointer: the scene point under it stays there', async () => {
+  const [context, p] = await freshPage();
+  await p.goto(`${server.base}/?s=repos`);
+  await joinedWith(p, 'repos', 21);
+  const s0 = await p.evaluate(() => window.game.scale);
+  for (const [x, y] of [[400, 300], [900, 500]]) {
+    await p.mouse.move(x, y);
+    const before = await worldAt(p, x, y);
+    await p.mouse.wheel(0, -100);
+    await until(p, 'one step in', (s) => window.game.scale === s + 1, s0);
+    assertSamePoint(await worldAt(p, x, y), before, `zooming in at ${x},${y}`);
+    await p.mouse.wheel(0, 100);
+    await until(p, 'one step out', (s) => window.game.scale === s, s0);
+    assertSamePoint(await worldAt(p, x, y), before, `zooming out at ${x},${y}`);
+  }
+  await context.close();
+});
+
+test('at maxActors the least recently active member leaves the island, and comes back when it speaks', async () => {
+  const [context, p] = await freshPage();
+  await p.goto(`${server.base}/?s=dworld&maxActors=5`);
+  await joinedWith(p, 'dworld', 4);
+  assert.equal(await p.evaluate(() => window.game.maxActors), 5);
+  for (let i = 0; (await p.evaluate(() => window.game.users.onIsland)) < 5; i++) await addMember(p, `filler-${i}`, `Filler ${i}`);
+  const leaving = await p.evaluate(() => window.game.users.leastRecent().uid);
+  await addMember(p, 'bound-new', 'Newcomer');
+  await until(p, `${leaving} gone`, (uid) => !window.game.users.actors[uid].onIsland, leaving);
+  assert.equal(await p.evaluate(() => window.game.users.onIsland), 5);
+  assert.ok(await p.evaluate((uid) => uid in window.game.users.actors, leaving), 'the member left the page, not just the island');
+  // The help panel says so.
+  await p.click('#help-button');
+  const online = await p.evaluate(() => window.game.users.online());
+  assert.match(await p.textContent('#counts'), new RegExp(`^${online} online, 5 drawn`));
+  await p.click('#help-close');
+  // It speaks: back it comes, and the next least recently active goes.
+  const next = await p.evaluate(() => window.game.users.leastRecent().uid);
+  await server.broadcast({ type: 'message', server: DWORLD, data: { uid: leaving, message: 'I am back', channel: 'bound' } });
+  await until(p, `${leaving} back`, (uid) => window.game.users.actors[uid].onIsland, leaving);
+  await until(p, `${next} gone`, (uid) => !window.game.users.actors[uid].onIsland, next);
+  assert.equal(await p.evaluate(() => window.game.users.onIsland), 5);
+  await context.close();
+  for (const uid of ['bound-new', ...Array.from({ length: 5 }, (_, i) => `filler-${i}`)]) await server.broadcast({ type: 'presence', server: DWORLD, data: { uid, status: 'offline', delete: true } });
 });
 
 test('no script errors on the page', () => {
