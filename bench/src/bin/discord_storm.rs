@@ -15,8 +15,8 @@
 //! * **catch-up**: `--catchup` members change status while the bot's
 //!   session is invalidated (a fresh session, op 9, not resumable); the new
 //!   session's GUILD_CREATE carries the changes, which the bot diffs into
-//!   presences. Prints bytes per viewer, evictions, wrong scenes and the
-//!   time until every viewer shows the new truth.
+//!   presences. Prints bytes per viewer, evictions, wrong scenes and when
+//!   the last viewer got its last update. `--secs 0` runs it alone.
 //!
 //! ```text
 //! cargo build --release --bin d-back -p d-back
@@ -152,6 +152,8 @@ struct Viewer {
     scene: HashMap<String, String>,
     bytes: u64,
     evicted: bool,
+    /// When its last data frame came.
+    last: Instant,
 }
 
 /// Joins the guild; the socket, the scene of the join, its bytes and the
@@ -188,14 +190,28 @@ async fn next_text(ws: &mut Ws) -> Option<String> {
 
 /// Reads presences into the scene until `quiet` passes with nothing, then
 /// closes like a browser (Close, the server's Close, EOF).
-async fn watch(mut ws: Ws, mut scene: HashMap<String, String>, quiet: Arc<AtomicU64>) -> Viewer {
+async fn watch(mut ws: Ws, scene: HashMap<String, String>, quiet: Arc<AtomicU64>) -> Viewer {
+    watch_for(ws, scene, quiet, false).await
+}
+
+/// [`watch`]; with `first`, the quiet spell only counts once a data frame
+/// came (a bulk change may take a while to start), within 3 minutes.
+async fn watch_for(
+    mut ws: Ws,
+    mut scene: HashMap<String, String>,
+    quiet: Arc<AtomicU64>,
+    first: bool,
+) -> Viewer {
     let mut bytes = 0;
+    let started = Instant::now();
     let mut last = Instant::now();
+    let mut got_any = false;
     loop {
         // Until told how long a quiet spell (no data frame; pings do not
         // count) ends it, wait in seconds.
         let q = quiet.load(Ordering::Relaxed);
-        if q != u64::MAX && last.elapsed() >= Duration::from_millis(q) {
+        let counting = !first || got_any || started.elapsed() > Duration::from_secs(180);
+        if q != u64::MAX && counting && last.elapsed() >= Duration::from_millis(q) {
             break;
         }
         let next = match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
@@ -210,10 +226,12 @@ async fn watch(mut ws: Ws, mut scene: HashMap<String, String>, quiet: Arc<Atomic
                     scene,
                     bytes,
                     evicted: true,
+                    last,
                 }
             }
         };
         last = Instant::now();
+        got_any = true;
         bytes += text.len() as u64;
         let f: Value = serde_json::from_str(&text).unwrap_or_default();
         if f["type"] != "presence" {
@@ -233,6 +251,7 @@ async fn watch(mut ws: Ws, mut scene: HashMap<String, String>, quiet: Arc<Atomic
         scene,
         bytes,
         evicted: false,
+        last,
     }
 }
 
@@ -411,7 +430,7 @@ async fn catch_up(
         for _ in 0..args.catchup_viewers {
             let (ws, scene, b, _) = join(url).await.expect("a viewer joins");
             join_bytes = b;
-            watchers.push(tokio::spawn(watch(ws, scene, quiet.clone())));
+            watchers.push(tokio::spawn(watch_for(ws, scene, quiet.clone(), true)));
         }
         let changed = {
             let mut t = truth.lock().unwrap();
@@ -437,16 +456,17 @@ async fn catch_up(
         let cpu0 = cpu_seconds(pid);
         let began = Instant::now();
         fake.invalidate_session(false);
-        // A fresh session identifies again (at most one a 5 s): a quiet
-        // spell of 10 s ends the phase.
-        quiet.store(10_000, Ordering::Relaxed);
+        // The phase ends 3 s after the last update a viewer got (the fresh
+        // session, its GUILD_CREATE and the diff may take a while).
+        quiet.store(3_000, Ordering::Relaxed);
         let mut viewers = Vec::new();
         for w in watchers {
             viewers.push(w.await.unwrap());
         }
-        // The watchers stop after 10 s of quiet: the convergence time is
-        // the run less that wait.
-        let converge = began.elapsed().as_secs_f64() - 10.0;
+        let converge = viewers
+            .iter()
+            .map(|v| v.last.saturating_duration_since(began).as_secs_f64())
+            .fold(0.0, f64::max);
         let t = truth.lock().unwrap().clone();
         let (bad, bad_members) = wrong(&viewers, &t);
         let evicted = viewers.iter().filter(|v| v.evicted).count();
