@@ -190,7 +190,7 @@ async fn next_text(ws: &mut Ws) -> Option<String> {
 
 /// Reads presences into the scene until `quiet` passes with nothing, then
 /// closes like a browser (Close, the server's Close, EOF).
-async fn watch(mut ws: Ws, scene: HashMap<String, String>, quiet: Arc<AtomicU64>) -> Viewer {
+async fn watch(ws: Ws, scene: HashMap<String, String>, quiet: Arc<AtomicU64>) -> Viewer {
     watch_for(ws, scene, quiet, false).await
 }
 
