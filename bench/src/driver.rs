@@ -162,6 +162,18 @@ impl DriverArgs {
     }
 }
 
+/// A process's user + system CPU seconds (/proc/PID/stat fields 14 and 15).
+pub fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / ticks
+}
+
 /// A `kB` field of /proc/self/status (VmRSS, VmHWM).
 pub fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
