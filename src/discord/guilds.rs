@@ -90,10 +90,16 @@ impl Guild {
         Some(User::new(uid, m.display_name(), status, self.color_of(m)))
     }
 
-    /// Recomputes the drawn user of `uid` from the raw data.
+    /// Recomputes the drawn user of `uid` from the raw data. A change that
+    /// changes nothing drawn (a presence with only a new activity, a role
+    /// update that leaves the colour) keeps the joins' list.
     fn refresh(&mut self, uid: &str) {
+        let now = self.user_of(uid);
+        if self.users.get(uid) == now.as_ref() {
+            return;
+        }
         self.listing = None;
-        match self.user_of(uid) {
+        match now {
             Some(u) => {
                 self.users.insert(uid.to_string(), u);
             }
@@ -754,5 +760,30 @@ mod tests {
         assert_eq!(ids, ["same", "same-2", "other"]);
         assert_eq!(list.iter().filter(|s| s.default).count(), 1);
         assert!(list[0].default);
+    }
+
+    #[test]
+    fn a_change_that_changes_nothing_drawn_keeps_the_joins_list() {
+        let g = Guilds::new(DiscordConfig::default());
+        let member: MemberObject = serde_json::from_value(serde_json::json!({
+            "user": {"id": "7", "username": "pip"}, "roles": []
+        }))
+        .unwrap();
+        let presence: PresenceObject = serde_json::from_value(serde_json::json!({
+            "user": {"id": "7"}, "status": "online"
+        }))
+        .unwrap();
+        g.guild_create("1", "Isle", &[], &[], &[member], &[presence], None, true);
+        let first = g.users("1");
+        // Same status, as a presence that only changed its activity.
+        assert!(g.presence_update("1", "7", Status::Online).is_empty());
+        assert!(Arc::ptr_eq(&first, &g.users("1")), "the list is kept");
+        assert_eq!(g.presence_update("1", "7", Status::Idle).len(), 1);
+        let second = g.users("1");
+        assert!(
+            !Arc::ptr_eq(&first, &second),
+            "a drawn change makes a new list"
+        );
+        assert_eq!(second.users()[0].status, Status::Idle);
     }
 }
