@@ -101,8 +101,15 @@ impl Viewer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catch_up_of_every_member_converges_without_evictions() {
     let list = users();
+    // The viewers are read only between waves: a long client timeout keeps
+    // the first ones from being closed as silent while the others join on
+    // a busy machine (this test is not about heartbeats).
+    let config = d_back::Config {
+        client_timeout: Duration::from_secs(300),
+        ..quiet()
+    };
     let srv = start_with(move |b| {
-        b.config(quiet())
+        b.config(config)
             .on_get_server_data(|| async { Ok(vec![ServerInfo::new(GUILD, "bulk", "Bulk")]) })
             .on_get_user_data(move |_| {
                 let list = list.clone();
