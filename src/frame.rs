@@ -134,13 +134,8 @@ impl Header {
         };
         debug_assert_eq!(at, header_len(payload, mask.is_some()));
         Some(Header {
-            fin: first & 0x80 != 0,
-            rsv1: first & 0x40 != 0,
-            rsv2: first & 0x20 != 0,
-            rsv3: first & 0x10 != 0,
-            opcode: first & 0x0f,
-            mask,
             payload,
+            ..Header::from_first(first, mask)
         })
     }
 }

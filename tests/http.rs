@@ -238,18 +238,7 @@ async fn upgrades_taken_over_and_refused() {
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
     );
     tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let list = br#"{"type":"server-list","data":{"#;
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while !got.windows(list.len()).any(|w| w == list) {
-            let mut buf = [0u8; 4096];
-            let n = tcp.read(&mut buf).await.unwrap();
-            assert!(n > 0, "EOF before the server list: {got:?}");
-            got.extend_from_slice(&buf[..n]);
-        }
-    })
-    .await
-    .expect("101 and the server list");
+    let got = until_server_list(&mut tcp).await;
     let end = got
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -302,18 +291,7 @@ async fn every_upgrade_takes_the_one_path() {
     let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
     let request = format!("{handshake}Connection: Upgrade\r\nContent-Length: 5\r\n\r\n");
     tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let list = br#"{"type":"server-list","data":{"#;
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while !got.windows(list.len()).any(|w| w == list) {
-            let mut buf = [0u8; 4096];
-            let n = tcp.read(&mut buf).await.unwrap();
-            assert!(n > 0, "EOF before the server list: {got:?}");
-            got.extend_from_slice(&buf[..n]);
-        }
-    })
-    .await
-    .expect("101 and the server list");
+    let got = until_server_list(&mut tcp).await;
     let head = String::from_utf8_lossy(&got).to_ascii_lowercase();
     assert!(
         head.starts_with("http/1.1 101 switching protocols\r\n"),
@@ -338,4 +316,22 @@ async fn every_upgrade_takes_the_one_path() {
     // The refused request started no session; the taken-over one still runs.
     assert_eq!(srv.handle.connection_count(), 1);
     drop(tcp);
+}
+
+/// Reads a raw upgraded socket until the server list has arrived; all the
+/// bytes read (the 101 response and the first frames).
+async fn until_server_list(tcp: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let list = br#"{"type":"server-list","data":{"#;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !got.windows(list.len()).any(|w| w == list) {
+            let mut buf = [0u8; 4096];
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "EOF before the server list: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("101 and the server list");
+    got
 }
