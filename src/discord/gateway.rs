@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::{ConfigBuilder, Intents, Message, Shard, ShardId, ShardState};
 use twilight_http::request::Request;
@@ -31,9 +31,8 @@ use crate::health::Flag;
 use crate::protocol::model::Presence;
 use crate::Handle;
 
-use super::chat;
 use super::events::*;
-use super::guilds::{hides_offline, ignores_member, parse_status, Guilds};
+use super::guilds::Guilds;
 use super::reach::{Cause, Reach};
 
 /// Application flags (GET /applications/@me, READY) for the privileged
@@ -54,7 +53,7 @@ struct Bot {
     handle: Handle,
     http: Arc<twilight_http::Client>,
     /// When each channel last got the info command's answer.
-    answered: HashMap<String, Instant>,
+    answered: HashMap<u64, Instant>,
     /// The Message Content warning is given once.
     warned_content: bool,
     /// Up while the shard is active (identified or resumed), for `/readyz`.
@@ -176,8 +175,9 @@ async fn application_flags(http: &twilight_http::Client) -> Option<u64> {
     }
 }
 
-fn parse<T: DeserializeOwned>(kind: &str, d: serde_json::Value) -> Option<T> {
-    match serde_json::from_value(d) {
+/// A dispatch's data as its struct, from the raw text the envelope kept.
+fn parse<'a, T: Deserialize<'a>>(kind: &str, d: Option<&'a RawValue>) -> Option<T> {
+    match serde_json::from_str(d.map_or("null", RawValue::get)) {
         Ok(v) => Some(v),
         Err(e) => {
             log::warn!("discord: skipped a {kind} that did not parse: {e}");
@@ -205,7 +205,7 @@ impl Bot {
             log::warn!("discord: a gateway message that is not JSON was skipped");
             return;
         };
-        let (0, Some(kind)) = (env.op, env.t.as_deref()) else {
+        let (0, Some(kind)) = (env.op, env.t) else {
             return;
         };
         self.handle.metrics().gateway_event(kind);
@@ -225,9 +225,9 @@ impl Bot {
                 {
                     self.warn_no_content();
                 }
-                let ids: Vec<String> = r.guilds.iter().map(|x| x.id.clone()).collect();
-                let before = g.read().application_id.clone();
-                let gone = g.ready(&r.user.id, app.map(|a| a.id.as_str()), &ids);
+                let ids: Vec<u64> = r.guilds.iter().map(|x| x.id).collect();
+                let before = g.application_id();
+                let gone = g.ready(r.user.id, app.map(|a| a.id.as_str()), &ids);
                 log::info!(
                     "discord: connected as {} in {} guild(s)",
                     r.user.username.as_deref().unwrap_or("the bot"),
@@ -244,24 +244,14 @@ impl Bot {
                     return;
                 };
                 if c.unavailable == Some(true) {
-                    self.send(g.guild_delete(&c.id));
+                    self.send(g.guild_delete(c.id));
                     return;
                 }
                 let complete =
                     !c.large || c.member_count.map_or(true, |n| c.members.len() as u64 >= n);
-                let out = g.guild_create(
-                    &c.id,
-                    &c.name,
-                    &c.roles,
-                    &[c.channels.as_slice(), c.threads.as_slice()].concat(),
-                    &c.members,
-                    &c.presences,
-                    c.member_count,
-                    complete,
-                );
-                self.send(out);
+                self.send(g.guild_create(&c, complete));
                 if !complete {
-                    if let Some(id) = c.id.parse().ok().and_then(Id::new_checked) {
+                    if let Some(id) = Id::new_checked(c.id) {
                         log::info!(
                             "discord: requesting the member list of large guild {}",
                             c.id
@@ -278,7 +268,7 @@ impl Bot {
                 let Some(u) = parse::<GuildUpdate>(kind, env.d) else {
                     return;
                 };
-                self.send(g.guild_update(&u.id, u.name.as_deref(), u.roles.as_deref()));
+                self.send(g.guild_update(&u));
             }
             "GUILD_DELETE" => {
                 let Some(u) = parse::<UnavailableGuild>(kind, env.d) else {
@@ -293,46 +283,44 @@ impl Bot {
                         "removed the bot"
                     }
                 );
-                self.send(g.guild_delete(&u.id));
+                self.send(g.guild_delete(u.id));
             }
             "GUILD_MEMBERS_CHUNK" => {
                 let Some(c) = parse::<MembersChunk>(kind, env.d) else {
                     return;
                 };
-                let last = c.chunk_index + 1 >= c.chunk_count;
-                self.send(g.members_chunk(&c.guild_id, &c.members, &c.presences, last));
+                self.send(g.members_chunk(&c));
             }
             "GUILD_MEMBER_ADD" | "GUILD_MEMBER_UPDATE" => {
                 let Some(m) = parse::<GuildMember>(kind, env.d) else {
                     return;
                 };
-                self.send(g.member_upsert(&m.guild_id, &m.member));
+                self.send(g.member_upsert(m.guild_id, &m.member));
             }
             "GUILD_MEMBER_REMOVE" => {
                 let Some(m) = parse::<GuildMemberRemove>(kind, env.d) else {
                     return;
                 };
-                self.send(g.member_remove(&m.guild_id, &m.user.id));
+                self.send(g.member_remove(m.guild_id, m.user.id));
             }
             "PRESENCE_UPDATE" => {
                 let Some(p) = parse::<PresenceObject>(kind, env.d) else {
                     return;
                 };
-                let Some(gid) = &p.guild_id else { return };
-                let status = parse_status(p.status.as_deref());
-                self.send(g.presence_update(gid, &p.user.id, status));
+                let Some(gid) = p.guild_id else { return };
+                self.send(g.presence_update(gid, p.user.id, p.status));
             }
             "GUILD_ROLE_CREATE" | "GUILD_ROLE_UPDATE" => {
                 let Some(r) = parse::<GuildRole>(kind, env.d) else {
                     return;
                 };
-                self.send(g.role_upsert(&r.guild_id, &r.role));
+                self.send(g.role_upsert(r.guild_id, &r.role));
             }
             "GUILD_ROLE_DELETE" => {
                 let Some(r) = parse::<GuildRoleDelete>(kind, env.d) else {
                     return;
                 };
-                self.send(g.role_delete(&r.guild_id, &r.role_id));
+                self.send(g.role_delete(r.guild_id, r.role_id));
             }
             "CHANNEL_CREATE" | "CHANNEL_UPDATE" | "THREAD_CREATE" | "THREAD_UPDATE" => {
                 if let Some(c) = parse::<ChannelObject>(kind, env.d) {
@@ -358,67 +346,30 @@ impl Bot {
     /// of the session without a configured client id, whether the server
     /// list is the bot's own or one the user set (which may let viewers
     /// join before READY).
-    fn announce_client_ids(&self, before: Option<String>, guild_ids: &[String]) {
+    fn announce_client_ids(&self, before: Option<String>, guild_ids: &[u64]) {
         let g = &self.guilds;
-        let Some(app) = g.read().application_id.clone() else {
+        let Some(app) = g.application_id() else {
             return;
         };
         if before.as_deref() == Some(app.as_str()) || g.config.client_id.is_some() {
             return;
         }
-        let unset = |id: &&String| g.config.server(id).map_or(true, |s| s.client_id.is_none());
-        for id in guild_ids.iter().filter(unset) {
-            self.handle.broadcast_client_id_update(id, &app);
+        for id in guild_ids.iter().map(u64::to_string) {
+            if g.config.server(&id).map_or(true, |s| s.client_id.is_none()) {
+                self.handle.broadcast_client_id_update(&id, &app);
+            }
         }
     }
 
     fn message(&mut self, m: &MessageCreate) {
-        let g = self.guilds.clone();
-        let Some(gid) = m.guild_id.as_deref() else {
+        let (Some(gid), Some(text)) = (m.guild_id, self.guilds.message(m)) else {
             return;
         };
-        let cfg = g.config.server(gid);
-        if m.webhook_id.is_some() || (!g.config.servers.is_empty() && cfg.is_none()) {
-            return;
-        }
-        let text = {
-            let inner = g.read();
-            if inner.bot_id.as_deref() == Some(m.author.id.as_str()) {
-                return;
-            }
-            let Some(guild) = inner.guilds.get(gid) else {
-                return;
-            };
-            if let Some(cfg) = cfg {
-                let channel = guild.channels.get(&m.channel_id).map(String::as_str);
-                let named = |list: &[String]| {
-                    list.iter()
-                        .any(|c| *c == m.channel_id || Some(c.trim_start_matches('#')) == channel)
-                };
-                if !cfg.listen_channels.is_empty() && !named(&cfg.listen_channels) {
-                    return;
-                }
-                if named(&cfg.ignore_channels) {
-                    return;
-                }
-                let username = m.author.username.as_deref().unwrap_or_default();
-                let member = guild.members.get(&m.author.id);
-                if ignores_member(cfg, &m.author.id, member, username) {
-                    return;
-                }
-            }
-            let offline = guild
-                .presences
-                .get(&m.author.id)
-                .map_or(true, |s| *s == crate::protocol::model::Status::Offline);
-            if offline && hides_offline(cfg, guild, g.config.large_guild_members) {
-                return;
-            }
-            chat::clean(m, guild)
-        };
-        self.info_command(m, gid, &text);
+        let gid = gid.to_string();
+        self.info_command(m, &gid, &text);
+        let (author, channel) = (m.author.id.to_string(), m.channel_id.to_string());
         self.handle
-            .broadcast_message(gid, &m.author.id, &text, &m.channel_id);
+            .broadcast_message(&gid, &author, &text, &channel);
     }
 
     /// Answers the info command with the page's address for this server.
@@ -440,13 +391,12 @@ impl Bot {
                 return;
             }
         }
-        self.answered.insert(m.channel_id.clone(), now);
+        self.answered.insert(m.channel_id, now);
         let sep = if url.contains('?') { '&' } else { '?' };
         let answer = format!("{url}{sep}s={}", server.id);
-        let (Some(channel), Some(reply_to)) = (
-            m.channel_id.parse().ok().and_then(Id::new_checked),
-            m.id.parse().ok().and_then(Id::new_checked),
-        ) else {
+        let (Some(channel), Some(reply_to)) =
+            (Id::new_checked(m.channel_id), Id::new_checked(m.id))
+        else {
             return;
         };
         let http = self.http.clone();

@@ -16,16 +16,15 @@
 //! * `gateway`: the twilight shard and the dispatch loop.
 //! * `reach`: the lines an operator reads while the gateway cannot be
 //!   reached (address, cause, retries and their delays).
-//! * `events`: the gateway payloads, as lenient typed structs.
-//! * `guilds`: the cache, the server list, users, and the presence rule.
-//! * `chat`: clean message text.
+//! * `events`: the gateway payloads, as lenient typed structs, each parsed
+//!   once.
+//! * `guilds/`: the cache (per-guild, compact members), what viewers are
+//!   shown of it (users, presences, chat), and the server list.
 //! * `validator`: the built-in Discord login validator.
 //! * `fatal`, `setup`: first-start mistakes as one sentence each (fatal
 //!   close codes; a bot in no server).
 //! * `rest`: the REST clients.
-//! * `fatal`: close codes no reconnect can fix, as sentences.
 
-mod chat;
 mod config;
 mod events;
 mod fatal;

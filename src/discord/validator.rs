@@ -248,13 +248,7 @@ impl Validator {
             log::info!("discord: a login token for another user was refused");
             return Answer::Verdict(false);
         }
-        let cached = {
-            let inner = self.guilds.read();
-            inner
-                .guilds
-                .get(guild)
-                .map(|g| (g.members.contains_key(&user.id), g.complete))
-        };
+        let cached = self.guilds.membership(guild, &user.id);
         match cached {
             Some((true, _)) => Answer::Verdict(true),
             Some((false, true)) | None => Answer::Verdict(false),

@@ -1,14 +1,55 @@
-//! Chat text as d-zone shows it: Discord's markup for mentions and custom
-//! emoji turned into what a reader sees (`@name`, `#channel`, `:emoji:`),
-//! and a short marker for a message that is only attachments.
+//! Chat as d-zone shows it: which messages reach viewers (a server's
+//! `listenChannels`, `ignoreChannels` and `ignoreUsers`, and no chat from
+//! members the server hides), and their text with Discord's markup for
+//! mentions and custom emoji turned into what a reader sees (`@name`,
+//! `#channel`, `:emoji:`), or a short marker for a message that is only
+//! attachments.
 
-use super::events::MessageCreate;
-use super::guilds::Guild;
+use crate::protocol::model::Status;
+
+use super::super::config::ServerConfig;
+use super::super::events::MessageCreate;
+use super::guild::Guild;
+use super::member::ignores;
+use super::view::View;
 
 /// What an attachment-only message says in a bubble.
 pub(crate) const ATTACHMENT_MARKER: &str = "[attachment]";
 /// What a sticker-only message says in a bubble.
 pub(crate) const STICKER_MARKER: &str = "[sticker]";
+
+/// The text viewers of `guild` are shown for `m`, or `None` when the
+/// server's filters keep it from them.
+pub(crate) fn shown(
+    m: &MessageCreate,
+    guild: &Guild,
+    cfg: Option<&ServerConfig>,
+    view: View,
+) -> Option<String> {
+    let member = guild.member(m.author.id);
+    if let Some(cfg) = cfg {
+        let channel = guild.channels.get(&m.channel_id).map(|c| &**c);
+        let id = m.channel_id.to_string();
+        let named = |list: &[String]| {
+            list.iter()
+                .any(|c| *c == id || Some(c.trim_start_matches('#')) == channel)
+        };
+        if !cfg.listen_channels.is_empty() && !named(&cfg.listen_channels) {
+            return None;
+        }
+        if named(&cfg.ignore_channels) {
+            return None;
+        }
+        let names = m.author.username.as_deref().into_iter();
+        if member.is_some_and(|m| m.ignored) || ignores(cfg, m.author.id, names) {
+            return None;
+        }
+    }
+    if guild.status(m.author.id) == Status::Offline && view.hides_offline() {
+        return None;
+    }
+    Some(clean(m, guild))
+}
 
 /// The clean text of a message, from the guild's names.
 pub(crate) fn clean(msg: &MessageCreate, guild: &Guild) -> String {
@@ -45,23 +86,27 @@ pub(crate) fn clean(msg: &MessageCreate, guild: &Guild) -> String {
     out
 }
 
-fn digits(s: &str) -> Option<&str> {
-    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
+/// A snowflake written in a token.
+fn digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// The readable form of one `<...>` token, or `None` to leave it as typed.
 fn replacement(token: &str, msg: &MessageCreate, guild: &Guild) -> Option<String> {
     if let Some(role) = token.strip_prefix("@&") {
-        let name = guild.roles.get(digits(role)?).map(|r| r.name.clone());
-        return Some(format!("@{}", name.unwrap_or_else(|| "role".into())));
+        let name = guild.roles.name(digits(role)?);
+        return Some(format!("@{}", name.unwrap_or("role")));
     }
     if let Some(user) = token.strip_prefix('@') {
         let id = digits(user.strip_prefix('!').unwrap_or(user))?;
         return Some(format!("@{}", user_name(id, msg, guild)));
     }
     if let Some(channel) = token.strip_prefix('#') {
-        let name = guild.channels.get(digits(channel)?).cloned();
-        return Some(format!("#{}", name.unwrap_or_else(|| "channel".into())));
+        let name = guild.channels.get(&digits(channel)?).map(|c| &**c);
+        return Some(format!("#{}", name.unwrap_or("channel")));
     }
     // <:name:id> and animated <a:name:id>
     let emoji = token
@@ -75,9 +120,9 @@ fn replacement(token: &str, msg: &MessageCreate, guild: &Guild) -> Option<String
 
 /// A mentioned member's shown name: the guild cache first, then what the
 /// message itself carried.
-fn user_name(id: &str, msg: &MessageCreate, guild: &Guild) -> String {
-    if let Some(m) = guild.members.get(id) {
-        return m.display_name().to_string();
+fn user_name(id: u64, msg: &MessageCreate, guild: &Guild) -> String {
+    if let Some(m) = guild.member(id) {
+        return m.name.to_string();
     }
     msg.mentions
         .iter()
