@@ -49,12 +49,16 @@ impl View {
         self.hide_offline
     }
 
+    fn hides(self, ignored: bool, status: Status) -> bool {
+        ignored || (self.hide_offline && status == Status::Offline)
+    }
+
     pub(crate) fn shows(self, m: &Member) -> bool {
-        !m.ignored && !(self.hide_offline && m.status == Status::Offline)
+        !self.hides(m.ignored, m.status)
     }
 
     /// `look` as this server shows it.
     pub(crate) fn filter(self, look: Option<Look>) -> Option<Look> {
-        look.filter(|l| !l.ignored && !(self.hide_offline && l.status == Status::Offline))
+        look.filter(|l| !self.hides(l.ignored, l.status))
     }
 }
