@@ -227,7 +227,8 @@ impl Bot {
                 }
                 let ids: Vec<u64> = r.guilds.iter().map(|x| x.id).collect();
                 let before = g.application_id();
-                let gone = g.ready(r.user.id, app.map(|a| a.id.as_str()), &ids);
+                // One shard: it owns every guild.
+                let gone = g.ready(r.user.id, app.map(|a| a.id.as_str()), &ids, |_| true);
                 log::info!(
                     "discord: connected as {} in {} guild(s)",
                     r.user.username.as_deref().unwrap_or("the bot"),

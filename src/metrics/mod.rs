@@ -32,6 +32,7 @@ pub(crate) struct Metrics {
     deliveries: Counter,
     compressed_in: Family<Label, Counter>,
     compressed_out: Family<Label, Counter>,
+    join_lists: Family<Label, Counter>,
     evictions: Counter,
     provider_calls: Family<[(&'static str, &'static str); 2], Counter>,
     provider_seconds: Family<Label, Histogram, fn() -> Histogram>,
@@ -65,6 +66,7 @@ impl Metrics {
             deliveries: Counter::default(),
             compressed_in: Family::default(),
             compressed_out: Family::default(),
+            join_lists: Family::default(),
             evictions: Counter::default(),
             provider_calls: Family::default(),
             provider_seconds: Family::new_with_constructor(latency),
@@ -97,6 +99,11 @@ impl Metrics {
             "compression_output_bytes",
             "Payload bytes of frames sent compressed, as sent, by frame kind",
             m.compressed_out.clone(),
+        );
+        registry.register(
+            "join_lists",
+            "User lists made for joins: encoded (JSON) and compressed (deflate); joins of an unchanged list reuse them",
+            m.join_lists.clone(),
         );
         registry.register(
             "broadcasts",
@@ -204,6 +211,16 @@ impl Metrics {
         self.compressed_out
             .get_or_create(&[("kind", kind)])
             .inc_by(after);
+    }
+
+    /// A join's user list: whether its JSON and its deflate segment were
+    /// made for it (a join of an unchanged list finds both made).
+    pub(crate) fn join_list(&self, encoded: bool, compressed: bool) {
+        for (done, kind) in [(encoded, "encoded"), (compressed, "compressed")] {
+            if done {
+                self.join_lists.get_or_create(&[("kind", kind)]).inc();
+            }
+        }
     }
 
     pub(crate) fn delivered(&self, frames: usize, waited: Duration) {

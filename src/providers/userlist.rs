@@ -53,21 +53,56 @@ impl UserList {
     /// The `users` object of `server-join`: every user keyed by its uid, in
     /// list order, as JSON bytes every join of this list shares.
     pub(crate) fn encoded(&self) -> &Bytes {
-        self.encoded.get_or_init(|| {
+        self.encode().0
+    }
+
+    /// [`Self::encoded`], and whether this call made it.
+    fn encode(&self) -> (&Bytes, bool) {
+        let mut made = false;
+        let bytes = self.encoded.get_or_init(|| {
+            made = true;
             // Our own serializer's output is JSON; it is not parsed again.
             let json = serde_json::to_string(&ByUid(&self.users)).unwrap_or_else(|_| "{}".into());
             Bytes::from(json)
-        })
+        });
+        (bytes, made)
     }
 
     /// [`Self::encoded`] as an independent deflate segment at `level` (the
     /// first caller's level: one server has one), made once per list.
     /// `None` if compressing failed; joins then go out plain.
     pub(crate) fn deflated(&self, level: u32) -> Option<&Bytes> {
-        self.deflated
-            .get_or_init(|| crate::deflate::segment(self.encoded(), level).map(Bytes::from))
-            .as_ref()
+        self.deflate(level).0
     }
+
+    fn deflate(&self, level: u32) -> (Option<&Bytes>, bool) {
+        let mut made = false;
+        let segment = self.deflated.get_or_init(|| {
+            made = true;
+            crate::deflate::segment(self.encoded(), level).map(Bytes::from)
+        });
+        (segment.as_ref(), made)
+    }
+
+    /// Makes the encoding (and, for a compressing join, the deflate
+    /// segment) a join of this list sends, and says which of them this
+    /// call made rather than found: a join of an unchanged list makes
+    /// neither.
+    pub(crate) fn prepare(&self, compressed: bool, level: u32) -> Made {
+        let encoded = self.encode().1;
+        let compressed = compressed && self.deflate(level).1;
+        Made {
+            encoded,
+            compressed,
+        }
+    }
+}
+
+/// What [`UserList::prepare`] made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Made {
+    pub(crate) encoded: bool,
+    pub(crate) compressed: bool,
 }
 
 /// A user provider's answer as the providers receive it.
@@ -179,6 +214,23 @@ mod tests {
         assert_eq!(keys, ["2", "1"]);
         assert_eq!(v["1"]["username"], "a");
         assert_eq!(&UserList::default().encoded()[..], b"{}");
+    }
+
+    #[test]
+    fn prepare_says_what_it_made() {
+        let list = UserList::new(vec![User::new(
+            "1",
+            "a",
+            Status::Online,
+            RoleColor::from_rgb(0x445566),
+        )]);
+        let made = |encoded, compressed| Made {
+            encoded,
+            compressed,
+        };
+        assert_eq!(list.prepare(false, 6), made(true, false));
+        assert_eq!(list.prepare(true, 6), made(false, true));
+        assert_eq!(list.prepare(true, 6), made(false, false), "made once");
     }
 
     fn list(names: &[&str]) -> Arc<UserList> {

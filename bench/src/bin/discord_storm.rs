@@ -24,9 +24,20 @@
 //! ```
 //!
 //! Viewers read as fast as they can and close like a browser when done.
+//! `--deflate` has them offer permessage-deflate as Chromium does, so
+//! joins and broadcasts go out compressed and the server's CPU includes
+//! compressing them.
 
 #[path = "../../../tests/common/fake_discord/mod.rs"]
 mod fake_discord;
+
+/// The test suite's permessage-deflate client (`--deflate`).
+#[path = "../../../tests/common/deflate.rs"]
+#[allow(dead_code)]
+mod deflate;
+
+/// How long the compressing client waits for a frame.
+const WAIT: Duration = Duration::from_secs(60);
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -72,7 +83,13 @@ struct Args {
     /// Viewers of the catch-up phase.
     #[arg(long, default_value_t = 20)]
     catchup_viewers: usize,
+    /// Viewers negotiate permessage-deflate, as Chromium does.
+    #[arg(long)]
+    deflate: bool,
 }
+
+/// Whether viewers offer permessage-deflate (`--deflate`), set once.
+static DEFLATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -115,7 +132,13 @@ fn start_server(args: &Args, fake: &FakeDiscord, port: u16, dir: &std::path::Pat
     )
     .expect("config written");
     let child = Command::new(&args.server)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--metrics",
+        ])
         .arg("--config")
         .arg(&config)
         .env("DISCORD_TOKEN", BOT_TOKEN)
@@ -146,18 +169,74 @@ struct Viewer {
     last: Instant,
 }
 
+/// A viewer's socket: plain, or compressing as Chromium's (`--deflate`).
+enum Sock {
+    Plain(Box<Ws>),
+    Deflate(Box<deflate::DeflateWs>),
+}
+
+impl Sock {
+    async fn connect(url: &str) -> Option<Sock> {
+        if DEFLATE.load(Ordering::Relaxed) {
+            let addr = url
+                .strip_prefix("ws://")?
+                .strip_suffix("/ws")?
+                .parse()
+                .ok()?;
+            return Some(Sock::Deflate(Box::new(
+                deflate::DeflateWs::browser(addr, "/ws").await,
+            )));
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+        Some(Sock::Plain(Box::new(ws)))
+    }
+
+    async fn send(&mut self, text: &str) -> Option<()> {
+        match self {
+            Sock::Plain(ws) => ws.send(Message::text(text)).await.ok(),
+            Sock::Deflate(ws) => {
+                ws.send_message(1, text.as_bytes()).await;
+                Some(())
+            }
+        }
+    }
+
+    /// The next text message (inflated); `None` at a Close or EOF.
+    async fn next_text(&mut self) -> Option<String> {
+        match self {
+            Sock::Plain(ws) => next_text(ws).await,
+            Sock::Deflate(ws) => {
+                let (_, data) = ws.next_message().await?;
+                String::from_utf8(data).ok()
+            }
+        }
+    }
+
+    /// Closes like a browser: Close, the server's Close, EOF.
+    async fn close(self) {
+        match self {
+            Sock::Plain(mut ws) => {
+                let _ = ws.close(None).await;
+                while let Some(Ok(_)) = ws.next().await {}
+            }
+            Sock::Deflate(mut ws) => {
+                ws.send_close(Some(1000)).await;
+                let _ = ws.recv_close().await;
+                while ws.next_frame().await.is_some() {}
+            }
+        }
+    }
+}
+
 /// Joins the guild; the socket, the scene of the join, its bytes and the
 /// join's latency.
-async fn join(url: &str) -> Option<(Ws, HashMap<String, String>, u64, Duration)> {
+async fn join(url: &str) -> Option<(Sock, HashMap<String, String>, u64, Duration)> {
     let t = Instant::now();
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
-    next_text(&mut ws).await?; // the server list
-    ws.send(Message::text(
-        r#"{"type":"connect","data":{"server":"big"}}"#,
-    ))
-    .await
-    .ok()?;
-    let joined = next_text(&mut ws).await?;
+    let mut ws = Sock::connect(url).await?;
+    ws.next_text().await?; // the server list
+    ws.send(r#"{"type":"connect","data":{"server":"big"}}"#)
+        .await?;
+    let joined = ws.next_text().await?;
     let took = t.elapsed();
     let v: Value = serde_json::from_str(&joined).ok()?;
     let scene = v["data"]["users"]
@@ -180,14 +259,14 @@ async fn next_text(ws: &mut Ws) -> Option<String> {
 
 /// Reads presences into the scene until `quiet` passes with nothing, then
 /// closes like a browser (Close, the server's Close, EOF).
-async fn watch(ws: Ws, scene: HashMap<String, String>, quiet: Arc<AtomicU64>) -> Viewer {
+async fn watch(ws: Sock, scene: HashMap<String, String>, quiet: Arc<AtomicU64>) -> Viewer {
     watch_for(ws, scene, quiet, false).await
 }
 
 /// [`watch`]; with `first`, the quiet spell only counts once a data frame
 /// came (a bulk change may take a while to start), within 3 minutes.
 async fn watch_for(
-    mut ws: Ws,
+    mut ws: Sock,
     mut scene: HashMap<String, String>,
     quiet: Arc<AtomicU64>,
     first: bool,
@@ -204,14 +283,13 @@ async fn watch_for(
         if q != u64::MAX && counting && last.elapsed() >= Duration::from_millis(q) {
             break;
         }
-        let next = match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
+        let next = match tokio::time::timeout(Duration::from_millis(200), ws.next_text()).await {
             Err(_) => continue,
             Ok(next) => next,
         };
         let text = match next {
-            Some(Ok(Message::Text(t))) => t,
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            _ => {
+            Some(t) => t,
+            None => {
                 return Viewer {
                     scene,
                     bytes,
@@ -235,8 +313,7 @@ async fn watch_for(
             scene.insert(uid, d["status"].as_str().unwrap_or("").to_string());
         }
     }
-    let _ = ws.close(None).await;
-    while let Some(Ok(_)) = ws.next().await {}
+    ws.close().await;
     Viewer {
         scene,
         bytes,
@@ -289,6 +366,7 @@ async fn wait_for_guild(url: &str, online: usize) {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args = Args::parse();
+    DEFLATE.store(args.deflate, Ordering::Relaxed);
     let online = args.members * args.online_pct / 100;
     let truth: Truth = Arc::new(Mutex::new(
         (0..online)
@@ -322,6 +400,28 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The join lists made so far (`d_back_join_lists_total`: encoded,
+/// compressed), read from `/metrics` at the socket's address; `None` from
+/// a server without that metric.
+async fn lists_made(url: &str) -> Option<(u64, u64)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.strip_prefix("ws://")?.split('/').next()?;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut body = String::new();
+    tcp.read_to_string(&mut body).await.ok()?;
+    let count = |kind: &str| {
+        body.lines()
+            .find(|l| l.contains("join_lists_total") && l.contains(&format!("\"{kind}\"")))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    body.contains("join_lists")
+        .then(|| (count("encoded"), count("compressed")))
+}
+
 /// The storm phase: steady viewers, then presences and joins.
 async fn storm(args: &Args, fake: &FakeDiscord, truth: &Truth, url: &str, pid: u32, online: usize) {
     let url = url.to_string();
@@ -335,6 +435,7 @@ async fn storm(args: &Args, fake: &FakeDiscord, truth: &Truth, url: &str, pid: u
         watchers.push(tokio::spawn(watch(ws, scene, quiet.clone())));
     }
     let cpu0 = cpu_seconds(pid);
+    let made0 = lists_made(&url).await;
     let began = Instant::now();
     let storm = {
         let (truth, rate, secs) = (truth.clone(), args.rate, args.secs);
@@ -370,6 +471,14 @@ async fn storm(args: &Args, fake: &FakeDiscord, truth: &Truth, url: &str, pid: u
     storm.await.unwrap();
     let storm_cpu = cpu_seconds(pid) - cpu0;
     let storm_secs = began.elapsed().as_secs_f64();
+    let made = match (made0, lists_made(&url).await) {
+        (Some((e0, c0)), Some((e1, c1))) => format!(
+            "{:.1} list encodings/s, {:.1} compressions/s",
+            (e1 - e0) as f64 / storm_secs,
+            (c1 - c0) as f64 / storm_secs
+        ),
+        _ => "list encodings not counted by this server".to_string(),
+    };
     for j in joiners {
         if let Some((took, w)) = j.await.unwrap() {
             join_lat.push(took);
@@ -389,7 +498,7 @@ async fn storm(args: &Args, fake: &FakeDiscord, truth: &Truth, url: &str, pid: u
     let bytes: u64 = viewers.iter().map(|v| v.bytes).sum();
     println!(
         "discord-storm: storm {} presences/s for {} s, {} steady + {} joining viewers: server CPU {:.2} cores; \
-         join p50 {:.1} ms, p99 {:.1} ms (a join is {:.2} MiB); {:.2} MiB of updates per viewer; \
+         join p50 {:.1} ms, p99 {:.1} ms (a join is {:.2} MiB); {made}; {:.2} MiB of updates per viewer; \
          evicted {evicted}; wrong scenes {bad} of {} ({bad_members} members)",
         args.rate,
         args.secs,

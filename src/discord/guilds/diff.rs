@@ -45,11 +45,14 @@ pub(crate) fn shown(guild: &Guild, view: View) -> HashMap<u64, Look> {
 }
 
 /// Once a replaced guild's member list is complete: the presences that take
-/// viewers from what they were shown to what is true now.
+/// viewers from what they were shown to what is true now (members that
+/// left while the bot was away, and any not yet told).
 pub(crate) fn catch_up(server: &str, guild: &mut Guild, view: View) -> Vec<Presence> {
-    let Some(before) = guild.before.take() else {
+    let Some(before) = guild.catching_up.take() else {
         return Vec::new();
     };
+    // Joins were sent `before`; from now on the members themselves.
+    guild.changed();
     let mut out = Vec::new();
     for (&id, was) in &before {
         let now = view.filter(guild.look(id));

@@ -29,9 +29,12 @@ pub(crate) struct Guild {
     pub(crate) complete: bool,
     /// Members in the guild, as GUILD_CREATE counted them.
     pub(crate) member_count: u64,
-    /// What viewers were shown before a fresh session replaced this guild,
-    /// to diff against once its member list is complete.
-    pub(crate) before: Option<HashMap<u64, Look>>,
+    /// While a fresh session's copy of this guild is still incomplete:
+    /// what its viewers have been shown (the earlier copy, then every
+    /// broadcast since). Joins are sent this too, so a viewer who joins
+    /// meanwhile has what the others have, and the catch-up once the
+    /// member list is complete is right for everyone.
+    pub(crate) catching_up: Option<HashMap<u64, Look>>,
     /// The users answered to joins, until something drawn changes.
     listing: Option<Arc<UserList>>,
 }
@@ -118,10 +121,11 @@ impl Guild {
 
     /// Members holding `role`.
     pub(crate) fn holders(&self, role: u64) -> Vec<u64> {
-        let sets = self.roles.sets_with(role);
+        let mut sets = self.roles.sets_with(role);
+        sets.sort_unstable();
         self.members
             .iter()
-            .filter(|(_, m)| sets.contains(&m.roles))
+            .filter(|(_, m)| sets.binary_search(&m.roles).is_ok())
             .map(|(&id, _)| id)
             .collect()
     }
@@ -137,20 +141,23 @@ impl Guild {
         if let Some(list) = &self.listing {
             return list.clone();
         }
-        let mut shown: Vec<(u64, &Member)> = self
-            .members
-            .iter()
-            .filter(|(_, m)| view.shows(m))
-            .map(|(&id, m)| (id, m))
-            .collect();
-        shown.sort_unstable_by_key(|(id, _)| *id);
-        let users = shown
-            .into_iter()
-            .map(|(id, m)| {
-                let color = RoleColor::from_rgb(self.roles.color(m.roles));
-                User::new(id.to_string(), &*m.name, m.status, color)
-            })
-            .collect();
+        let user = |id: u64, name: &str, status, color| {
+            User::new(id.to_string(), name, status, RoleColor::from_rgb(color))
+        };
+        let mut users: Vec<(u64, User)> = match &self.catching_up {
+            Some(shown) => shown
+                .iter()
+                .map(|(&id, l)| (id, user(id, &l.name, l.status, l.color)))
+                .collect(),
+            None => self
+                .members
+                .iter()
+                .filter(|(_, m)| view.shows(m))
+                .map(|(&id, m)| (id, user(id, &m.name, m.status, self.roles.color(m.roles))))
+                .collect(),
+        };
+        users.sort_unstable_by_key(|(id, _)| *id);
+        let users = users.into_iter().map(|(_, u)| u).collect();
         let list = Arc::new(UserList::new(users));
         self.listing = Some(list.clone());
         list

@@ -68,3 +68,33 @@ pub(crate) fn ignores<'a>(
         .iter()
         .any(|i| *i == id || names.clone().into_iter().any(|n| n == i))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_stays_small() {
+        // The name's pointer and length, the role set, status and flag.
+        assert_eq!(std::mem::size_of::<Member>(), 24);
+    }
+
+    #[test]
+    fn the_shown_name_and_ignore_users_come_from_every_name() {
+        let m: MemberObject = serde_json::from_value(serde_json::json!({
+            "user": {"id": "7", "username": "pip", "global_name": "Pip P"},
+            "nick": "", "roles": ["3"]
+        }))
+        .unwrap();
+        let a = Arrival::of(&m, None).unwrap();
+        assert_eq!((a.id, &*a.name, a.roles), (7, "Pip P", &[3][..]));
+        assert!(!a.ignored);
+        let mut cfg = ServerConfig::new("1");
+        cfg.ignore_users = vec!["pip".into()];
+        assert!(Arrival::of(&m, Some(&cfg)).unwrap().ignored);
+        cfg.ignore_users = vec!["7".into()];
+        assert!(Arrival::of(&m, Some(&cfg)).unwrap().ignored);
+        cfg.ignore_users = vec!["someone".into()];
+        assert!(!Arrival::of(&m, Some(&cfg)).unwrap().ignored);
+    }
+}

@@ -103,9 +103,29 @@ impl Change<'_> {
                 continue;
             }
             changed = true;
-            let (b, a) = (self.view.filter(before), self.view.filter(after));
-            self.out
-                .extend(difference(&self.server, id, b.as_ref(), a.as_ref()));
+            let now = self.view.filter(after);
+            let known = self.guild.member(id).is_some();
+            match &mut self.guild.catching_up {
+                // Viewers have what they were shown, not the new copy's
+                // `before`; a member the new copy does not have yet waits
+                // for its chunk (or the catch-up).
+                Some(shown) => {
+                    if now.is_none() && !known {
+                        continue;
+                    }
+                    let was = shown.remove(&id);
+                    let diff = difference(&self.server, id, was.as_ref(), now.as_ref());
+                    self.out.extend(diff);
+                    if let Some(now) = now {
+                        shown.insert(id, now);
+                    }
+                }
+                None => {
+                    let was = self.view.filter(before);
+                    let diff = difference(&self.server, id, was.as_ref(), now.as_ref());
+                    self.out.extend(diff);
+                }
+            }
         }
         if changed {
             self.guild.changed();
@@ -172,14 +192,17 @@ impl Guilds {
         lock(&self.session).application_id.clone()
     }
 
-    /// READY: a fresh session. Guilds the session does not list are gone
-    /// (as by GUILD_DELETE: the answer is the delete presences for their
+    /// READY: a fresh session of the shard that owns the guilds `owns`
+    /// says yes to. Its guilds the session does not list are gone (as by
+    /// GUILD_DELETE: the answer is the delete presences for their
     /// viewers); the others stay until their GUILD_CREATE replaces them.
+    /// Other shards' guilds are not touched.
     pub(crate) fn ready(
         &self,
         bot_id: u64,
         application_id: Option<&str>,
         guild_ids: &[u64],
+        owns: impl Fn(u64) -> bool,
     ) -> Vec<Presence> {
         {
             let mut s = lock(&self.session);
@@ -193,12 +216,13 @@ impl Guilds {
         let gone: Vec<u64> = {
             let map = self.map.read().unwrap_or_else(|e| e.into_inner());
             map.keys()
-                .filter(|id| !keep.contains(id))
+                .filter(|&&id| owns(id) && !keep.contains(&id))
                 .copied()
                 .collect()
         };
         for s in &self.config.servers {
-            if !s.id.parse().is_ok_and(|id| keep.contains(&id)) {
+            let elsewhere = s.id.parse().is_ok_and(|id| !owns(id) || keep.contains(&id));
+            if !elsewhere {
                 log::warn!(
                     "discord: configured server {} is not a guild the bot is in; skipped (invite the bot to it)",
                     s.id
@@ -244,7 +268,7 @@ impl Guilds {
             // What viewers of an earlier copy were shown: a still-unfinished
             // catch-up's older view if one is pending; nobody after a
             // GUILD_DELETE; nothing to catch up for a new guild.
-            guild.before = if let Some(earlier) = current.before.take() {
+            guild.catching_up = if let Some(earlier) = current.catching_up.take() {
                 Some(earlier)
             } else if current.len() > 0 || current.complete {
                 let old_view = self.view(cfg, &current);
@@ -276,22 +300,14 @@ impl Guilds {
                 .filter_map(|m| Arrival::of(m, cfg))
                 .collect();
             let ids: Vec<u64> = arrivals.iter().map(|a| a.id).collect();
-            let catching_up = ch.guild.before.is_some();
-            let apply = |g: &mut Guild| {
+            ch.touching(&ids, |g| {
                 for p in &c.presences {
                     g.set_status(p.user.id, p.status);
                 }
                 for a in arrivals {
                     g.upsert(a);
                 }
-            };
-            if catching_up {
-                // Viewers still see the earlier copy; the catch-up tells them.
-                apply(ch.guild);
-                ch.guild.changed();
-            } else {
-                ch.touching(&ids, apply);
-            }
+            });
             if last {
                 ch.guild.complete = true;
                 let view = ch.view;
@@ -332,7 +348,7 @@ impl Guilds {
         self.relist();
         let old = lock(&slot);
         let cfg = self.cfg(id);
-        let was: Vec<u64> = match &old.before {
+        let was: Vec<u64> = match &old.catching_up {
             Some(before) => before.keys().copied().collect(),
             None => shown(&old, self.view(cfg, &old)).into_keys().collect(),
         };
@@ -492,5 +508,53 @@ mod tests {
             "a drawn change makes a new list"
         );
         assert_eq!(second.users()[0].status, Status::Idle);
+    }
+
+    /// A viewer who joins while a fresh session's member list is still
+    /// coming is sent what the others were shown, and the broadcasts that
+    /// follow take both to the truth.
+    #[test]
+    fn joins_during_a_catch_up_get_what_viewers_have() {
+        let g = Guilds::new(DiscordConfig::default());
+        let member = |id: &str| serde_json::json!({"user": {"id": id, "username": id}});
+        let online = |id: &str| serde_json::json!({"user": {"id": id}, "status": "online"});
+        let first: GuildCreate = parse(serde_json::json!({
+            "id": "1", "name": "Isle",
+            "members": [member("7"), member("8")],
+            "presences": [online("7"), online("8")],
+        }));
+        g.guild_create(&first, true);
+        // A fresh session: a large guild, its members still to come.
+        let again: GuildCreate = parse(serde_json::json!({
+            "id": "1", "name": "Isle", "large": true, "member_count": 2,
+        }));
+        assert!(g.guild_create(&again, false).is_empty());
+        let scene = |list: &UserList| -> Vec<(String, Status)> {
+            list.users()
+                .iter()
+                .map(|u| (u.uid.clone(), u.status))
+                .collect()
+        };
+        let joined = g.users("1");
+        assert_eq!(
+            scene(&joined),
+            [("7".into(), Status::Online), ("8".into(), Status::Online)]
+        );
+        // Not in the new copy yet: nothing to say until its chunk comes.
+        assert!(g.presence_update(1, 7, Status::Dnd).is_empty());
+        let chunk: MembersChunk = parse(serde_json::json!({
+            "guild_id": "1", "members": [member("7")],
+            "presences": [{"user": {"id": "7"}, "status": "dnd"}],
+            "chunk_index": 0, "chunk_count": 1,
+        }));
+        let out = g.members_chunk(&chunk);
+        assert_eq!(
+            out,
+            [
+                Presence::new("1", "7", Status::Dnd),
+                Presence::new("1", "8", Status::Offline).delete(),
+            ]
+        );
+        assert_eq!(scene(&g.users("1")), [("7".into(), Status::Dnd)]);
     }
 }

@@ -105,6 +105,10 @@ impl Session {
             loaded.client_id.as_deref(),
         );
         let settings = self.app.config.deflate();
+        let made = loaded
+            .users
+            .prepare(self.outbox.compressed(), settings.level);
+        self.app.metrics.join_list(made.encoded, made.compressed);
         let (chunks, packed) = join_frame(
             &head,
             &loaded.users,
