@@ -13,6 +13,7 @@
 //! same `Arc` again costs neither a copy nor a comparison.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -22,32 +23,73 @@ use crate::protocol::model::{IntoUsers, User};
 
 /// The users of one server, with their encoded `users` map (and its
 /// compressed form, see [`crate::deflate`]), each made on first use.
-#[derive(Debug, Default)]
+///
+/// A list that lives long and is shared by many joins (the Discord cache's)
+/// is made with [`UserList::packed`]: encoded at once and kept only as
+/// those bytes, about half the memory of the users themselves, which are
+/// read back from them only if someone asks (mock traffic, the Redis
+/// snapshot).
+#[derive(Debug)]
 pub(crate) struct UserList {
-    users: Vec<User>,
+    users: OnceLock<Vec<User>>,
     encoded: OnceLock<Bytes>,
     deflated: OnceLock<Option<Bytes>>,
+    len: usize,
+    /// A packed list's encoding is not yet counted as made for a join.
+    uncounted: AtomicBool,
+}
+
+impl Default for UserList {
+    fn default() -> Self {
+        UserList::new(Vec::new())
+    }
 }
 
 impl UserList {
     pub(crate) fn new(users: Vec<User>) -> Self {
         UserList {
-            users,
+            len: users.len(),
+            users: OnceLock::from(users),
             encoded: OnceLock::new(),
             deflated: OnceLock::new(),
+            uncounted: AtomicBool::new(false),
+        }
+    }
+
+    /// A list kept as its encoding only.
+    pub(crate) fn packed(users: &[User]) -> Self {
+        UserList {
+            len: users.len(),
+            users: OnceLock::new(),
+            encoded: OnceLock::from(encode(users)),
+            deflated: OnceLock::new(),
+            uncounted: AtomicBool::new(true),
         }
     }
 
     pub(crate) fn users(&self) -> &[User] {
-        &self.users
+        self.users.get_or_init(|| {
+            let map = self.encoded.get().map_or(&b"{}"[..], |b| &b[..]);
+            serde_json::from_slice::<serde_json::Value>(map)
+                .map(IntoUsers::into_users)
+                .unwrap_or_default()
+        })
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.users.len()
+        self.len
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.users.is_empty()
+        self.len == 0
+    }
+
+    /// The same users in the same order as `other`.
+    fn same(&self, other: &UserList) -> bool {
+        match (self.encoded.get(), other.encoded.get()) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.len == other.len && self.users() == other.users(),
+        }
     }
 
     /// The `users` object of `server-join`: every user keyed by its uid, in
@@ -61,9 +103,7 @@ impl UserList {
         let mut made = false;
         let bytes = self.encoded.get_or_init(|| {
             made = true;
-            // Our own serializer's output is JSON; it is not parsed again.
-            let json = serde_json::to_string(&ByUid(&self.users)).unwrap_or_else(|_| "{}".into());
-            Bytes::from(json)
+            encode(self.users())
         });
         (bytes, made)
     }
@@ -85,17 +125,24 @@ impl UserList {
     }
 
     /// Makes the encoding (and, for a compressing join, the deflate
-    /// segment) a join of this list sends, and says which of them this
-    /// call made rather than found: a join of an unchanged list makes
-    /// neither.
+    /// segment) a join of this list sends, and says which of them were
+    /// made for this join rather than found: a join of an unchanged list
+    /// makes neither (a packed list's encoding counts for its first join).
     pub(crate) fn prepare(&self, compressed: bool, level: u32) -> Made {
-        let encoded = self.encode().1;
+        let encoded = self.encode().1 || self.uncounted.swap(false, Ordering::Relaxed);
         let compressed = compressed && self.deflate(level).1;
         Made {
             encoded,
             compressed,
         }
     }
+}
+
+/// The `users` map's JSON.
+fn encode(users: &[User]) -> Bytes {
+    // Our own serializer's output is JSON; it is not parsed again.
+    let json = serde_json::to_string(&ByUid(users)).unwrap_or_else(|_| "{}".into());
+    Bytes::from(json)
 }
 
 /// What [`UserList::prepare`] made.
@@ -165,7 +212,7 @@ impl Reuse {
             Answer::List(list) => (list, None),
         };
         if let Some(kept) = kept {
-            if Arc::ptr_eq(&kept.list, &fresh) || kept.list.users == fresh.users {
+            if Arc::ptr_eq(&kept.list, &fresh) || kept.list.same(&fresh) {
                 kept.source = source;
                 return kept.list.clone();
             }
@@ -214,6 +261,23 @@ mod tests {
         assert_eq!(keys, ["2", "1"]);
         assert_eq!(v["1"]["username"], "a");
         assert_eq!(&UserList::default().encoded()[..], b"{}");
+    }
+
+    #[test]
+    fn a_packed_list_is_its_encoding() {
+        let users = vec![
+            User::new("2", "b", Status::Online, RoleColor::from_rgb(0x112233)),
+            User::new("1", "a", Status::Idle, RoleColor::from_rgb(0x445566)),
+        ];
+        let packed = UserList::packed(&users);
+        let plain = UserList::new(users.clone());
+        assert_eq!(packed.encoded(), plain.encoded());
+        assert_eq!(packed.len(), 2);
+        assert_eq!(packed.users(), &users[..], "read back in order");
+        assert!(packed.same(&plain) && plain.same(&packed));
+        let made = packed.prepare(false, 6);
+        assert!(made.encoded, "counted for its first join");
+        assert!(!packed.prepare(false, 6).encoded);
     }
 
     #[test]

@@ -215,7 +215,8 @@ impl Sock {
     /// Closes like a browser: Close, the server's Close, EOF.
     async fn close(self) {
         match self {
-            Sock::Plain(mut ws) => {
+            Sock::Plain(ws) => {
+                let mut ws = *ws;
                 let _ = ws.close(None).await;
                 while let Some(Ok(_)) = ws.next().await {}
             }

@@ -157,8 +157,8 @@ impl Guild {
                 .collect(),
         };
         users.sort_unstable_by_key(|(id, _)| *id);
-        let users = users.into_iter().map(|(_, u)| u).collect();
-        let list = Arc::new(UserList::new(users));
+        let users: Vec<User> = users.into_iter().map(|(_, u)| u).collect();
+        let list = Arc::new(UserList::packed(&users));
         self.listing = Some(list.clone());
         list
     }
