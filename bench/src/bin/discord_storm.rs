@@ -183,6 +183,9 @@ impl Sock {
                 .strip_suffix("/ws")?
                 .parse()
                 .ok()?;
+            // The client panics on a refused connection; the server may not
+            // listen yet.
+            tokio::net::TcpStream::connect(addr).await.ok()?;
             return Some(Sock::Deflate(Box::new(
                 deflate::DeflateWs::browser(addr, "/ws").await,
             )));
@@ -383,12 +386,35 @@ async fn main() {
     let url = format!("ws://127.0.0.1:{port}/ws");
     let ready = Instant::now();
     wait_for_guild(&url, online).await;
+    let shown = ready.elapsed();
+    // The storm starts once every member chunk was read and the bot is idle.
+    let chunks = args.members.div_ceil(1000) as u64;
+    while gateway_events(&url, "GUILD_MEMBERS_CHUNK")
+        .await
+        .unwrap_or(0)
+        < chunks
+    {
+        assert!(
+            ready.elapsed() < Duration::from_secs(600),
+            "the chunks were never read"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let loaded = ready.elapsed();
+    loop {
+        let cpu = cpu_seconds(pid);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if cpu_seconds(pid) - cpu < 0.02 {
+            break;
+        }
+    }
     println!(
-        "discord-storm: {} ({}): {} members, {online} online, shown after {:.1} s",
+        "discord-storm: {} ({}): {} members, {online} online, shown after {:.1} s, every member read after {:.1} s",
         args.server.display(),
         std::fs::metadata(&args.server).map_or(0, |m| m.len()),
         args.members,
-        ready.elapsed().as_secs_f64()
+        shown.as_secs_f64(),
+        loaded.as_secs_f64(),
     );
 
     if args.secs > 0 {
@@ -401,10 +427,8 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The join lists made so far (`d_back_join_lists_total`: encoded,
-/// compressed), read from `/metrics` at the socket's address; `None` from
-/// a server without that metric.
-async fn lists_made(url: &str) -> Option<(u64, u64)> {
+/// The server's `/metrics` text, from the socket's address.
+async fn metrics(url: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = url.strip_prefix("ws://")?.split('/').next()?;
     let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
@@ -413,6 +437,24 @@ async fn lists_made(url: &str) -> Option<(u64, u64)> {
         .ok()?;
     let mut body = String::new();
     tcp.read_to_string(&mut body).await.ok()?;
+    Some(body)
+}
+
+/// How many gateway dispatches of `kind` the bot has read.
+async fn gateway_events(url: &str, kind: &str) -> Option<u64> {
+    let body = metrics(url).await?;
+    Some(
+        body.lines()
+            .filter(|l| l.contains(&format!("\"{kind}\"")) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64,
+    )
+}
+
+/// The join lists made so far (`d_back_join_lists_total`: encoded,
+/// compressed); `None` from a server without that metric.
+async fn lists_made(url: &str) -> Option<(u64, u64)> {
+    let body = metrics(url).await?;
     let count = |kind: &str| {
         body.lines()
             .find(|l| l.contains("join_lists_total") && l.contains(&format!("\"{kind}\"")))

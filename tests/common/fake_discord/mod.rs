@@ -390,14 +390,15 @@ pub fn guild_create(g: &FakeGuild) -> Value {
     const LARGE: usize = 250;
     let large = g.members.len() > LARGE;
     let members: Vec<&Value> = if large {
+        let online: std::collections::HashSet<&Value> = g
+            .presences
+            .iter()
+            .filter(|p| p["status"] != "offline")
+            .map(|p| &p["user"]["id"])
+            .collect();
         g.members
             .iter()
-            .filter(|m| {
-                let uid = &m["user"]["id"];
-                g.presences
-                    .iter()
-                    .any(|p| &p["user"]["id"] == uid && p["status"] != "offline")
-            })
+            .filter(|m| online.contains(&m["user"]["id"]))
             .collect()
     } else {
         g.members.iter().collect()
@@ -499,14 +500,14 @@ fn handle_op(
             let Some(g) = s.guilds.iter().find(|g| g.id == gid).cloned() else {
                 return;
             };
+            let by_user: HashMap<&Value, &Value> =
+                g.presences.iter().map(|p| (&p["user"]["id"], p)).collect();
             let chunks: Vec<&[Value]> = g.members.chunks(1000).collect();
             let count = chunks.len();
             for (i, chunk) in chunks.into_iter().enumerate() {
-                let ids: Vec<&Value> = chunk.iter().map(|m| &m["user"]["id"]).collect();
-                let presences: Vec<&Value> = g
-                    .presences
+                let presences: Vec<&Value> = chunk
                     .iter()
-                    .filter(|p| ids.contains(&&p["user"]["id"]))
+                    .filter_map(|m| by_user.get(&m["user"]["id"]).copied())
                     .collect();
                 push_dispatch(
                     &mut s,
