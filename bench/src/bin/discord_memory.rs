@@ -24,13 +24,12 @@
 mod fake_discord;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use d_back_bench::driver::cpu_seconds_of as cpu_seconds;
+use d_back_bench::child::{free_port, gateway_events, quiet, rss_kib, Server};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use fake_discord::{member, FakeDiscord, FakeGuild, BOT_TOKEN};
@@ -97,57 +96,15 @@ fn guild(g: u64, members: u64, online_pct: u64) -> FakeGuild {
     fg
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// The count of one gateway event kind in `/metrics`, if it is served yet.
-async fn events_read(port: u16, kind: &str) -> Option<u64> {
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .ok()?;
-    let mut body = String::new();
-    tcp.read_to_string(&mut body).await.ok()?;
-    Some(
-        body.lines()
-            .filter(|l| l.contains(&format!("\"{kind}\"")) && !l.starts_with('#'))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64,
-    )
-}
-
 /// Waits until the bot read `guilds` GUILD_CREATEs and `chunks` member
-/// chunks, and the server's CPU has been quiet (under 2% of a core) for a
-/// second.
-async fn settle(port: u16, pid: u32, guilds: u64, chunks: u64) -> Duration {
+/// chunks, and then until its CPU is quiet; how long the reading took.
+async fn settle(addr: &str, pid: u32, guilds: u64, chunks: u64) -> Duration {
     let began = Instant::now();
-    while events_read(port, "GUILD_CREATE").await.unwrap_or(0) < guilds
-        || events_read(port, "GUILD_MEMBERS_CHUNK").await.unwrap_or(0) < chunks
+    while gateway_events(addr, "GUILD_CREATE").await.unwrap_or(0) < guilds
+        || gateway_events(addr, "GUILD_MEMBERS_CHUNK")
+            .await
+            .unwrap_or(0)
+            < chunks
     {
         assert!(
             began.elapsed() < Duration::from_secs(600),
@@ -156,13 +113,8 @@ async fn settle(port: u16, pid: u32, guilds: u64, chunks: u64) -> Duration {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let loaded = began.elapsed();
-    loop {
-        let before = cpu_seconds(pid);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if cpu_seconds(pid) - before < 0.02 {
-            return loaded;
-        }
-    }
+    quiet(pid).await;
+    loaded
 }
 
 type Ws =
@@ -223,8 +175,9 @@ async fn measure(server: &PathBuf, args: &Args, per_guild: u64) -> Reading {
         .spawn()
         .expect("the d-back binary starts");
     let server = Server(child);
-    let pid = server.0.id();
-    let loaded = settle(port, pid, args.guilds, chunks).await;
+    let pid = server.pid();
+    let addr = format!("127.0.0.1:{port}");
+    let loaded = settle(&addr, pid, args.guilds, chunks).await;
     let idle_kib = rss_kib(pid);
     let mut viewers = Vec::new();
     let mut listed = 0;
@@ -233,7 +186,7 @@ async fn measure(server: &PathBuf, args: &Args, per_guild: u64) -> Reading {
         listed += users;
         viewers.push(ws);
     }
-    settle(port, pid, args.guilds, chunks).await;
+    settle(&addr, pid, args.guilds, chunks).await;
     let viewers_kib = rss_kib(pid);
     for mut ws in viewers {
         let _ = ws.close(None).await;

@@ -41,12 +41,13 @@ const WAIT: Duration = Duration::from_secs(60);
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use d_back_bench::child::{free_port, gateway_events, metrics, quiet, sample, Server};
 use d_back_bench::driver::cpu_seconds_of as cpu_seconds;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
@@ -114,15 +115,6 @@ fn guild(args: &Args, statuses: &HashMap<String, String>) -> FakeGuild {
     g
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start_server(args: &Args, fake: &FakeDiscord, port: u16, dir: &std::path::Path) -> Server {
     // The guild's offline members hidden, as for any big server.
     let config = dir.join("d-back.toml");
@@ -150,14 +142,6 @@ fn start_server(args: &Args, fake: &FakeDiscord, port: u16, dir: &std::path::Pat
         .spawn()
         .expect("the d-back binary starts");
     Server(child)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A viewer: its scene from its join on, and what it cost.
@@ -382,14 +366,20 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     let server = start_server(&args, &fake, port, &dir);
-    let pid = server.0.id();
-    let url = format!("ws://127.0.0.1:{port}/ws");
+    let pid = server.pid();
+    let addr = format!("127.0.0.1:{port}");
+    let url = format!("ws://{addr}/ws");
     let ready = Instant::now();
     wait_for_guild(&url, online).await;
     let shown = ready.elapsed();
-    // The storm starts once every member chunk was read and the bot is idle.
-    let chunks = args.members.div_ceil(1000) as u64;
-    while gateway_events(&url, "GUILD_MEMBERS_CHUNK")
+    // The storm starts once every member chunk was read and the bot is idle
+    // (a guild whose GUILD_CREATE lists every member has no chunks).
+    let chunks = if online < args.members {
+        args.members.div_ceil(1000) as u64
+    } else {
+        0
+    };
+    while gateway_events(&addr, "GUILD_MEMBERS_CHUNK")
         .await
         .unwrap_or(0)
         < chunks
@@ -401,13 +391,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let loaded = ready.elapsed();
-    loop {
-        let cpu = cpu_seconds(pid);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if cpu_seconds(pid) - cpu < 0.02 {
-            break;
-        }
-    }
+    quiet(pid).await;
     println!(
         "discord-storm: {} ({}): {} members, {online} online, shown after {:.1} s, every member read after {:.1} s",
         args.server.display(),
@@ -427,42 +411,19 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The server's `/metrics` text, from the socket's address.
-async fn metrics(url: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = url.strip_prefix("ws://")?.split('/').next()?;
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .ok()?;
-    let mut body = String::new();
-    tcp.read_to_string(&mut body).await.ok()?;
-    Some(body)
-}
-
-/// How many gateway dispatches of `kind` the bot has read.
-async fn gateway_events(url: &str, kind: &str) -> Option<u64> {
-    let body = metrics(url).await?;
-    Some(
-        body.lines()
-            .filter(|l| l.contains(&format!("\"{kind}\"")) && !l.starts_with('#'))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64,
-    )
-}
-
 /// The join lists made so far (`d_back_join_lists_total`: encoded,
-/// compressed); `None` from a server without that metric.
+/// compressed) by the server of the socket at `url`; `None` from a server
+/// without that metric.
 async fn lists_made(url: &str) -> Option<(u64, u64)> {
-    let body = metrics(url).await?;
-    let count = |kind: &str| {
-        body.lines()
-            .find(|l| l.contains("join_lists_total") && l.contains(&format!("\"{kind}\"")))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    body.contains("join_lists")
-        .then(|| (count("encoded"), count("compressed")))
+    let addr = url.trim_start_matches("ws://").trim_end_matches("/ws");
+    let text = metrics(addr).await?;
+    let count = |kind: &str| sample(&text, "join_lists_total", &[&format!("\"{kind}\"")]);
+    text.contains("join_lists").then(|| {
+        (
+            count("encoded").unwrap_or(0.0) as u64,
+            count("compressed").unwrap_or(0.0) as u64,
+        )
+    })
 }
 
 /// The storm phase: steady viewers, then presences and joins.
