@@ -22,9 +22,11 @@
 //! * `validator`: the built-in Discord login validator.
 //! * `fatal`, `setup`: first-start mistakes as one sentence each (fatal
 //!   close codes; a bot in no server).
-//! * `rest`: the REST clients.
+//! * `rest`: the bot's REST client; `bearer`: the validator's, for users'
+//!   OAuth2 tokens (a 429 is seen, never retried).
 //! * `fatal`: close codes no reconnect can fix, as sentences.
 
+mod bearer;
 mod chat;
 mod config;
 mod events;
