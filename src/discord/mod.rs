@@ -13,7 +13,10 @@
 //!
 //! * `config`: [`DiscordConfig`] and [`ServerConfig`], from code, TOML or
 //!   d-zone's `discord-config.json`.
-//! * `gateway`: the twilight shard and the dispatch loop.
+//! * `gateway`: the dispatch loop over every shard's messages.
+//! * `shards/`: how many shards and which, their identify queue (paced per
+//!   bucket, through Redis between instances), their runner and states,
+//!   and the member requests of large guilds.
 //! * `reach`: the lines an operator reads while the gateway cannot be
 //!   reached (address, cause, retries and their delays).
 //! * `events`: the gateway payloads, as lenient typed structs.
@@ -36,12 +39,16 @@ mod guilds;
 mod reach;
 mod rest;
 mod setup;
+mod shards;
 mod validator;
 
 use std::rc::Rc;
 use std::sync::Arc;
 
-pub use config::{ConfigError, DiscordConfig, ServerConfig, DISCORD_API_URL, DISCORD_GATEWAY_URL};
+pub use config::{
+    parse_shard_range, parse_shards, ConfigError, DiscordConfig, ServerConfig, DISCORD_API_URL,
+    DISCORD_GATEWAY_URL,
+};
 
 use crate::providers::{per_thread, UsersFn};
 use guilds::Guilds;
@@ -107,8 +114,13 @@ impl crate::Builder {
                 async move { Ok(id) }
             });
         }
-        let connected = crate::health::Flag::new("the Discord gateway is not connected");
-        self.ready_when(connected.check())
-            .background(move |handle| Box::pin(gateway::run(g, handle, connected)))
+        let shards = shards::ShardStatus::new();
+        // Instances that split one bot's shards take turns to identify
+        // through the Redis they share.
+        let redis = (g.config.shard_range.is_some())
+            .then(|| self.redis_url())
+            .flatten();
+        self.ready_when(shards.check())
+            .background(move |handle| Box::pin(gateway::run(g, handle, shards, redis)))
     }
 }

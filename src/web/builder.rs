@@ -66,6 +66,12 @@ impl Builder {
         self
     }
 
+    /// The Redis URL of the configuration, for parts that share Redis
+    /// with the cluster (a split bot's identify turns).
+    pub(crate) fn redis_url(&self) -> Option<String> {
+        self.config.redis_url.clone()
+    }
+
     /// Adds a condition to `/readyz` (the Discord gateway is connected, ...).
     pub(crate) fn ready_when(mut self, check: Check) -> Self {
         self.readiness.add(check);

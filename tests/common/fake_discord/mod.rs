@@ -258,6 +258,8 @@ struct State {
     held: Vec<(mpsc::UnboundedSender<Push>, Value, SocketAddr)>,
     /// REQUEST_GUILD_MEMBERS is recorded but not answered.
     hold_chunks: bool,
+    /// RESUME is counted but not answered (the shard stays resuming).
+    hold_resumes: bool,
     /// The next this many REQUEST_GUILD_MEMBERS are recorded, not answered.
     drop_chunks: usize,
 }
@@ -378,6 +380,11 @@ impl FakeDiscord {
     /// stays incomplete).
     pub fn hold_member_chunks(&self) {
         self.lock().hold_chunks = true;
+    }
+
+    /// RESUMEs go unanswered: a dropped shard stays resuming (not ready).
+    pub fn hold_resumes(&self) {
+        self.lock().hold_resumes = true;
     }
 
     /// The next `n` REQUEST_GUILD_MEMBERS go unanswered (lost), later ones
@@ -708,6 +715,9 @@ fn handle_op(
         }
         Some(6) => {
             s.resumes += 1;
+            if s.hold_resumes {
+                return;
+            }
             let d = &v["d"];
             let wanted = d["session_id"].as_str();
             let found = s
