@@ -316,13 +316,18 @@ impl Bot {
                 }
                 let ids: Vec<String> = r.guilds.iter().map(|x| x.id.clone()).collect();
                 let before = g.read().application_id.clone();
-                let gone = g.ready(&r.user.id, app.map(|a| a.id.as_str()), &ids);
+                // A shard's READY names its own guilds only: the other
+                // shards' guilds stay.
+                let total = runner.plan().total;
+                let others = super::shards::guilds_of_other_shards(&g, shard, total);
+                let known: Vec<String> = ids.iter().cloned().chain(others).collect();
+                let gone = g.ready(&r.user.id, app.map(|a| a.id.as_str()), &known);
                 log::info!(
-                    "discord: connected as {} in {} guild(s)",
+                    "discord: connected as {} in {} guild(s) (shard {shard}/{total})",
                     r.user.username.as_deref().unwrap_or("the bot"),
                     ids.len()
                 );
-                if ids.is_empty() {
+                if ids.is_empty() && total == 1 {
                     log::warn!("{}", super::setup::in_no_server(app.map(|a| a.id.as_str())));
                 }
                 self.send(gone);

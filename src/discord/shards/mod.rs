@@ -39,6 +39,22 @@ pub(crate) fn shard_of(guild: u64, total: u32) -> u32 {
     ((guild >> 22) % u64::from(total.max(1))) as u32
 }
 
+/// The cached guilds that live on shards other than `shard`, which its
+/// READY does not name and must not take away.
+pub(crate) fn guilds_of_other_shards(
+    guilds: &super::guilds::Guilds,
+    shard: u32,
+    total: u32,
+) -> Vec<String> {
+    guilds
+        .read()
+        .guilds
+        .keys()
+        .filter(|id| id.parse().is_ok_and(|id| shard_of(id, total) != shard))
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -628,6 +628,8 @@ impl Wire {
     }
 }
 
+// The handshake callback's error type is tungstenite's (a whole response).
+#[allow(clippy::result_large_err)]
 async fn connection(tcp: TcpStream, st: Arc<Mutex<State>>, gateway: SocketAddr) {
     let mut zlib = false;
     let seen = |req: &Request, resp: Response| {
