@@ -338,3 +338,154 @@ async fn identifies_keep_the_pace_of_their_bucket() {
     assert_eq!(fake.identifies().len(), 3);
     assert_eq!(fake.early_identifies(), 0);
 }
+
+/// A `redis-server` of one test on a free port, killed when dropped.
+struct Redis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("/usr/bin/redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts (apt-get install redis-server)");
+        let r = Redis { port, child };
+        let start = Instant::now();
+        loop {
+            let client = redis::Client::open(r.url()).unwrap();
+            let ping = client
+                .get_connection_with_timeout(Duration::from_secs(1))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if ping.is_ok() {
+                return r;
+            }
+            assert!(start.elapsed() < WAIT, "redis-server did not answer PING");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cluster_config(redis: &Redis, source: d_back::config::DataSource) -> Config {
+    Config {
+        redis_url: Some(redis.url()),
+        source,
+        snapshot_every: Duration::from_millis(200),
+        ..quiet()
+    }
+}
+
+/// A bot split over two instances (shards 0..2 and 2..4 of 4) sharing a
+/// real Redis, and a `--source redis` viewer instance: the instances take
+/// turns to identify (none refused for coming early in their one bucket),
+/// every instance lists every guild and answers a join of each with its
+/// members, and a presence on one instance's shard reaches a viewer of
+/// that guild on the other.
+#[tokio::test]
+async fn two_instances_split_the_shards_and_serve_every_guild() {
+    use d_back::config::DataSource;
+    let redis = Redis::start();
+    let ids: Vec<String> = (0..4).map(|s| guild_on(s, 4, 5)).collect();
+    let uid = |i: usize| (700_000_000_000_000_000u64 + i as u64).to_string();
+    let guilds = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            FakeGuild::new(id, &format!("Guild {i}"))
+                .member(member(&uid(i), &format!("user{i}"), None, None, &[]))
+                .presence(&uid(i), "online")
+        })
+        .collect();
+    let fake = FakeDiscord::with_rules(
+        guilds,
+        Rules {
+            recommended_shards: Some(4),
+            identify_interval: Duration::from_millis(200),
+            ..Rules::default()
+        },
+    );
+    let half = |range: std::ops::Range<u32>| DiscordConfig {
+        shard_range: Some(range),
+        shard_total: Some(4),
+        identify_interval: Duration::from_millis(200),
+        ..config(&fake)
+    };
+    let (a_cfg, b_cfg) = (half(0..2), half(2..4));
+    let (ca, cb) = (
+        cluster_config(&redis, DataSource::Local),
+        cluster_config(&redis, DataSource::Local),
+    );
+    let a = start_with(move |b| b.config(ca).discord(Discord::new(a_cfg).unwrap()));
+    let b = start_with(move |b| b.config(cb).discord(Discord::new(b_cfg).unwrap()));
+    let cv = cluster_config(&redis, DataSource::Redis);
+    let viewer = start_with(move |b| b.config(cv));
+    for srv in [&a, &b, &viewer] {
+        until_listed(srv, &ids).await;
+    }
+    let mut shards: Vec<u64> = fake
+        .identifies()
+        .iter()
+        .map(|i| i["shard"][0].as_u64().unwrap())
+        .collect();
+    shards.sort();
+    assert_eq!(shards, vec![0, 1, 2, 3]);
+    assert!(fake.identifies().iter().all(|i| i["shard"][1] == 4));
+    assert_eq!(fake.early_identifies(), 0);
+    // Every guild joinable on every instance, with its member.
+    let list = server_list(&viewer).await;
+    for srv in [&a, &b, &viewer] {
+        for (i, id) in ids.iter().enumerate() {
+            let short = list[id.as_str()]["id"].as_str().unwrap().to_string();
+            let start = Instant::now();
+            loop {
+                let mut c = srv.client().await;
+                let j = c.join(&short).await;
+                if j["data"]["users"][uid(i).as_str()]["status"] == "online" {
+                    break;
+                }
+                assert!(start.elapsed() < WAIT, "{id} on an instance: {j}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    // A presence of a guild on B's shard 3 reaches a viewer of it on A.
+    let short = list[ids[3].as_str()]["id"].as_str().unwrap().to_string();
+    let mut c = a.client().await;
+    assert_eq!(c.join(&short).await["type"], "server-join");
+    a.until("joined", |h| h.joined_count() == 1).await;
+    // The hub's subscription to the guild's channel is live once a
+    // presence published after it arrives; publish until one does.
+    let start = Instant::now();
+    loop {
+        fake.dispatch("PRESENCE_UPDATE", presence(&uid(3), &ids[3], "idle"));
+        let got = tokio::time::timeout(Duration::from_millis(500), c.recv_json()).await;
+        if let Ok(frame) = got {
+            assert_eq!(
+                frame,
+                json!({"type": "presence", "server": ids[3], "data": {"uid": uid(3), "status": "idle"}})
+            );
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no presence through Redis");
+    }
+}

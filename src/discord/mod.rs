@@ -120,6 +120,9 @@ impl crate::Builder {
         let redis = (g.config.shard_range.is_some())
             .then(|| self.redis_url())
             .flatten();
+        if let (Some(range), Some(total)) = (&g.config.shard_range, g.config.shard_total) {
+            self = self.split_part(format!("{}..{}of{total}", range.start, range.end));
+        }
         self.ready_when(shards.check())
             .background(move |handle| Box::pin(gateway::run(g, handle, shards, redis)))
     }

@@ -54,6 +54,9 @@ pub struct Builder {
     background: Vec<Background>,
     /// Conditions of `/readyz` registered by parts of the server.
     readiness: Readiness,
+    /// This instance's part of a split bot's server list in Redis (its
+    /// shard range), when the bot is split over machines.
+    split_part: Option<String>,
 }
 
 impl Builder {
@@ -63,6 +66,13 @@ impl Builder {
         task: impl FnOnce(Handle) -> Pin<Box<dyn Future<Output = io::Error>>> + Send + 'static,
     ) -> Self {
         self.background.push(Box::new(task));
+        self
+    }
+
+    /// Writes this instance's server list to Redis as one part of a
+    /// split bot's, and serves the union (see `cluster::split`).
+    pub(crate) fn split_part(mut self, part: String) -> Self {
+        self.split_part = Some(part);
         self
     }
 
@@ -227,7 +237,7 @@ impl Builder {
             deflate: config.deflate(),
             metrics: metrics.clone(),
         });
-        let cluster = Cluster::new(&config, registry.clone(), metrics.clone())?;
+        let cluster = Cluster::new(&config, self.split_part, registry.clone(), metrics.clone())?;
         let mut callbacks = self.callbacks;
         if let Some(cluster) = &cluster {
             cluster.install_source(&mut callbacks);

@@ -17,6 +17,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use twilight_gateway::queue::Queue;
 
+/// A turn lasts the interval and a tenth more: an IDENTIFY reaches
+/// Discord a little after its turn began, and two in a row must arrive an
+/// interval apart whatever each one's delay.
+fn turn(interval: Duration) -> Duration {
+    interval + interval / 10
+}
+
 /// How long one Redis command may take before the turn goes on without it.
 const REDIS_PATIENCE: Duration = Duration::from_secs(1);
 
@@ -80,7 +87,7 @@ async fn pace(
             t.take(&mut conn, bucket, interval).await;
         }
         if go.send(()).is_ok() {
-            next = Instant::now() + interval;
+            next = Instant::now() + turn(interval);
         }
     }
 }
@@ -96,7 +103,7 @@ impl Turns {
     /// Waits until this instance holds the bucket's key for `interval`.
     async fn take(&self, conn: &mut Option<ConnectionManager>, bucket: u32, interval: Duration) {
         let key = format!("d-back:identify:{bucket}");
-        let ms = interval.as_millis().max(1) as u64;
+        let ms = turn(interval).as_millis().max(1) as u64;
         loop {
             if conn.is_none() {
                 match tokio::time::timeout(REDIS_PATIENCE, self.client.get_connection_manager())
