@@ -183,6 +183,9 @@ pub struct Rules {
     /// One all-members REQUEST_GUILD_MEMBERS per guild per this long
     /// (Discord: 30 s); another is answered with RATE_LIMITED.
     pub member_request_window: Duration,
+    /// `compress=zlib-stream` in the URL is honoured (Discord does); off,
+    /// every message goes as text (to measure what compression saves).
+    pub transport_compression: bool,
 }
 
 impl Default for Rules {
@@ -193,6 +196,7 @@ impl Default for Rules {
             max_guilds_per_shard: 2_500,
             identify_interval: Duration::ZERO,
             member_request_window: Duration::ZERO,
+            transport_compression: true,
         }
     }
 }
@@ -250,6 +254,8 @@ struct State {
     member_asked: HashMap<String, Instant>,
     /// Payload bytes written to gateway sockets (compressed when asked).
     gateway_bytes: u64,
+    /// Of which GUILD_MEMBERS_CHUNK dispatches: (on the wire, as JSON text).
+    chunk_bytes: (u64, u64),
     tokens: HashMap<String, Token>,
     rest_calls: Vec<String>,
     posted: Vec<(String, Value)>,
@@ -524,6 +530,12 @@ impl FakeDiscord {
         self.lock().gateway_bytes
     }
 
+    /// GUILD_MEMBERS_CHUNK bytes written so far: on the wire (compressed
+    /// when the connection asked), and their JSON text.
+    pub fn chunk_bytes(&self) -> (u64, u64) {
+        self.lock().chunk_bytes
+    }
+
     /// REST paths asked so far (method and path).
     pub fn rest_calls(&self) -> Vec<String> {
         self.lock().rest_calls.clone()
@@ -642,6 +654,7 @@ async fn connection(tcp: TcpStream, st: Arc<Mutex<State>>, gateway: SocketAddr) 
     let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, seen).await else {
         return;
     };
+    let zlib = zlib && st.lock().unwrap().rules.transport_compression;
     let mut wire = Wire {
         zlib: zlib.then(|| flate2::Compress::new(flate2::Compression::default(), true)),
     };
@@ -687,8 +700,20 @@ async fn send(
     wire: &mut Wire,
     text: String,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    // Dispatches start {"op":0,"s":N,"t":"...": the type is near the front.
+    let chunk = text
+        .get(..48.min(text.len()))
+        .is_some_and(|head| head.contains("\"t\":\"GUILD_MEMBERS_CHUNK\""));
+    let json = text.len() as u64;
     let m = wire.frame(text);
-    st.lock().unwrap().gateway_bytes += m.len() as u64;
+    {
+        let mut s = st.lock().unwrap();
+        s.gateway_bytes += m.len() as u64;
+        if chunk {
+            s.chunk_bytes.0 += m.len() as u64;
+            s.chunk_bytes.1 += json;
+        }
+    }
     ws.send(m).await
 }
 
