@@ -254,8 +254,9 @@ struct State {
     member_asked: HashMap<String, Instant>,
     /// Payload bytes written to gateway sockets (compressed when asked).
     gateway_bytes: u64,
-    /// Of which GUILD_MEMBERS_CHUNK dispatches: (on the wire, as JSON text).
-    chunk_bytes: (u64, u64),
+    /// Of which GUILD_MEMBERS_CHUNK dispatches: (on the wire, as JSON
+    /// text, how many).
+    chunk_bytes: (u64, u64, u64),
     tokens: HashMap<String, Token>,
     rest_calls: Vec<String>,
     posted: Vec<(String, Value)>,
@@ -531,8 +532,8 @@ impl FakeDiscord {
     }
 
     /// GUILD_MEMBERS_CHUNK bytes written so far: on the wire (compressed
-    /// when the connection asked), and their JSON text.
-    pub fn chunk_bytes(&self) -> (u64, u64) {
+    /// when the connection asked), their JSON text, and how many chunks.
+    pub fn chunk_bytes(&self) -> (u64, u64, u64) {
         self.lock().chunk_bytes
     }
 
@@ -712,6 +713,7 @@ async fn send(
         if chunk {
             s.chunk_bytes.0 += m.len() as u64;
             s.chunk_bytes.1 += json;
+            s.chunk_bytes.2 += 1;
         }
     }
     ws.send(m).await
