@@ -202,17 +202,49 @@ async fn sharding_required_restarts_with_more_shards() {
 }
 
 /// A member request that gets no chunk is sent again after the timeout,
-/// with a new nonce; the viewer sees every member.
+/// with a new nonce. A viewer who joined while the list held only the
+/// online members sees each other member arrive (one presence frame
+/// each, offline, with name and colour); a later join lists every member.
 #[tokio::test]
 async fn a_lost_member_request_is_sent_again() {
     let big = guild_on(0, 1, 7);
     let fake = FakeDiscord::start(vec![big_guild(&big, "Big", 600, 5)]);
     fake.lose_member_requests(1);
     let cfg = DiscordConfig {
-        member_request_timeout: Duration::from_millis(300),
+        member_request_timeout: Duration::from_millis(1_000),
         ..config(&fake)
     };
     let srv = start_bot(cfg);
+    fake.until("the first request", WAIT, |f| {
+        f.member_requests().len() == 1
+    })
+    .await;
+    let mut viewer = srv.client().await;
+    let j = viewer.join("big").await;
+    assert_eq!(j["type"], "server-join", "{j}");
+    let first: Vec<String> = j["data"]["users"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(first.len(), 5, "only the online members before the chunks");
+    let mut arrived = std::collections::HashSet::new();
+    while arrived.len() < 595 {
+        let frame = tokio::time::timeout(WAIT, viewer.recv_json())
+            .await
+            .expect("the members arrive");
+        assert_eq!(frame["type"], "presence", "{frame}");
+        let d = &frame["data"];
+        assert_eq!(d["status"], "offline", "{frame}");
+        assert!(
+            d["username"].as_str().is_some_and(|n| n.starts_with('m')),
+            "{frame}"
+        );
+        let uid = d["uid"].as_str().unwrap().to_string();
+        assert!(!first.contains(&uid), "{frame}");
+        assert!(arrived.insert(uid), "a member came twice: {frame}");
+    }
     until_members(&srv, "big", 600).await;
     let requests = fake.member_requests();
     assert_eq!(requests.len(), 2, "{requests:?}");

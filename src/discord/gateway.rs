@@ -148,13 +148,17 @@ pub(crate) async fn run(
                 q
             }
         };
-        log::info!(
-            "discord: connecting to the gateway: shards {}..{} of {} ({} identify bucket(s))",
-            plan.ids.start,
-            plan.ids.end,
-            plan.total,
-            plan.max_concurrency
-        );
+        if plan.total == 1 {
+            log::info!("discord: connecting to the gateway");
+        } else {
+            log::info!(
+                "discord: connecting to the gateway with shards {}..{} of {} ({} identify bucket(s))",
+                plan.ids.start,
+                plan.ids.end,
+                plan.total,
+                plan.max_concurrency
+            );
+        }
         bot.shards
             .start(plan.ids.clone(), plan.total, bot.handle.metrics());
         let shard_config = ConfigBuilder::from(base.clone()).queue(q).build();

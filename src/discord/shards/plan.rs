@@ -65,7 +65,10 @@ async fn recommended(http: &Client) -> Option<Recommended> {
     let answer = match http.gateway().authed().await {
         Ok(r) => r.model().await,
         Err(e) => {
-            log::warn!("discord: could not read the recommended shard count (GET /gateway/bot): {e}; starting one shard");
+            // Debug only: when Discord cannot be reached, the gateway's own
+            // lines (`reach`) say where and why; a wrong count is fixed by
+            // the 4011 restart, which reads it again.
+            log::debug!("discord: could not read the recommended shard count (GET /gateway/bot): {e}; starting one shard");
             return None;
         }
     };
