@@ -132,7 +132,7 @@ async fn joined_users(port: u16, server: &str) -> usize {
     };
     next_text(&mut ws).await;
     let connect = format!(r#"{{"type":"connect","data":{{"server":"{server}"}}}}"#);
-    if ws.send(Message::Text(connect.into())).await.is_err() {
+    if ws.send(Message::Text(connect)).await.is_err() {
         return 0;
     }
     let joined: Value = serde_json::from_str(&next_text(&mut ws).await).unwrap_or_default();
