@@ -286,7 +286,8 @@ async fn rate_limited_member_request_is_retried_after_retry_after() {
 }
 
 /// `/readyz` is ready when every shard is active and names a shard that
-/// is not; `/metrics` has an up gauge per shard and the shard count.
+/// is not, listing every shard's state either way; `/metrics` has an up
+/// gauge per shard and the shard count.
 #[tokio::test]
 async fn readyz_and_metrics_name_each_shard() {
     let ids = vec![guild_on(0, 2, 1), guild_on(1, 2, 2)];
@@ -308,6 +309,15 @@ async fn readyz_and_metrics_name_each_shard() {
         assert!(start.elapsed() < WAIT, "never ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let (_, body) = get(&srv, "/readyz").await;
+    assert_eq!(
+        body,
+        json!({"status": "ready", "shards": [
+            {"shard": 0, "total": 2, "state": "active"},
+            {"shard": 1, "total": 2, "state": "active"}
+        ]})
+        .to_string()
+    );
     let (_, text) = get(&srv, "/metrics").await;
     assert_eq!(series(&text, "dback_discord_shards "), 2.0);
     assert_eq!(series(&text, "dback_discord_shard_up{shard=\"0\"}"), 1.0);
@@ -331,6 +341,12 @@ async fn readyz_and_metrics_name_each_shard() {
                 "{reason}"
             );
             assert!(!reason.contains("shard 0/2"), "{reason}");
+            assert_eq!(
+                v["shards"][0],
+                json!({"shard": 0, "total": 2, "state": "active"})
+            );
+            assert_eq!(v["shards"][1]["shard"], 1);
+            assert_ne!(v["shards"][1]["state"], "active");
             break;
         }
         assert!(start.elapsed() < WAIT, "still ready");

@@ -124,6 +124,7 @@ impl crate::Builder {
             self = self.split_part(format!("{}..{}of{total}", range.start, range.end));
         }
         self.ready_when(shards.check())
+            .ready_detail(shards.detail())
             .background(move |handle| Box::pin(gateway::run(g, handle, shards, redis)))
     }
 }

@@ -82,6 +82,12 @@ impl Builder {
         self.config.redis_url.clone()
     }
 
+    /// Adds a field to every `/readyz` answer (each shard's state).
+    pub(crate) fn ready_detail(mut self, detail: crate::health::Detail) -> Self {
+        self.readiness.add_detail(detail);
+        self
+    }
+
     /// Adds a condition to `/readyz` (the Discord gateway is connected, ...).
     pub(crate) fn ready_when(mut self, check: Check) -> Self {
         self.readiness.add(check);
@@ -246,8 +252,12 @@ impl Builder {
         let serving = Flag::new("not serving (starting or shutting down)");
         let mut readiness = Readiness::default();
         readiness.add(serving.check());
-        for check in self.readiness.into_checks() {
+        let (checks, details) = self.readiness.into_parts();
+        for check in checks {
             readiness.add(check);
+        }
+        for detail in details {
+            readiness.add_detail(detail);
         }
         if let Some(cluster) = &cluster {
             readiness.add(cluster.ready());

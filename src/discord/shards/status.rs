@@ -1,12 +1,13 @@
 //! Each shard's state, as the runner last saw it, for `/readyz` (ready
-//! when every shard of this instance is active; else it names each one
-//! that is not) and `/metrics` (an up gauge per shard).
+//! when every shard of this instance is active, else it names each one
+//! that is not; a `shards` field lists every shard's state either way)
+//! and `/metrics` (an up gauge per shard).
 
 use std::sync::{Arc, Mutex};
 
 use twilight_gateway::ShardState;
 
-use crate::health::Check;
+use crate::health::{Check, Detail};
 use crate::lock::lock;
 use crate::metrics::Metrics;
 
@@ -91,6 +92,21 @@ impl ShardStatus {
         metrics.shard_up(id, Some(state == State::Active));
         let all = s.states.iter().all(|(_, st)| *st == State::Active);
         metrics.gateway_state(all);
+    }
+
+    /// The `/readyz` field `shards`: `[{"shard": 0, "total": 2, "state":
+    /// "active"}, ...]`.
+    pub(crate) fn detail(self: &Arc<Self>) -> Detail {
+        let me = self.clone();
+        Arc::new(move || {
+            let s = lock(&me.inner);
+            let list = s
+                .states
+                .iter()
+                .map(|(id, st)| serde_json::json!({"shard": id, "total": s.total, "state": st.word()}))
+                .collect();
+            ("shards", serde_json::Value::Array(list))
+        })
     }
 
     /// The `/readyz` condition: every shard active, else each one that is
