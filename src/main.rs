@@ -114,6 +114,18 @@ struct Options {
     /// Where server list, users and client ids come from: local (this instance's data, also written to Redis) or redis (another instance's snapshot).
     #[arg(long, env = "D_BACK_SOURCE", default_value = "local", value_parser = ["local", "redis"])]
     source: String,
+    /// The built-in bot's gateway shards: auto (Discord's recommendation, more after a 4011) or a number ([discord] shards).
+    #[arg(long, env = "D_BACK_SHARDS")]
+    #[serde(skip)]
+    shards: Option<String>,
+    /// The shards this instance runs of a bot split over machines, A..B (B excluded); needs --shard-total ([discord] shard_range).
+    #[arg(long, env = "D_BACK_SHARD_RANGE")]
+    #[serde(skip)]
+    shard_range: Option<String>,
+    /// The shard count of every instance of a split bot, with --shard-range ([discord] shard_total).
+    #[arg(long, env = "D_BACK_SHARD_TOTAL")]
+    #[serde(skip)]
+    shard_total: Option<u32>,
 }
 
 /// What to do instead of serving.
@@ -255,9 +267,22 @@ const SET_TOKEN: &str = "set DISCORD_TOKEN to the token on the Bot page of your 
 
 /// The built-in bot, when a token is set (environment or file); else
 /// whether servers were configured for it (the notice is louder then).
-fn discord(file: Option<DiscordConfig>) -> Result<Result<Discord, NoToken>, String> {
+fn discord(
+    file: Option<DiscordConfig>,
+    options: &Options,
+) -> Result<Result<Discord, NoToken>, String> {
     let had_servers = file.as_ref().is_some_and(|d| !d.servers.is_empty());
     let mut config = file.unwrap_or_default().with_env();
+    if let Some(n) = &options.shards {
+        config.shards = d_back::discord::parse_shards(n).map_err(|e| format!("--{e}"))?;
+    }
+    if let Some(r) = &options.shard_range {
+        config.shard_range =
+            Some(d_back::discord::parse_shard_range(r).map_err(|e| format!("--shard-range: {e}"))?);
+    }
+    if let Some(t) = options.shard_total {
+        config.shard_total = Some(t);
+    }
     if let Some(token) = cli::token_file::from_env()? {
         config.token = Some(token);
     }
@@ -324,7 +349,7 @@ fn prepare(matches: &ArgMatches, mut options: Options) -> Result<Prepared, Strin
             apply_file(&mut options, matches, file)
         }
     };
-    let discord = discord(file)?;
+    let discord = discord(file, &options)?;
     let config = config(&options)?;
     if let Some(dir) = &config.static_dir {
         if !dir.is_dir() {

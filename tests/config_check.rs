@@ -112,6 +112,9 @@ info_command = \"!dzone\"
 # gateway_url: unset
 # api_url: unset
 large_guild_members = 10000
+shards = \"auto\"
+# shard_range: unset (this instance runs every shard)
+# shard_total: unset
 
 [[discord.servers]]
 id = \"232769614004748288\"

@@ -108,6 +108,18 @@ fn write_discord(out: &mut String, d: &DiscordConfig) {
     optional(out, "gateway_url", &d.gateway_url, false);
     optional(out, "api_url", &d.api_url, false);
     let _ = writeln!(out, "large_guild_members = {}", d.large_guild_members);
+    let _ = match d.shards {
+        Some(n) => writeln!(out, "shards = {n}"),
+        None => writeln!(out, "shards = \"auto\""),
+    };
+    let _ = match &d.shard_range {
+        Some(r) => writeln!(out, "shard_range = \"{}..{}\"", r.start, r.end),
+        None => writeln!(out, "# shard_range: unset (this instance runs every shard)"),
+    };
+    let _ = match d.shard_total {
+        Some(t) => writeln!(out, "shard_total = {t}"),
+        None => writeln!(out, "# shard_total: unset"),
+    };
     if d.servers.is_empty() {
         let _ = writeln!(out, "# servers: none listed, so every guild the bot is in");
     }
@@ -155,6 +167,14 @@ const DISCORD_EXAMPLE: &str = r#"
 # Guilds with more members than this show their online members only, unless
 # their entry sets hide_offline = false (d-zone's advice for big servers).
 # large_guild_members = 10000
+# Gateway shards (--shards): "auto" starts Discord's recommendation (GET /gateway/bot)
+# and more when Discord asks (close 4011); a number starts that many.
+# shards = "auto"
+# A bot split over machines: each instance runs its range of the shards (A..B, B
+# excluded) out of the same total, with the same --redis-url; they take turns to
+# identify through Redis and every instance serves every guild.
+# shard_range = "0..4"
+# shard_total = 8
 
 # One entry per guild to show, in list order; none shows every guild the bot is in.
 # [[discord.servers]]

@@ -123,6 +123,9 @@ pub const DISCORD_KEYS: &[(&str, bool)] = &[
     ("apiUrl", false),
     ("large_guild_members", false),
     ("largeGuildMembers", false),
+    ("shards", false),
+    ("shard_range", false),
+    ("shard_total", false),
 ];
 
 /// Keys of each `[[discord.servers]]` entry.

@@ -27,12 +27,15 @@
 //!   and stop, deliver, reconnect, resync.
 //! * `snapshot`: the writer of the server list, users and client ids.
 //! * `source`: the callbacks of a `--source redis` instance.
+//! * `split`: a bot split over machines: each instance's part of the
+//!   server list, and the union every instance serves.
 //! * `limits`: the shared authentication throttle and validation cache.
 
 mod bus;
 mod limits;
 mod snapshot;
 mod source;
+mod split;
 mod subscriptions;
 
 use std::collections::{HashMap, HashSet};
@@ -126,12 +129,21 @@ pub(crate) struct Cluster {
     passwords: Mutex<HashMap<String, (String, String)>>,
     /// This writer's salt for the legacy passwords it writes.
     salt: String,
+    /// This instance's part of a split bot's server list (its shard
+    /// range), written under a key of its own (see `split`).
+    part: Option<String>,
+    /// The parts named in Redis when last read, answered while it is down.
+    parts_read: Mutex<Vec<String>>,
+    /// The callbacks the snapshot writer reads when they differ from the
+    /// served ones (a split bot's own, without the other parts).
+    writer_callbacks: Mutex<Option<Callbacks>>,
 }
 
 impl Cluster {
     /// Checks the URL; nothing connects until [`start`](Self::start).
     pub(crate) fn new(
         config: &Config,
+        part: Option<String>,
         registry: Arc<Registry>,
         metrics: Arc<Metrics>,
     ) -> io::Result<Option<Arc<Cluster>>> {
@@ -174,6 +186,9 @@ impl Cluster {
             last_read: Mutex::new(HashMap::new()),
             passwords: Mutex::new(HashMap::new()),
             salt: format!("{:032x}", rand::random::<u128>()),
+            part,
+            parts_read: Mutex::new(Vec::new()),
+            writer_callbacks: Mutex::new(None),
         })))
     }
 
@@ -190,8 +205,9 @@ impl Cluster {
         }
         actix_web::rt::spawn(subscriptions::run(self.clone()));
         if self.source == DataSource::Local {
+            let own = lock(&self.writer_callbacks).take();
             let providers = crate::providers::Providers::start(
-                callbacks,
+                own.as_ref().unwrap_or(callbacks),
                 provider_timeout,
                 self.metrics.clone(),
             );
@@ -204,6 +220,8 @@ impl Cluster {
     pub(crate) fn install_source(self: &Arc<Self>, callbacks: &mut Callbacks) {
         if self.source == DataSource::Redis {
             source::install(self, callbacks);
+        } else if self.part.is_some() {
+            split::install(self, callbacks);
         }
     }
 

@@ -3,7 +3,8 @@
 //! for the server list and each server's users and client id, and keeps
 //! them in Redis for the `--source redis` instances:
 //!
-//! * `d-back:servers`: the server list as the original's dictionary
+//! * `d-back:servers` (a split bot's instance: its part's key, see
+//!   `split`): the server list as the original's dictionary
 //!   (`{snowflake: {id, name, passworded, default}}`); a legacy password is
 //!   never written, only its salted SHA-256 (`passwordSalt`,
 //!   `passwordHash`), so other instances can check one;
@@ -34,7 +35,7 @@ use crate::providers::userlist::UserList;
 use crate::providers::{answer_or_default, GetClientId, GetServers, GetUsers, Providers};
 
 use super::limits::salted;
-use super::{client_id_key, Cluster, SERVERS_KEY};
+use super::{client_id_key, Cluster};
 
 /// How long after a wake-up the writer waits, so a burst costs one round.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -64,7 +65,9 @@ pub(super) async fn run(cluster: Arc<Cluster>, providers: Addr<Providers>) {
             round = round.wrapping_add(1);
             let refresh = round % USERS_REFRESH == 0;
             let servers = answer_or_default("the server list", providers.send(GetServers).await);
-            for (key, value) in collect(&providers, &servers, &cluster.salt).await {
+            cluster.register_part().await;
+            let key = cluster.servers_key();
+            for (key, value) in collect(&providers, &servers, &cluster.salt, key).await {
                 if written.get(&key) == Some(&value) {
                     continue;
                 }
@@ -124,8 +127,9 @@ async fn collect(
     providers: &Addr<Providers>,
     servers: &[ServerInfo],
     salt: &str,
+    servers_key: String,
 ) -> Vec<(String, Wanted)> {
-    let mut out = vec![(SERVERS_KEY.to_string(), Some(server_list(servers, salt)))];
+    let mut out = vec![(servers_key, Some(server_list(servers, salt)))];
     for s in servers {
         let client_id = providers.send(GetClientId(s.snowflake.clone())).await;
         out.push((

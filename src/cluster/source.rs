@@ -22,7 +22,7 @@ use crate::protocol::model::{IntoServers, IntoUsers, User};
 use crate::providers::userlist::UserList;
 use crate::providers::{by_key, per_thread, BoxError, Callbacks, LocalFut, ServersFn, UsersFn};
 
-use super::{client_id_key, members_key, Cluster, SERVERS_KEY};
+use super::{client_id_key, members_key, Cluster};
 
 /// Installs the three data callbacks over whatever was set.
 pub(super) fn install(cluster: &Arc<Cluster>, callbacks: &mut Callbacks) {
@@ -30,7 +30,7 @@ pub(super) fn install(cluster: &Arc<Cluster>, callbacks: &mut Callbacks) {
         Rc::new(move || {
             let c = c.clone();
             Box::pin(async move {
-                let servers = parse(c.read(SERVERS_KEY).await);
+                let servers = c.servers().await;
                 c.remember_passwords(&servers);
                 Ok(servers.into_servers())
             }) as LocalFut<_>
@@ -123,7 +123,7 @@ impl Cluster {
     }
 
     /// A snapshot key, or its last value read when Redis does not answer.
-    async fn read(&self, key: &str) -> Option<String> {
+    pub(super) async fn read(&self, key: &str) -> Option<String> {
         let k = key.to_string();
         let got = self
             .run("snapshot read", |mut c| async move {

@@ -42,6 +42,23 @@ pub struct DiscordConfig {
     /// unless their server entry sets `hide_offline = false`.
     #[serde(alias = "largeGuildMembers")]
     pub large_guild_members: u64,
+    /// How many gateway shards: `None` (`shards = "auto"`) starts Discord's
+    /// recommendation from `GET /gateway/bot`, and more when Discord
+    /// closes a shard with 4011; a number starts that many.
+    #[serde(deserialize_with = "shard_count")]
+    pub shards: Option<u32>,
+    /// The shards this instance runs (`"A..B"`, B excluded) out of
+    /// [`shard_total`](Self::shard_total), for a bot split over machines.
+    #[serde(deserialize_with = "shard_range")]
+    pub shard_range: Option<std::ops::Range<u32>>,
+    /// The shard count of every instance of a split bot.
+    pub shard_total: Option<u32>,
+    /// One IDENTIFY per bucket per this long (Discord: 5 s; tests shorten it).
+    #[serde(skip)]
+    pub identify_interval: Duration,
+    /// A member request with no chunk for this long is sent again.
+    #[serde(skip)]
+    pub member_request_timeout: Duration,
     /// Per-channel pause between two answers to the info command.
     #[serde(skip)]
     pub info_cooldown: Duration,
@@ -64,6 +81,11 @@ impl Default for DiscordConfig {
             gateway_url: None,
             api_url: None,
             large_guild_members: 10_000,
+            shards: None,
+            shard_range: None,
+            shard_total: None,
+            identify_interval: Duration::from_secs(5),
+            member_request_timeout: Duration::from_secs(15),
             info_cooldown: Duration::from_secs(30),
             rest_timeout: Duration::from_secs(3),
             validation_cache_ttl: Duration::from_secs(300),
@@ -82,6 +104,9 @@ impl fmt::Debug for DiscordConfig {
             .field("gateway_url", &self.gateway_url)
             .field("api_url", &self.api_url)
             .field("large_guild_members", &self.large_guild_members)
+            .field("shards", &self.shards)
+            .field("shard_range", &self.shard_range)
+            .field("shard_total", &self.shard_total)
             .finish()
     }
 }
@@ -169,6 +194,44 @@ fn snowflake<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     TextOrNumber::deserialize(d).map(TextOrNumber::into_string)
 }
 
+/// `"auto"` or a number of shards (at least one).
+pub fn parse_shards(text: &str) -> Result<Option<u32>, String> {
+    match text.trim() {
+        "auto" => Ok(None),
+        n => match n.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(format!(
+                "shards must be auto or a number above 0, not {text:?}"
+            )),
+        },
+    }
+}
+
+/// `"A..B"`: shards A up to B, B excluded.
+pub fn parse_shard_range(text: &str) -> Result<std::ops::Range<u32>, String> {
+    let bad = || format!("a shard range is written A..B (e.g. 0..4), not {text:?}");
+    let (a, b) = text.trim().split_once("..").ok_or_else(bad)?;
+    let (a, b) = (
+        a.parse::<u32>().map_err(|_| bad())?,
+        b.parse::<u32>().map_err(|_| bad())?,
+    );
+    if a >= b {
+        return Err(format!("the shard range {text:?} holds no shard"));
+    }
+    Ok(a..b)
+}
+
+fn shard_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    parse_shards(&TextOrNumber::deserialize(d)?.into_string()).map_err(serde::de::Error::custom)
+}
+
+fn shard_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<std::ops::Range<u32>>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_shard_range(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(Vec::<TextOrNumber>::deserialize(d)?
         .into_iter()
@@ -238,6 +301,30 @@ impl DiscordConfig {
                     "the Discord API URL {a:?} must start with http:// or https://"
                 )));
             }
+        }
+        match (&self.shard_range, self.shard_total) {
+            (Some(r), Some(total)) if r.end > total => {
+                return Err(ConfigError(format!(
+                    "the shard range {}..{} reaches past the shard total {total}",
+                    r.start, r.end
+                )))
+            }
+            (Some(_), None) => {
+                return Err(ConfigError(
+                    "a shard range needs the shard total of every instance (--shard-total)".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError(
+                    "a shard total needs this instance's shard range (--shard-range A..B)".into(),
+                ))
+            }
+            _ => {}
+        }
+        if self.shard_range.is_some() && self.shards.is_some() {
+            return Err(ConfigError(
+                "set either shards or a shard range with its total, not both".into(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for s in &self.servers {

@@ -224,6 +224,9 @@ pub(crate) struct MembersChunk {
     pub chunk_index: u32,
     #[serde(default = "one")]
     pub chunk_count: u32,
+    /// The nonce of the member request this chunk answers.
+    #[serde(default)]
+    pub nonce: Option<String>,
 }
 
 fn one() -> u32 {

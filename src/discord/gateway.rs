@@ -1,7 +1,7 @@
-//! The gateway bot: one twilight shard, read as raw JSON dispatches, each
-//! applied to the guild cache and turned into hub broadcasts.
+//! The gateway bot: its shards (`shards`), read as raw JSON dispatches,
+//! each applied to the guild cache and turned into hub broadcasts.
 //!
-//! twilight's shard does the protocol work (heartbeats, identify, resume
+//! twilight's shards do the protocol work (heartbeats, identify, resume
 //! with `resume_gateway_url`, reconnect with backoff after drops, RECONNECT
 //! and INVALID_SESSION); Discord replays what a resumed session missed, and
 //! a fresh session's GUILD_CREATEs are diffed against what viewers were
@@ -13,27 +13,25 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use twilight_gateway::error::ReceiveMessageErrorType;
-use twilight_gateway::{ConfigBuilder, Intents, Message, Shard, ShardId, ShardState};
+use twilight_gateway::{ConfigBuilder, Intents, Message};
 use twilight_http::request::Request;
 use twilight_http::routing::Route;
 use twilight_model::gateway::payload::outgoing::update_presence::UpdatePresencePayload;
-use twilight_model::gateway::payload::outgoing::RequestGuildMembers;
 use twilight_model::gateway::presence::{ActivityType, MinimalActivity, Status as DiscordStatus};
 use twilight_model::id::Id;
 
-use crate::health::Flag;
 use crate::protocol::model::Presence;
 use crate::Handle;
 
 use super::events::*;
 use super::guilds::Guilds;
 use super::reach::{Cause, Reach};
+use super::shards::{IdentifyQueue, MemberRequests, Plan, RateLimited, Runner, ShardStatus};
 
 /// Application flags (GET /applications/@me, READY) for the privileged
 /// intents: the full flag, and the "limited" one of unverified bots.
@@ -56,13 +54,32 @@ struct Bot {
     answered: HashMap<u64, Instant>,
     /// The Message Content warning is given once.
     warned_content: bool,
-    /// Up while the shard is active (identified or resumed), for `/readyz`.
-    connected: Arc<Flag>,
+    /// Each shard's state, for `/readyz` and `/metrics`.
+    shards: Arc<ShardStatus>,
+    /// Member requests of large shown guilds, until their last chunk.
+    members: MemberRequests,
 }
+
+/// Discord's own large threshold for GUILD_CREATE: guilds above it come
+/// without offline members, which a member request then brings.
+const LARGE_THRESHOLD: u64 = 250;
+
+/// How often due member requests are looked for.
+const MEMBERS_CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// How long a split bot waits before it starts its fixed shard count
+/// again after Discord asked for more (4011): an operator must change it.
+const FIXED_RESTART_AFTER: Duration = Duration::from_secs(30);
 
 /// Runs the bot until a close code no reconnect can fix; answers with the
 /// sentence that says what to change.
-pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle, connected: Arc<Flag>) -> io::Error {
+/// `redis_url`: where a split bot's instances take turns to identify.
+pub(crate) async fn run(
+    guilds: Arc<Guilds>,
+    handle: Handle,
+    shards: Arc<ShardStatus>,
+    redis_url: Option<String>,
+) -> io::Error {
     let config = &guilds.config;
     let http = Arc::new(super::rest::bot(config));
     let mut intents = Intents::GUILDS
@@ -76,7 +93,8 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle, connected: Arc<Flag
         http: http.clone(),
         answered: HashMap::new(),
         warned_content: false,
-        connected,
+        shards,
+        members: MemberRequests::new(config.member_request_timeout),
     };
     if let Some(flags) = application_flags(&http).await {
         if flags & FLAG_MESSAGE_CONTENT == 0 {
@@ -94,7 +112,8 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle, connected: Arc<Flag
         }
     }
     let mut builder = ConfigBuilder::new(config.token.clone().unwrap_or_default(), intents)
-        .proxy_url(config.gateway_base());
+        .proxy_url(config.gateway_base())
+        .large_threshold(LARGE_THRESHOLD);
     if let Some(cmd) = config.info_command.as_deref().filter(|c| !c.is_empty()) {
         let activity = MinimalActivity {
             kind: ActivityType::Playing,
@@ -107,60 +126,63 @@ pub(crate) async fn run(guilds: Arc<Guilds>, handle: Handle, connected: Arc<Flag
             builder = builder.presence(p);
         }
     }
-    let mut shard = Shard::with_config(ShardId::ONE, builder.build());
-    log::info!("discord: connecting to the gateway");
+    let base = builder.build();
     let mut reach = Reach::new(config.gateway_base());
-    // twilight reconnects silently after a dropped connection, so the
-    // shard's state is also looked at between messages.
-    let mut watch = tokio::time::interval(STATE_CHECK_EVERY);
+    // The shard count Discord refused last (4011), so the next plan grows.
+    let mut outgrown = None;
+    let mut queue: Option<(u16, IdentifyQueue)> = None;
     loop {
-        let item = tokio::select! {
-            item = shard.next() => item,
-            _ = watch.tick() => {
-                bot.connected.set(is_active(&shard));
-                continue;
+        let plan = Plan::read(config, &http, outgrown).await;
+        // One queue for the life of the bot, so a restart keeps the pace;
+        // a new one only when Discord changes the bucket count.
+        let q = match &queue {
+            Some((n, q)) if *n == plan.max_concurrency => q.clone(),
+            _ => {
+                let q = IdentifyQueue::new(
+                    plan.max_concurrency,
+                    config.identify_interval,
+                    redis_url.as_deref(),
+                );
+                queue = Some((plan.max_concurrency, q.clone()));
+                q
             }
         };
-        let Some(item) = item else { break };
-        bot.connected.set(is_active(&shard));
-        if item.is_ok() {
-            if let Some(line) = reach.reached() {
-                log::info!("{line}");
-            }
+        if plan.total == 1 {
+            log::info!("discord: connecting to the gateway");
+        } else {
+            log::info!(
+                "discord: connecting to the gateway with shards {}..{} of {} ({} identify bucket(s))",
+                plan.ids.start,
+                plan.ids.end,
+                plan.total,
+                plan.max_concurrency
+            );
         }
-        match item {
-            Ok(Message::Text(json)) => bot.dispatch(&mut shard, &json),
-            Ok(Message::Close(frame)) => {
-                let code = frame.as_ref().map(|f| f.code);
-                if let Some(s) = code.and_then(super::fatal::sentence) {
-                    // Not logged here: `Server::run` returns it, and the
-                    // binary prints it as its last line.
-                    return io::Error::other(s);
+        bot.shards
+            .start(plan.ids.clone(), plan.total, bot.handle.metrics());
+        let shard_config = ConfigBuilder::from(base.clone()).queue(q).build();
+        let runner = Runner::start(plan, &shard_config, &bot.shards, &bot.handle);
+        match bot.serve(runner, &mut reach).await {
+            Ended::Fatal(e) => return e,
+            Ended::Outgrown(total) => {
+                if Plan::automatic(config) {
+                    outgrown = Some(total);
+                    log::warn!("discord: Discord requires more shards than {total} (gateway close 4011); reading the recommended count again and restarting every shard");
+                } else {
+                    log::warn!("discord: Discord requires more shards than {total} (gateway close 4011); raise --shards (or --shard-total on every instance); starting the same shards again in {}s", FIXED_RESTART_AFTER.as_secs());
+                    tokio::time::sleep(FIXED_RESTART_AFTER).await;
                 }
-                bot.handle.metrics().gateway_lost();
-                log::warn!(
-                    "discord: gateway connection closed ({}); reconnecting",
-                    code.map_or("no code".to_string(), |c| c.to_string())
-                );
-            }
-            Err(e) if matches!(e.kind(), ReceiveMessageErrorType::Reconnect) => {
-                bot.handle.metrics().gateway_lost();
-                log::warn!("{}", reach.failed(Cause::of(&e)));
-            }
-            Err(e) => {
-                bot.handle.metrics().gateway_lost();
-                log::warn!("discord: gateway: {e}; retrying");
             }
         }
     }
-    io::Error::other("the Discord gateway connection ended and cannot be resumed")
 }
 
-/// How often the shard's state is read for `/readyz` while no message comes.
-const STATE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-
-fn is_active(shard: &Shard) -> bool {
-    matches!(shard.state(), ShardState::Active)
+/// Why the shards of a plan stopped.
+enum Ended {
+    /// A close code no reconnect can fix, as the sentence to return.
+    Fatal(io::Error),
+    /// 4011 on a shard of a plan with this total: start again with more.
+    Outgrown(u32),
 }
 
 /// The application's flags, if Discord (or the fake) tells.
@@ -187,6 +209,77 @@ fn parse<'a, T: Deserialize<'a>>(kind: &str, d: Option<&'a RawValue>) -> Option<
 }
 
 impl Bot {
+    /// Reads every shard's messages until the plan must end.
+    async fn serve(&mut self, mut runner: Runner, reach: &mut Reach) -> Ended {
+        let mut tick = tokio::time::interval(MEMBERS_CHECK_EVERY);
+        loop {
+            let m = tokio::select! {
+                m = runner.next() => m,
+                _ = tick.tick() => {
+                    self.ask_due_members(&runner);
+                    continue;
+                }
+            };
+            let Some(m) = m else {
+                return Ended::Fatal(io::Error::other(
+                    "the Discord gateway connection ended and cannot be resumed",
+                ));
+            };
+            if m.item.is_ok() {
+                if let Some(line) = reach.reached() {
+                    log::info!("{line}");
+                }
+            }
+            match m.item {
+                Ok(Message::Text(json)) => self.dispatch(&runner, m.shard, &json),
+                Ok(Message::Close(frame)) => {
+                    let code = frame.as_ref().map(|f| f.code);
+                    if code == Some(4011) {
+                        return Ended::Outgrown(runner.plan().total);
+                    }
+                    if let Some(s) = code.and_then(super::fatal::sentence) {
+                        // Not logged here: `Server::run` returns it, and the
+                        // binary prints it as its last line.
+                        return Ended::Fatal(io::Error::other(s));
+                    }
+                    log::warn!(
+                        "discord: gateway connection of shard {} closed ({}); reconnecting",
+                        m.shard,
+                        code.map_or("no code".to_string(), |c| c.to_string())
+                    );
+                }
+                Err(e) if matches!(e.kind(), ReceiveMessageErrorType::Reconnect) => {
+                    log::warn!("{}", reach.failed(Cause::of(&e)));
+                }
+                Err(e) => {
+                    log::warn!("discord: gateway (shard {}): {e}; retrying", m.shard);
+                }
+            }
+        }
+    }
+
+    /// Sends again the member requests that timed out or waited out a
+    /// `RATE_LIMITED`.
+    fn ask_due_members(&mut self, runner: &Runner) {
+        let now = Instant::now();
+        for guild in self.members.due(now) {
+            log::info!("discord: asking again for the member list of guild {guild}");
+            self.ask_members(runner, guild, now);
+        }
+    }
+
+    fn ask_members(&mut self, runner: &Runner, guild: u64, now: Instant) {
+        if let Some(request) = self.members.ask(guild, now) {
+            if !runner.command_for(guild, &request) {
+                // Its shard is not running here (or is restarting): the
+                // timeout sends it again.
+                log::debug!(
+                    "discord: the shard of guild {guild} cannot take its member request now"
+                );
+            }
+        }
+    }
+
     fn warn_no_content(&mut self) {
         if !self.warned_content {
             self.warned_content = true;
@@ -200,7 +293,7 @@ impl Bot {
         }
     }
 
-    fn dispatch(&mut self, shard: &mut Shard, json: &str) {
+    fn dispatch(&mut self, runner: &Runner, shard: u32, json: &str) {
         let Ok(env) = serde_json::from_str::<Envelope>(json) else {
             log::warn!("discord: a gateway message that is not JSON was skipped");
             return;
@@ -208,9 +301,9 @@ impl Bot {
         let (0, Some(kind)) = (env.op, env.t) else {
             return;
         };
-        self.handle.metrics().gateway_event(kind);
+        self.handle.metrics().gateway_event(kind, shard);
         if matches!(kind, "READY" | "RESUMED") {
-            self.handle.metrics().gateway_ready();
+            self.handle.metrics().gateway_ready(shard);
         }
         let g = self.guilds.clone();
         match kind {
@@ -227,14 +320,17 @@ impl Bot {
                 }
                 let ids: Vec<u64> = r.guilds.iter().map(|x| x.id).collect();
                 let before = g.application_id();
-                // One shard: it owns every guild.
-                let gone = g.ready(r.user.id, app.map(|a| a.id.as_str()), &ids, |_| true);
+                // A shard's READY names its own guilds only: the other
+                // shards' guilds stay.
+                let total = runner.plan().total;
+                let owns = |id: u64| super::shards::shard_of(id, total) == shard;
+                let gone = g.ready(r.user.id, app.map(|a| a.id.as_str()), &ids, owns);
                 log::info!(
-                    "discord: connected as {} in {} guild(s)",
+                    "discord: connected as {} in {} guild(s) (shard {shard}/{total})",
                     r.user.username.as_deref().unwrap_or("the bot"),
                     ids.len()
                 );
-                if ids.is_empty() {
+                if ids.is_empty() && total == 1 {
                     log::warn!("{}", super::setup::in_no_server(app.map(|a| a.id.as_str())));
                 }
                 self.send(gone);
@@ -245,23 +341,21 @@ impl Bot {
                     return;
                 };
                 if c.unavailable == Some(true) {
+                    self.members.forget(c.id);
                     self.send(g.guild_delete(c.id));
                     return;
                 }
                 let complete =
                     !c.large || c.member_count.map_or(true, |n| c.members.len() as u64 >= n);
                 self.send(g.guild_create(&c, complete));
-                if !complete {
-                    if let Some(id) = Id::new_checked(c.id) {
+                if !complete && g.is_shown(c.id) {
+                    {
+                        let id = c.id;
                         log::info!(
                             "discord: requesting the member list of large guild {}",
                             c.id
                         );
-                        shard.command(
-                            &RequestGuildMembers::builder(id)
-                                .presences(true)
-                                .query("", None),
-                        );
+                        self.ask_members(runner, id, Instant::now());
                     }
                 }
             }
@@ -284,12 +378,24 @@ impl Bot {
                         "removed the bot"
                     }
                 );
+                self.members.forget(u.id);
                 self.send(g.guild_delete(u.id));
+            }
+            "RATE_LIMITED" => {
+                let Some(r) = parse::<RateLimited>(kind, env.d) else {
+                    return;
+                };
+                if let Some((guild, wait)) = self.members.rate_limited(&r, Instant::now()) {
+                    log::info!("discord: the member request of guild {guild} was rate limited; asking again in {:.1}s", wait.as_secs_f64());
+                }
             }
             "GUILD_MEMBERS_CHUNK" => {
                 let Some(c) = parse::<MembersChunk>(kind, env.d) else {
                     return;
                 };
+                let last = c.chunk_index + 1 >= c.chunk_count;
+                self.members
+                    .chunk(c.guild_id, c.nonce.as_deref(), last, Instant::now());
                 self.send(g.members_chunk(&c));
             }
             "GUILD_MEMBER_ADD" | "GUILD_MEMBER_UPDATE" => {

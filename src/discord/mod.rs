@@ -13,7 +13,10 @@
 //!
 //! * `config`: [`DiscordConfig`] and [`ServerConfig`], from code, TOML or
 //!   d-zone's `discord-config.json`.
-//! * `gateway`: the twilight shard and the dispatch loop.
+//! * `gateway`: the dispatch loop over every shard's messages.
+//! * `shards/`: how many shards and which, their identify queue (paced per
+//!   bucket, through Redis between instances), their runner and states,
+//!   and the member requests of large guilds.
 //! * `reach`: the lines an operator reads while the gateway cannot be
 //!   reached (address, cause, retries and their delays).
 //! * `events`: the gateway payloads, as lenient typed structs, each parsed
@@ -23,8 +26,10 @@
 //! * `validator`: the built-in Discord login validator.
 //! * `fatal`, `setup`: first-start mistakes as one sentence each (fatal
 //!   close codes; a bot in no server).
-//! * `rest`: the REST clients.
+//! * `rest`: the bot's REST client; `bearer`: the validator's, for users'
+//!   OAuth2 tokens (a 429 is seen, never retried).
 
+mod bearer;
 mod config;
 mod events;
 mod fatal;
@@ -33,12 +38,16 @@ mod guilds;
 mod reach;
 mod rest;
 mod setup;
+mod shards;
 mod validator;
 
 use std::rc::Rc;
 use std::sync::Arc;
 
-pub use config::{ConfigError, DiscordConfig, ServerConfig, DISCORD_API_URL, DISCORD_GATEWAY_URL};
+pub use config::{
+    parse_shard_range, parse_shards, ConfigError, DiscordConfig, ServerConfig, DISCORD_API_URL,
+    DISCORD_GATEWAY_URL,
+};
 
 use crate::providers::{per_thread, UsersFn};
 use guilds::Guilds;
@@ -104,8 +113,17 @@ impl crate::Builder {
                 async move { Ok(id) }
             });
         }
-        let connected = crate::health::Flag::new("the Discord gateway is not connected");
-        self.ready_when(connected.check())
-            .background(move |handle| Box::pin(gateway::run(g, handle, connected)))
+        let shards = shards::ShardStatus::new();
+        // Instances that split one bot's shards take turns to identify
+        // through the Redis they share.
+        let redis = (g.config.shard_range.is_some())
+            .then(|| self.redis_url())
+            .flatten();
+        if let (Some(range), Some(total)) = (&g.config.shard_range, g.config.shard_total) {
+            self = self.split_part(format!("{}..{}of{total}", range.start, range.end));
+        }
+        self.ready_when(shards.check())
+            .ready_detail(shards.detail())
+            .background(move |handle| Box::pin(gateway::run(g, handle, shards, redis)))
     }
 }

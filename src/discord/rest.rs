@@ -1,5 +1,6 @@
-//! Discord's REST API clients, pointed at Discord or at the configured base
-//! (`D_BACK_DISCORD_API_URL`, for tests and proxies).
+//! The bot's REST API client, pointed at Discord or at the configured base
+//! (`D_BACK_DISCORD_API_URL`, for tests and proxies). Users' OAuth2 tokens
+//! go through `bearer` instead.
 
 use twilight_http::Client;
 
@@ -17,15 +18,5 @@ fn builder(config: &DiscordConfig) -> twilight_http::client::ClientBuilder {
 pub(crate) fn bot(config: &DiscordConfig) -> Client {
     builder(config)
         .token(config.token.clone().unwrap_or_default())
-        .build()
-}
-
-/// A client for users' OAuth2 tokens, sent per request. No rate limiter
-/// (the validator obeys 429s itself) and no memory of a refused token
-/// (one junk token must not disable the client for everyone).
-pub(crate) fn bearer(config: &DiscordConfig) -> Client {
-    builder(config)
-        .ratelimiter(None)
-        .remember_invalid_token(false)
         .build()
 }

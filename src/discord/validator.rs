@@ -19,16 +19,12 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use http::header::{HeaderValue, AUTHORIZATION};
 use serde::Deserialize;
-use twilight_http::error::ErrorType;
-use twilight_http::request::Request;
-use twilight_http::routing::Route;
-use twilight_http::Client;
 
 use crate::protocol::model::DiscordUser;
 use crate::providers::BoxError;
 
+use super::bearer::{Bearer, Reply};
 use super::guilds::Guilds;
 
 /// Refused answers from Discord allowed per window (Discord's own ban
@@ -77,7 +73,7 @@ struct State {
 #[derive(Clone)]
 pub(crate) struct Validator {
     guilds: Arc<Guilds>,
-    http: Arc<Client>,
+    http: Arc<Bearer>,
     hasher: std::hash::RandomState,
     state: Arc<Mutex<State>>,
 }
@@ -103,7 +99,7 @@ enum Answer {
 
 impl Validator {
     pub fn new(guilds: Arc<Guilds>) -> Validator {
-        let http = Arc::new(super::rest::bearer(&guilds.config));
+        let http = Arc::new(Bearer::new(&guilds.config));
         Validator {
             guilds,
             http,
@@ -173,63 +169,47 @@ impl Validator {
         }
     }
 
-    /// One GET with the user's token.
-    async fn get<T>(&self, route: &Route<'_>, token: &str) -> Result<T, Answer>
-    where
-        T: serde::de::DeserializeOwned + Unpin + Send + 'static,
-    {
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-            // A token that cannot be a header is junk: refuse, remember.
-            .map_err(|_| Answer::Verdict(false))?;
-        value.set_sensitive(true);
-        let request = Request::builder(route)
-            .use_authorization_token(false)
-            .headers(std::iter::once((AUTHORIZATION, value)))
-            .build()
-            .map_err(|e| Answer::Unavailable(format!("building the request: {e}")))?;
-        let response = match self.http.request::<T>(request).await {
-            Ok(r) => r,
-            Err(e) => return Err(self.failure(e)),
-        };
-        response
-            .model()
-            .await
-            .map_err(|e| Answer::Unavailable(format!("Discord's answer did not parse: {e}")))
-    }
-
-    /// Turns a REST error into a verdict (Discord refused the token) or an
-    /// unavailability (429, timeout, outage), noting 429s and refusals.
-    fn failure(&self, e: twilight_http::Error) -> Answer {
-        match e.kind() {
-            ErrorType::Response { status, body, .. } => {
-                let code = status.get();
-                if code == 429 {
-                    let wait = retry_after(body).unwrap_or(Duration::from_secs(5));
-                    let mut s = self.lock();
-                    s.blocked_until = Some(Instant::now() + wait);
-                    s.refusals.push_back(Instant::now());
-                    log::warn!("discord: login validation rate limited; pausing for {wait:?}");
-                    Answer::Unavailable("Discord rate limited the validation".into())
-                } else if (400..500).contains(&code) {
-                    self.lock().refusals.push_back(Instant::now());
-                    Answer::Verdict(false)
-                } else {
-                    Answer::Unavailable(format!("Discord answered {code}"))
-                }
+    /// One GET with the user's token, parsed, or the answer its failure
+    /// makes (a 429 pauses every question; a 4xx is a refusal).
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<T, Answer> {
+        let (code, body) = match self.http.get(path, token).await {
+            Reply::Ok(body) => {
+                return serde_json::from_slice(&body).map_err(|e| {
+                    Answer::Unavailable(format!("Discord's answer did not parse: {e}"))
+                })
             }
-            ErrorType::RequestTimedOut => Answer::Unavailable(format!(
-                "Discord did not answer within {:?}",
-                self.guilds.config.rest_timeout
-            )),
-            _ => Answer::Unavailable(format!("asking Discord failed: {e}")),
-        }
+            Reply::Status(code, body) => (code, body),
+            Reply::TimedOut => {
+                return Err(Answer::Unavailable(format!(
+                    "Discord did not answer within {:?}",
+                    self.guilds.config.rest_timeout
+                )))
+            }
+            Reply::Failed(e) => {
+                return Err(Answer::Unavailable(format!("asking Discord failed: {e}")))
+            }
+        };
+        Err(if code == 429 {
+            let wait = retry_after(&body).unwrap_or(Duration::from_secs(5));
+            let mut s = self.lock();
+            s.blocked_until = Some(Instant::now() + wait);
+            s.refusals.push_back(Instant::now());
+            log::warn!("discord: login validation rate limited; pausing for {wait:?}");
+            Answer::Unavailable("Discord rate limited the validation".into())
+        } else if (400..500).contains(&code) {
+            self.lock().refusals.push_back(Instant::now());
+            Answer::Verdict(false)
+        } else {
+            Answer::Unavailable(format!("Discord answered {code}"))
+        })
     }
 
     async fn ask(&self, token: &str, user: &DiscordUser, guild: &str) -> Answer {
-        let auth: Authorization = match self
-            .get(&Route::GetCurrentAuthorizationInformation, token)
-            .await
-        {
+        let auth: Authorization = match self.get("/oauth2/@me", token).await {
             Ok(a) => a,
             Err(answer) => return answer,
         };
@@ -253,12 +233,10 @@ impl Validator {
             Some((true, _)) => Answer::Verdict(true),
             Some((false, true)) | None => Answer::Verdict(false),
             Some((false, false)) => {
-                let route = Route::GetGuilds {
-                    after: None,
-                    before: None,
-                    limit: Some(200),
-                };
-                match self.get::<Vec<PartialGuild>>(&route, token).await {
+                match self
+                    .get::<Vec<PartialGuild>>("/users/@me/guilds?limit=200", token)
+                    .await
+                {
                     Ok(list) => Answer::Verdict(list.iter().any(|g| g.id == guild)),
                     Err(answer) => answer,
                 }

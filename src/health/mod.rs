@@ -17,4 +17,4 @@ mod probe;
 mod readiness;
 
 pub(crate) use probe::{alive, ready};
-pub(crate) use readiness::{Check, Flag, Readiness};
+pub(crate) use readiness::{Check, Detail, Flag, Readiness};

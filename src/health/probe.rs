@@ -37,12 +37,20 @@ pub(crate) async fn ready(
             reasons.push(PROVIDERS_SILENT.to_string());
         }
     }
-    if reasons.is_empty() {
-        return HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({ "status": "ready" }));
+    let mut body = if reasons.is_empty() {
+        json!({ "status": "ready" })
+    } else {
+        json!({ "status": "unavailable", "reason": reasons.join("; ") })
+    };
+    for (name, value) in readiness.details() {
+        body[name] = value;
     }
-    HttpResponse::ServiceUnavailable()
+    let mut answer = if reasons.is_empty() {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    answer
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "status": "unavailable", "reason": reasons.join("; ") }))
+        .json(body)
 }

@@ -1,6 +1,7 @@
 //! [`Readiness`]: the conditions for `/readyz`, each a [`Check`] that says
-//! why it fails; [`Flag`] is the usual way to back one with a state a task
-//! keeps current.
+//! why it fails, and the [`Detail`]s it reports either way (each Discord
+//! shard's state); [`Flag`] is the usual way to back a check with a state
+//! a task keeps current.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,10 +10,15 @@ use std::sync::Arc;
 /// non-blocking: it reads a state, it does not go and look.
 pub(crate) type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-/// Every registered condition, in the order registered.
+/// A field `/readyz` adds to its answer, ready or not: a name and its
+/// value now. Cheap and non-blocking, like a [`Check`].
+pub(crate) type Detail = Arc<dyn Fn() -> (&'static str, serde_json::Value) + Send + Sync>;
+
+/// Every registered condition, in the order registered, and the details.
 #[derive(Default)]
 pub(crate) struct Readiness {
     checks: Vec<Check>,
+    details: Vec<Detail>,
 }
 
 impl Readiness {
@@ -20,8 +26,18 @@ impl Readiness {
         self.checks.push(check);
     }
 
-    pub(crate) fn into_checks(self) -> Vec<Check> {
-        self.checks
+    pub(crate) fn add_detail(&mut self, detail: Detail) {
+        self.details.push(detail);
+    }
+
+    /// The checks and details, to be added to another `Readiness`.
+    pub(crate) fn into_parts(self) -> (Vec<Check>, Vec<Detail>) {
+        (self.checks, self.details)
+    }
+
+    /// The details' fields as they are now.
+    pub(crate) fn details(&self) -> Vec<(&'static str, serde_json::Value)> {
+        self.details.iter().map(|d| d()).collect()
     }
 
     /// The reasons of the conditions that fail now; empty when all hold.

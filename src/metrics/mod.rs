@@ -5,7 +5,8 @@
 //! It imports nothing of the crate, so every part may count into it; the
 //! endpoint that renders it is part of the route (`http`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
@@ -39,9 +40,12 @@ pub(crate) struct Metrics {
     delivery_seconds: Histogram,
     gateway_state: Gauge,
     gateway_reconnects: Counter,
-    /// The gateway was ready once, so the next ready is a reconnect.
-    gateway_state_seen: AtomicBool,
-    gateway_events: Family<[(&'static str, String); 1], Counter>,
+    /// Shards that were ready once, so their next ready is a reconnect.
+    gateway_ready_seen: Mutex<HashSet<u32>>,
+    gateway_events: Family<[(&'static str, String); 2], Counter>,
+    /// 1 while a shard is active, per shard of this instance.
+    shard_up: Family<[(&'static str, String); 1], Gauge>,
+    shards: Gauge,
     redis_connected: Gauge,
     redis_events: Family<Label, Counter>,
 }
@@ -73,8 +77,10 @@ impl Metrics {
             delivery_seconds: latency(),
             gateway_state: Gauge::default(),
             gateway_reconnects: Counter::default(),
-            gateway_state_seen: AtomicBool::new(false),
+            gateway_ready_seen: Mutex::default(),
             gateway_events: Family::default(),
+            shard_up: Family::default(),
+            shards: Gauge::default(),
             redis_connected: Gauge::default(),
             redis_events: Family::default(),
             registry: Registry::default(),
@@ -153,17 +159,27 @@ impl Metrics {
         );
         registry.register(
             "discord_gateway_state",
-            "The built-in bot's gateway: 1 ready, 0 connecting or disconnected",
+            "The built-in bot's gateway: 1 every shard ready, 0 a shard connecting or disconnected",
             m.gateway_state.clone(),
         );
         registry.register(
+            "discord_shards",
+            "Gateway shards this instance runs",
+            m.shards.clone(),
+        );
+        registry.register(
+            "discord_shard_up",
+            "Per shard of this instance: 1 active, 0 connecting, identifying or disconnected",
+            m.shard_up.clone(),
+        );
+        registry.register(
             "discord_gateway_reconnects",
-            "Gateway sessions re-established (READY or RESUMED after the first)",
+            "Gateway sessions re-established (READY or RESUMED after a shard's first)",
             m.gateway_reconnects.clone(),
         );
         registry.register(
             "discord_gateway_events",
-            "Gateway dispatch events, by type",
+            "Gateway dispatch events, by type and shard",
             m.gateway_events.clone(),
         );
         registry.register(
@@ -243,25 +259,48 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// The gateway is ready (READY or RESUMED); every time after the
-    /// first is a reconnect. Counted here rather than at the drop, since
-    /// the gateway library reconnects some drops without telling.
-    pub(crate) fn gateway_ready(&self) {
-        if self.gateway_state_seen.swap(true, Ordering::Relaxed) {
+    /// A shard is ready (READY or RESUMED); every time after its first
+    /// is a reconnect. Counted here rather than at the drop, since the
+    /// gateway library reconnects some drops without telling.
+    pub(crate) fn gateway_ready(&self, shard: u32) {
+        let again = !self
+            .gateway_ready_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(shard);
+        if again {
             self.gateway_reconnects.inc();
         }
-        self.gateway_state.set(1);
     }
 
-    /// The gateway connection closed or failed and is being retried.
-    pub(crate) fn gateway_lost(&self) {
-        self.gateway_state.set(0);
+    /// Every shard of this instance active (1), or not (0).
+    pub(crate) fn gateway_state(&self, all_up: bool) {
+        self.gateway_state.set(i64::from(all_up));
     }
 
-    /// One gateway dispatch event (`READY`, `MESSAGE_CREATE`, ...).
-    pub(crate) fn gateway_event(&self, kind: &str) {
+    /// The shard count this instance runs.
+    pub(crate) fn gateway_shards(&self, n: usize) {
+        self.shards.set(n as i64);
+    }
+
+    /// A shard's up gauge: 1 active, 0 not, removed (`None`) when the
+    /// shard no longer runs here.
+    pub(crate) fn shard_up(&self, shard: u32, up: Option<bool>) {
+        let label = [("shard", shard.to_string())];
+        match up {
+            Some(up) => {
+                self.shard_up.get_or_create(&label).set(i64::from(up));
+            }
+            None => {
+                self.shard_up.remove(&label);
+            }
+        }
+    }
+
+    /// One gateway dispatch event (`READY`, `MESSAGE_CREATE`, ...) on a shard.
+    pub(crate) fn gateway_event(&self, kind: &str, shard: u32) {
         self.gateway_events
-            .get_or_create(&[("type", kind.to_string())])
+            .get_or_create(&[("type", kind.to_string()), ("shard", shard.to_string())])
             .inc();
     }
 

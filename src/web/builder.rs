@@ -54,6 +54,9 @@ pub struct Builder {
     background: Vec<Background>,
     /// Conditions of `/readyz` registered by parts of the server.
     readiness: Readiness,
+    /// This instance's part of a split bot's server list in Redis (its
+    /// shard range), when the bot is split over machines.
+    split_part: Option<String>,
 }
 
 impl Builder {
@@ -63,6 +66,25 @@ impl Builder {
         task: impl FnOnce(Handle) -> Pin<Box<dyn Future<Output = io::Error>>> + Send + 'static,
     ) -> Self {
         self.background.push(Box::new(task));
+        self
+    }
+
+    /// Writes this instance's server list to Redis as one part of a
+    /// split bot's, and serves the union (see `cluster::split`).
+    pub(crate) fn split_part(mut self, part: String) -> Self {
+        self.split_part = Some(part);
+        self
+    }
+
+    /// The Redis URL of the configuration, for parts that share Redis
+    /// with the cluster (a split bot's identify turns).
+    pub(crate) fn redis_url(&self) -> Option<String> {
+        self.config.redis_url.clone()
+    }
+
+    /// Adds a field to every `/readyz` answer (each shard's state).
+    pub(crate) fn ready_detail(mut self, detail: crate::health::Detail) -> Self {
+        self.readiness.add_detail(detail);
         self
     }
 
@@ -221,7 +243,7 @@ impl Builder {
             deflate: config.deflate(),
             metrics: metrics.clone(),
         });
-        let cluster = Cluster::new(&config, registry.clone(), metrics.clone())?;
+        let cluster = Cluster::new(&config, self.split_part, registry.clone(), metrics.clone())?;
         let mut callbacks = self.callbacks;
         if let Some(cluster) = &cluster {
             cluster.install_source(&mut callbacks);
@@ -230,8 +252,12 @@ impl Builder {
         let serving = Flag::new("not serving (starting or shutting down)");
         let mut readiness = Readiness::default();
         readiness.add(serving.check());
-        for check in self.readiness.into_checks() {
+        let (checks, details) = self.readiness.into_parts();
+        for check in checks {
             readiness.add(check);
+        }
+        for detail in details {
+            readiness.add_detail(detail);
         }
         if let Some(cluster) = &cluster {
             readiness.add(cluster.ready());

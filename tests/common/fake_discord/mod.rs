@@ -3,7 +3,21 @@
 //! `resume_gateway_url`, GUILD_CREATE, dispatches with sequence numbers,
 //! HEARTBEAT/ACK, RESUME with replay of missed events, RECONNECT,
 //! INVALID_SESSION, REQUEST_GUILD_MEMBERS answered in chunks, close codes),
-//! and the REST endpoints the bot uses, over plain HTTP/1.1. One module
+//! and the REST endpoints the bot uses, over plain HTTP/1.1.
+//!
+//! Discord's rules at scale ([`Rules`]): `GET /gateway/bot` recommends a
+//! shard count and tells `max_concurrency`; every shard is a session of its
+//! own and each guild lives on shard `(guild_id >> 22) % total`; an
+//! IDENTIFY with a shard outside its total is closed with 4010, one whose
+//! shard would hold more than `max_guilds_per_shard` guilds with 4011, one
+//! that comes within `identify_interval` of the last in its bucket
+//! (`shard_id % max_concurrency`) gets INVALID_SESSION, as Discord answers
+//! a session started too soon; a guild over the session's
+//! `large_threshold` comes `large`, without its offline members; member
+//! chunks hold 1,000 members, the nonce and presences; a second request
+//! for a guild's whole list within `member_request_window` is answered
+//! with RATE_LIMITED. `compress=zlib-stream` in the URL gets zlib
+//! transport compression, and the bytes written are counted. One module
 //! of the shared harness (`common::fake_discord`), with the guilds the
 //! suites share in [`fixtures`]. The bench's `discord_scale` includes it
 //! too, by path.
@@ -15,13 +29,14 @@ pub mod fixtures;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
@@ -144,7 +159,7 @@ pub fn valid_token(user: &str, guilds: &[&str]) -> Token {
     }
 }
 
-/// A frame the gateway pushes to the current connection.
+/// A frame the gateway pushes to a connection.
 enum Push {
     Text(String),
     Close(u16),
@@ -152,22 +167,96 @@ enum Push {
     Drop,
 }
 
+/// Discord's rules at scale, each tunable so tests stay fast.
+#[derive(Clone)]
+pub struct Rules {
+    /// What `GET /gateway/bot` recommends; `None`: one shard per 1,000
+    /// guilds, as Discord does.
+    pub recommended_shards: Option<u32>,
+    /// `session_start_limit.max_concurrency`: identify buckets.
+    pub max_concurrency: u16,
+    /// More guilds than this on one shard closes it with 4011 (Discord: 2,500).
+    pub max_guilds_per_shard: usize,
+    /// One IDENTIFY per bucket per this long (Discord: 5 s); one too early
+    /// is answered with INVALID_SESSION (op 9, not resumable).
+    pub identify_interval: Duration,
+    /// One all-members REQUEST_GUILD_MEMBERS per guild per this long
+    /// (Discord: 30 s); another is answered with RATE_LIMITED.
+    pub member_request_window: Duration,
+    /// `compress=zlib-stream` in the URL is honoured (Discord does); off,
+    /// every message goes as text (to measure what compression saves).
+    pub transport_compression: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            recommended_shards: None,
+            max_concurrency: 1,
+            max_guilds_per_shard: 2_500,
+            identify_interval: Duration::ZERO,
+            member_request_window: Duration::ZERO,
+            transport_compression: true,
+        }
+    }
+}
+
+impl Rules {
+    /// Discord's own numbers (5 s per identify bucket, 30 s per guild's
+    /// member list).
+    pub fn discord() -> Rules {
+        Rules {
+            identify_interval: Duration::from_secs(5),
+            member_request_window: Duration::from_secs(30),
+            ..Rules::default()
+        }
+    }
+}
+
+/// One shard's session: what RESUME replays.
 #[derive(Default)]
-struct State {
-    guilds: Vec<FakeGuild>,
-    /// Application flags reported by /applications/@me and READY.
-    app_flags: u64,
-    /// Privileged intents this application may use (else close 4014).
-    allowed_intents: u64,
-    session_id: Option<String>,
+struct Session {
+    id: Option<String>,
     seq: u64,
     /// Every dispatch of the session, with its sequence, for RESUME replay.
     log: Vec<(u64, String)>,
     conn: Option<mpsc::UnboundedSender<Push>>,
+}
+
+/// The shard of `guild` among `total`, as Discord routes it.
+pub fn shard_of(guild: &str, total: u32) -> u32 {
+    let id: u64 = guild.parse().unwrap_or(0);
+    ((id >> 22) % u64::from(total.max(1))) as u32
+}
+
+#[derive(Default)]
+struct State {
+    guilds: Vec<FakeGuild>,
+    rules: Rules,
+    /// Application flags reported by /applications/@me and READY.
+    app_flags: u64,
+    /// Privileged intents this application may use (else close 4014).
+    allowed_intents: u64,
+    /// Sessions by shard id; `total` is the shard count of the last IDENTIFY.
+    sessions: HashMap<u32, Session>,
+    total: u32,
     pub identifies: Vec<Value>,
+    /// IDENTIFYs refused for coming too early in their bucket.
+    early_identifies: usize,
+    /// When each bucket last identified.
+    bucket_last: HashMap<u32, Instant>,
     resumes: usize,
     connections: usize,
     gateway_commands: Vec<Value>,
+    /// REQUEST_GUILD_MEMBERS with the shard whose connection sent it.
+    member_requests: Vec<(u32, Value)>,
+    /// When each guild's member list was last asked for whole.
+    member_asked: HashMap<String, Instant>,
+    /// Payload bytes written to gateway sockets (compressed when asked).
+    gateway_bytes: u64,
+    /// Of which GUILD_MEMBERS_CHUNK dispatches: (on the wire, as JSON
+    /// text, how many).
+    chunk_bytes: (u64, u64, u64),
     tokens: HashMap<String, Token>,
     rest_calls: Vec<String>,
     posted: Vec<(String, Value)>,
@@ -176,6 +265,24 @@ struct State {
     held: Vec<(mpsc::UnboundedSender<Push>, Value, SocketAddr)>,
     /// REQUEST_GUILD_MEMBERS is recorded but not answered.
     hold_chunks: bool,
+    /// RESUME is counted but not answered (the shard stays resuming).
+    hold_resumes: bool,
+    /// The next this many REQUEST_GUILD_MEMBERS are recorded, not answered.
+    drop_chunks: usize,
+}
+
+impl State {
+    fn session(&mut self, shard: u32) -> &mut Session {
+        self.sessions.entry(shard).or_default()
+    }
+
+    /// The shard a dispatch about `d` goes out on.
+    fn route(&self, t: &str, d: &Value) -> u32 {
+        let guild = d["guild_id"]
+            .as_str()
+            .or_else(|| t.starts_with("GUILD_").then(|| d["id"].as_str()).flatten());
+        guild.map_or(0, |g| shard_of(g, self.total))
+    }
 }
 
 /// A running fake Discord.
@@ -188,10 +295,18 @@ pub struct FakeDiscord {
 
 impl FakeDiscord {
     /// Starts the gateway and REST servers on 127.0.0.1:0, in a runtime of
-    /// their own (so they outlive any one test runtime's tasks).
+    /// their own (so they outlive any one test runtime's tasks), with no
+    /// pacing rules (identify and member requests as fast as asked).
     pub fn start(guilds: Vec<FakeGuild>) -> FakeDiscord {
+        FakeDiscord::with_rules(guilds, Rules::default())
+    }
+
+    /// As [`start`](Self::start), with Discord's rules at scale as given.
+    pub fn with_rules(guilds: Vec<FakeGuild>, rules: Rules) -> FakeDiscord {
         let state = Arc::new(Mutex::new(State {
             guilds,
+            rules,
+            total: 1,
             app_flags: (1 << 12) | (1 << 14) | (1 << 18),
             allowed_intents: INTENT_MEMBERS | INTENT_PRESENCES | INTENT_MESSAGE_CONTENT,
             ..State::default()
@@ -240,6 +355,11 @@ impl FakeDiscord {
         format!("http://{}", self.api)
     }
 
+    /// Changes the rules (for the next IDENTIFY, request or /gateway/bot).
+    pub fn set_rules(&self, f: impl FnOnce(&mut Rules)) {
+        f(&mut self.lock().rules);
+    }
+
     /// The application lacks these flags (e.g. Message Content) and may
     /// not use these intents.
     pub fn deny(&self, app_flags: u64, intents: u64) {
@@ -269,45 +389,76 @@ impl FakeDiscord {
         self.lock().hold_chunks = true;
     }
 
+    /// RESUMEs go unanswered: a dropped shard stays resuming (not ready).
+    pub fn hold_resumes(&self) {
+        self.lock().hold_resumes = true;
+    }
+
+    /// The next `n` REQUEST_GUILD_MEMBERS go unanswered (lost), later ones
+    /// are answered.
+    pub fn lose_member_requests(&self, n: usize) {
+        self.lock().drop_chunks = n;
+    }
+
     pub fn add_token(&self, token: &str, t: Token) {
         self.lock().tokens.insert(token.into(), t);
     }
 
-    /// Sends a dispatch (or logs it for replay if no connection is open).
+    /// Sends a dispatch on the shard of its guild (or logs it for replay
+    /// if that shard has no connection open).
     pub fn dispatch(&self, t: &str, d: Value) {
         let mut s = self.lock();
-        push_dispatch(&mut s, t, d);
+        let shard = s.route(t, &d);
+        push_dispatch(&mut s, shard, t, d);
     }
 
-    /// Sends RECONNECT (op 7): the client should resume.
+    /// Sends RECONNECT (op 7) on every shard: the client should resume.
     pub fn request_reconnect(&self) {
-        self.push(Push::Text(json!({"op": 7, "d": null}).to_string()));
+        self.push_all(|| Push::Text(json!({"op": 7, "d": null}).to_string()));
     }
 
-    /// Sends INVALID_SESSION (op 9); `false` forgets the session.
+    /// Sends INVALID_SESSION (op 9) on every shard; `false` forgets the
+    /// sessions.
     pub fn invalidate_session(&self, resumable: bool) {
         if !resumable {
-            let mut s = self.lock();
-            s.session_id = None;
-            s.log.clear();
+            for session in self.lock().sessions.values_mut() {
+                session.id = None;
+                session.log.clear();
+            }
         }
-        self.push(Push::Text(json!({"op": 9, "d": resumable}).to_string()));
+        self.push_all(|| Push::Text(json!({"op": 9, "d": resumable}).to_string()));
     }
 
-    /// Drops the TCP connection without a close frame.
+    /// Drops every TCP connection without a close frame.
     pub fn drop_connection(&self) {
-        self.push(Push::Drop);
-        self.lock().conn = None;
+        self.push_all(|| Push::Drop);
+        for session in self.lock().sessions.values_mut() {
+            session.conn = None;
+        }
     }
 
-    /// Closes the connection with `code`.
+    /// Closes every shard's connection with `code`.
     pub fn close(&self, code: u16) {
-        self.push(Push::Close(code));
+        self.push_all(|| Push::Close(code));
     }
 
-    fn push(&self, p: Push) {
-        if let Some(c) = &self.lock().conn {
-            let _ = c.send(p);
+    /// Closes one shard's connection with `code`.
+    pub fn close_shard(&self, shard: u32, code: u16) {
+        if let Some(c) = self
+            .lock()
+            .sessions
+            .get(&shard)
+            .and_then(|s| s.conn.clone())
+        {
+            let _ = c.send(Push::Close(code));
+        }
+    }
+
+    fn push_all(&self, p: impl Fn() -> Push) {
+        for session in self.lock().sessions.values() {
+            if let Some(c) = &session.conn {
+                let _ = c.send(p());
+            }
         }
     }
 
@@ -330,6 +481,11 @@ impl FakeDiscord {
         self.lock().identifies.clone()
     }
 
+    /// IDENTIFYs answered with INVALID_SESSION for coming too early.
+    pub fn early_identifies(&self) -> usize {
+        self.lock().early_identifies
+    }
+
     pub fn resumes(&self) -> usize {
         self.lock().resumes
     }
@@ -340,11 +496,45 @@ impl FakeDiscord {
     }
 
     pub fn connected(&self) -> bool {
-        self.lock().conn.is_some()
+        self.lock().sessions.values().any(|s| s.conn.is_some())
+    }
+
+    /// Shards (by id) with a connection open and a session.
+    pub fn shards_up(&self) -> Vec<u32> {
+        let s = self.lock();
+        let mut up: Vec<u32> = s
+            .sessions
+            .iter()
+            .filter(|(_, x)| x.conn.is_some() && x.id.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        up.sort();
+        up
+    }
+
+    /// The shard count of the last IDENTIFY.
+    pub fn shard_total(&self) -> u32 {
+        self.lock().total
     }
 
     pub fn gateway_commands(&self) -> Vec<Value> {
         self.lock().gateway_commands.clone()
+    }
+
+    /// REQUEST_GUILD_MEMBERS received, with the shard that sent each.
+    pub fn member_requests(&self) -> Vec<(u32, Value)> {
+        self.lock().member_requests.clone()
+    }
+
+    /// Payload bytes written to the gateway sockets so far.
+    pub fn gateway_bytes(&self) -> u64 {
+        self.lock().gateway_bytes
+    }
+
+    /// GUILD_MEMBERS_CHUNK bytes written so far: on the wire (compressed
+    /// when the connection asked), their JSON text, and how many chunks.
+    pub fn chunk_bytes(&self) -> (u64, u64, u64) {
+        self.lock().chunk_bytes
     }
 
     /// REST paths asked so far (method and path).
@@ -375,20 +565,26 @@ impl FakeDiscord {
     }
 }
 
-fn push_dispatch(s: &mut State, t: &str, d: Value) {
-    s.seq += 1;
-    let text = json!({"op": 0, "s": s.seq, "t": t, "d": d}).to_string();
-    s.log.push((s.seq, text.clone()));
-    if let Some(c) = &s.conn {
+fn push_dispatch(s: &mut State, shard: u32, t: &str, d: Value) {
+    let session = s.session(shard);
+    session.seq += 1;
+    let text = json!({"op": 0, "s": session.seq, "t": t, "d": d}).to_string();
+    session.log.push((session.seq, text.clone()));
+    if let Some(c) = &session.conn {
         let _ = c.send(Push::Text(text));
     }
 }
 
-/// The GUILD_CREATE payload of `g` (as a fresh IDENTIFY sends it).
+/// The GUILD_CREATE payload of `g` (as a fresh IDENTIFY sends it), with
+/// Discord's default `large_threshold` of 50 members.
 pub fn guild_create(g: &FakeGuild) -> Value {
-    // Discord leaves offline members out of GUILD_CREATE for large guilds.
-    const LARGE: usize = 250;
-    let large = g.members.len() > LARGE;
+    guild_create_with(g, 50)
+}
+
+/// The GUILD_CREATE payload of `g` for a session that identified with
+/// `large_threshold`: a large guild comes without its offline members.
+pub fn guild_create_with(g: &FakeGuild, large_threshold: usize) -> Value {
+    let large = g.members.len() > large_threshold;
     let members: Vec<&Value> = if large {
         let online: std::collections::HashSet<&Value> = g
             .presences
@@ -415,24 +611,66 @@ pub fn guild_create(g: &FakeGuild) -> Value {
     })
 }
 
+/// A connection's outgoing side: text, or zlib-stream binary when the URL
+/// asked for `compress=zlib-stream` (one deflate stream per connection,
+/// each message ending in a sync flush, as Discord sends it).
+struct Wire {
+    zlib: Option<flate2::Compress>,
+}
+
+impl Wire {
+    fn frame(&mut self, text: String) -> Message {
+        let Some(z) = &mut self.zlib else {
+            return Message::text(text);
+        };
+        let mut out = Vec::with_capacity(text.len() / 4 + 64);
+        let mut input = text.as_bytes();
+        loop {
+            if out.capacity() - out.len() < 1024 {
+                out.reserve(out.capacity().max(4096));
+            }
+            let before = z.total_in();
+            z.compress_vec(input, &mut out, flate2::FlushCompress::Sync)
+                .unwrap();
+            input = &input[(z.total_in() - before) as usize..];
+            if input.is_empty() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        Message::binary(out)
+    }
+}
+
+// The handshake callback's error type is tungstenite's (a whole response).
+#[allow(clippy::result_large_err)]
 async fn connection(tcp: TcpStream, st: Arc<Mutex<State>>, gateway: SocketAddr) {
-    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+    let mut zlib = false;
+    let seen = |req: &Request, resp: Response| {
+        zlib = req
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("compress=zlib-stream"));
+        Ok(resp)
+    };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, seen).await else {
         return;
     };
+    let zlib = zlib && st.lock().unwrap().rules.transport_compression;
+    let mut wire = Wire {
+        zlib: zlib.then(|| flate2::Compress::new(flate2::Compression::default(), true)),
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
-    {
-        let mut s = st.lock().unwrap();
-        s.connections += 1;
-        s.conn = Some(tx.clone());
-    }
+    st.lock().unwrap().connections += 1;
+    // The shard this connection identified or resumed as.
+    let mut shard: Option<u32> = None;
     let hello = json!({"op": 10, "d": {"heartbeat_interval": 41250}}).to_string();
-    if ws.send(Message::text(hello)).await.is_err() {
+    if send(&st, &mut ws, &mut wire, hello).await.is_err() {
         return;
     }
     loop {
         tokio::select! {
             push = rx.recv() => match push {
-                Some(Push::Text(t)) => { if ws.send(Message::text(t)).await.is_err() { break } }
+                Some(Push::Text(t)) => { if send(&st, &mut ws, &mut wire, t).await.is_err() { break } }
                 Some(Push::Close(code)) => {
                     let _ = ws.send(Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: "".into() }))).await;
                     // Let the client read the close frame before we go.
@@ -445,14 +683,40 @@ async fn connection(tcp: TcpStream, st: Arc<Mutex<State>>, gateway: SocketAddr) 
                 let Some(Ok(msg)) = msg else { break };
                 let Message::Text(text) = msg else { continue };
                 let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
-                handle_op(&st, &tx, &v, gateway);
+                handle_op(&st, &tx, &v, gateway, &mut shard);
             }
         }
     }
     let mut s = st.lock().unwrap();
-    if s.conn.as_ref().is_some_and(|c| c.same_channel(&tx)) {
-        s.conn = None;
+    for session in s.sessions.values_mut() {
+        if session.conn.as_ref().is_some_and(|c| c.same_channel(&tx)) {
+            session.conn = None;
+        }
     }
+}
+
+async fn send(
+    st: &Arc<Mutex<State>>,
+    ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>,
+    wire: &mut Wire,
+    text: String,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    // Dispatches start {"op":0,"s":N,"t":"...": the type is near the front.
+    let chunk = text
+        .get(..48.min(text.len()))
+        .is_some_and(|head| head.contains("\"t\":\"GUILD_MEMBERS_CHUNK\""));
+    let json = text.len() as u64;
+    let m = wire.frame(text);
+    {
+        let mut s = st.lock().unwrap();
+        s.gateway_bytes += m.len() as u64;
+        if chunk {
+            s.chunk_bytes.0 += m.len() as u64;
+            s.chunk_bytes.1 += json;
+            s.chunk_bytes.2 += 1;
+        }
+    }
+    ws.send(m).await
 }
 
 fn handle_op(
@@ -460,6 +724,7 @@ fn handle_op(
     tx: &mpsc::UnboundedSender<Push>,
     v: &Value,
     gateway: SocketAddr,
+    shard: &mut Option<u32>,
 ) {
     let mut s = st.lock().unwrap();
     match v["op"].as_u64() {
@@ -468,6 +733,9 @@ fn handle_op(
         }
         Some(2) => {
             s.identifies.push(v["d"].clone());
+            let id = v["d"]["shard"][0].as_u64().unwrap_or(0) as u32;
+            *shard = Some(id);
+            s.session(id).conn = Some(tx.clone());
             if s.hold_ready {
                 s.held.push((tx.clone(), v.clone(), gateway));
                 return;
@@ -476,84 +744,164 @@ fn handle_op(
         }
         Some(6) => {
             s.resumes += 1;
-            let d = &v["d"];
-            let ok = d["session_id"].as_str().is_some()
-                && d["session_id"].as_str() == s.session_id.as_deref();
-            if !ok {
-                let _ = tx.send(Push::Text(json!({"op": 9, "d": false}).to_string()));
+            if s.hold_resumes {
                 return;
             }
+            let d = &v["d"];
+            let wanted = d["session_id"].as_str();
+            let found = s
+                .sessions
+                .iter()
+                .find(|(_, x)| x.id.is_some() && x.id.as_deref() == wanted)
+                .map(|(id, _)| *id);
+            let Some(id) = found else {
+                let _ = tx.send(Push::Text(json!({"op": 9, "d": false}).to_string()));
+                return;
+            };
+            *shard = Some(id);
             let from = d["seq"].as_u64().unwrap_or(0);
-            for (seq, text) in s.log.iter() {
+            let session = s.session(id);
+            session.conn = Some(tx.clone());
+            for (seq, text) in session.log.iter() {
                 if *seq > from {
                     let _ = tx.send(Push::Text(text.clone()));
                 }
             }
-            push_dispatch(&mut s, "RESUMED", json!({}));
+            push_dispatch(&mut s, id, "RESUMED", json!({}));
         }
         Some(8) => {
             s.gateway_commands.push(v.clone());
+            let on = shard.unwrap_or(0);
+            s.member_requests.push((on, v.clone()));
             if s.hold_chunks {
                 return;
             }
-            let gid = v["d"]["guild_id"].as_str().unwrap_or_default().to_string();
-            let Some(g) = s.guilds.iter().find(|g| g.id == gid).cloned() else {
+            if s.drop_chunks > 0 {
+                s.drop_chunks -= 1;
                 return;
-            };
-            let by_user: HashMap<&Value, &Value> =
-                g.presences.iter().map(|p| (&p["user"]["id"], p)).collect();
-            let chunks: Vec<&[Value]> = g.members.chunks(1000).collect();
-            let count = chunks.len();
-            for (i, chunk) in chunks.into_iter().enumerate() {
-                let presences: Vec<&Value> = chunk
-                    .iter()
-                    .filter_map(|m| by_user.get(&m["user"]["id"]).copied())
-                    .collect();
-                push_dispatch(
-                    &mut s,
-                    "GUILD_MEMBERS_CHUNK",
-                    json!({
-                        "guild_id": gid, "members": chunk, "chunk_index": i, "chunk_count": count,
-                        "presences": presences
-                    }),
-                );
             }
+            member_request(&mut s, on, &v["d"]);
         }
         _ => s.gateway_commands.push(v.clone()),
     }
 }
 
-/// IDENTIFY: the token and intents checked, then READY and a GUILD_CREATE
-/// per guild.
+/// REQUEST_GUILD_MEMBERS: RATE_LIMITED when the guild's whole list was
+/// asked for within the window, else chunks of 1,000 with the nonce.
+fn member_request(s: &mut State, shard: u32, d: &Value) {
+    let gid = d["guild_id"].as_str().unwrap_or_default().to_string();
+    let nonce = d.get("nonce").cloned().unwrap_or(Value::Null);
+    let whole = d["query"].as_str() == Some("") && d["limit"].as_u64().unwrap_or(0) == 0;
+    if whole && !s.rules.member_request_window.is_zero() {
+        let now = Instant::now();
+        if let Some(last) = s.member_asked.get(&gid) {
+            let left = s.rules.member_request_window.saturating_sub(now - *last);
+            if !left.is_zero() {
+                let mut meta = json!({"guild_id": gid});
+                if !nonce.is_null() {
+                    meta["nonce"] = nonce;
+                }
+                let d = json!({"opcode": 8, "retry_after": left.as_secs_f64(), "meta": meta});
+                push_dispatch(s, shard, "RATE_LIMITED", d);
+                return;
+            }
+        }
+        s.member_asked.insert(gid.clone(), now);
+    }
+    let Some(g) = s.guilds.iter().find(|g| g.id == gid).cloned() else {
+        return;
+    };
+    let with_presences = d["presences"].as_bool() == Some(true);
+    let by_user: HashMap<&Value, &Value> =
+        g.presences.iter().map(|p| (&p["user"]["id"], p)).collect();
+    let chunks: Vec<&[Value]> = g.members.chunks(1000).collect();
+    let count = chunks.len().max(1);
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let presences: Vec<&Value> = if with_presences {
+            chunk
+                .iter()
+                .filter_map(|m| by_user.get(&m["user"]["id"]).copied())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut body = json!({
+            "guild_id": gid, "members": chunk, "chunk_index": i, "chunk_count": count,
+            "presences": presences
+        });
+        if !nonce.is_null() {
+            body["nonce"] = nonce.clone();
+        }
+        push_dispatch(s, shard, "GUILD_MEMBERS_CHUNK", body);
+    }
+}
+
+/// IDENTIFY: the token, intents, shard and pace checked, then READY and a
+/// GUILD_CREATE per guild of the shard.
 fn identify(s: &mut State, tx: &mpsc::UnboundedSender<Push>, v: &Value, gateway: SocketAddr) {
-    let token = v["d"]["token"].as_str().unwrap_or_default();
+    let d = &v["d"];
+    let token = d["token"].as_str().unwrap_or_default();
     if token != BOT_TOKEN && token != format!("Bot {BOT_TOKEN}") {
         let _ = tx.send(Push::Close(4004));
         return;
     }
-    let intents = v["d"]["intents"].as_u64().unwrap_or(0);
+    let intents = d["intents"].as_u64().unwrap_or(0);
     let privileged = INTENT_MEMBERS | INTENT_PRESENCES | INTENT_MESSAGE_CONTENT;
     if intents & privileged & !s.allowed_intents != 0 {
         let _ = tx.send(Push::Close(4014));
         return;
     }
-    s.session_id = Some(format!("session-{}", s.identifies.len()));
-    s.seq = 0;
-    s.log.clear();
-    let guilds: Vec<Value> = s
+    let id = d["shard"][0].as_u64().unwrap_or(0) as u32;
+    let total = d["shard"][1].as_u64().unwrap_or(1) as u32;
+    if total == 0 || id >= total {
+        let _ = tx.send(Push::Close(4010));
+        return;
+    }
+    let bucket = id % u32::from(s.rules.max_concurrency.max(1));
+    let now = Instant::now();
+    if let Some(last) = s.bucket_last.get(&bucket) {
+        if now.duration_since(*last) < s.rules.identify_interval {
+            s.early_identifies += 1;
+            let _ = tx.send(Push::Text(json!({"op": 9, "d": false}).to_string()));
+            return;
+        }
+    }
+    s.bucket_last.insert(bucket, now);
+    let mine: Vec<FakeGuild> = s
         .guilds
+        .iter()
+        .filter(|g| shard_of(&g.id, total) == id)
+        .cloned()
+        .collect();
+    if mine.len() > s.rules.max_guilds_per_shard {
+        let _ = tx.send(Push::Close(4011));
+        return;
+    }
+    if total != s.total {
+        // A new shard count: every old session is gone.
+        s.sessions.clear();
+        s.total = total;
+    }
+    let threshold = d["large_threshold"].as_u64().unwrap_or(50).clamp(50, 250) as usize;
+    let n = s.identifies.len();
+    let session = s.session(id);
+    session.id = Some(format!("session-{n}-{id}"));
+    session.seq = 0;
+    session.log.clear();
+    session.conn = Some(tx.clone());
+    let session_id = session.id.clone();
+    let guilds: Vec<Value> = mine
         .iter()
         .map(|g| json!({"id": g.id, "unavailable": true}))
         .collect();
     let ready = json!({
         "v": 10, "user": {"id": BOT_ID, "username": "dzone-bot", "discriminator": "0", "avatar": null, "bot": true},
-        "guilds": guilds, "session_id": s.session_id, "resume_gateway_url": format!("ws://{gateway}"),
-        "shard": [0, 1], "application": {"id": APP_ID, "flags": s.app_flags}
+        "guilds": guilds, "session_id": session_id, "resume_gateway_url": format!("ws://{gateway}"),
+        "shard": [id, total], "application": {"id": APP_ID, "flags": s.app_flags}
     });
-    push_dispatch(s, "READY", ready);
-    let creates: Vec<Value> = s.guilds.iter().map(guild_create).collect();
-    for c in creates {
-        push_dispatch(s, "GUILD_CREATE", c);
+    push_dispatch(s, id, "READY", ready);
+    for g in &mine {
+        push_dispatch(s, id, "GUILD_CREATE", guild_create_with(g, threshold));
     }
 }
 
@@ -632,6 +980,20 @@ async fn answer(
     );
     let bot = auth == format!("Bot {BOT_TOKEN}");
     match (method, path) {
+        ("GET", "/api/v10/gateway/bot") if bot => {
+            let s = st.lock().unwrap();
+            let shards = s
+                .rules
+                .recommended_shards
+                .unwrap_or_else(|| s.guilds.len().div_ceil(1000).max(1) as u32);
+            (
+                "200 OK",
+                String::new(),
+                json!({"url": format!("ws://{}", "127.0.0.1"), "shards": shards,
+                       "session_start_limit": {"total": 1000, "remaining": 999,
+                       "reset_after": 14_400_000, "max_concurrency": s.rules.max_concurrency}}),
+            )
+        }
         ("GET", "/api/v10/applications/@me") if bot => {
             let flags = st.lock().unwrap().app_flags;
             (
