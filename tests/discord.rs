@@ -971,3 +971,136 @@ async fn big_guilds_show_online_members_unless_told_otherwise() {
     );
     assert_eq!(data["users"].as_object().unwrap().len(), 3);
 }
+
+/// A viewer's scene: each uid's status and name, from its join's users and
+/// then each presence frame, until nothing came for `quiet`.
+async fn scene_until_quiet(
+    c: &mut Client,
+    users: &Value,
+    quiet: Duration,
+) -> std::collections::BTreeMap<String, (String, String)> {
+    let mut scene: std::collections::BTreeMap<String, (String, String)> = users
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(uid, u)| {
+            let (s, n) = (&u["status"], &u["username"]);
+            (
+                uid.clone(),
+                (s.as_str().unwrap().into(), n.as_str().unwrap().into()),
+            )
+        })
+        .collect();
+    while let Ok(f) = tokio::time::timeout(quiet, c.recv_json()).await {
+        assert_eq!(f["type"], "presence", "{f}");
+        let d = &f["data"];
+        let uid = d["uid"].as_str().unwrap().to_string();
+        if d["delete"] == true {
+            assert!(scene.remove(&uid).is_some(), "{uid} deleted unseen");
+            continue;
+        }
+        let entry = scene.entry(uid).or_default();
+        entry.0 = d["status"].as_str().unwrap().into();
+        if let Some(name) = d["username"].as_str() {
+            entry.1 = name.into();
+        }
+    }
+    scene
+}
+
+/// A fresh session's member list of a large guild takes a while: a viewer
+/// who joins meanwhile is sent what the viewers already there were shown,
+/// and both end with the guild as it now is (the one that left gone, the
+/// one renamed and the one now idle told, the members who did not change
+/// still there).
+#[tokio::test]
+async fn joined_during_a_fresh_sessions_catch_up_ends_with_the_truth() {
+    let uid = |i: u64| format!("{}", 600000000000000000u64 + i);
+    let big = |members: std::ops::Range<u64>, idle: Option<u64>, renamed: Option<u64>| {
+        let mut g = FakeGuild::new(G1, "Big").channel(GENERAL, "general");
+        for i in members {
+            let name = if renamed == Some(i) {
+                "renamed".to_string()
+            } else {
+                format!("m{i}")
+            };
+            g = g.member(member(&uid(i), &name, None, None, &[]));
+            if i < 10 {
+                let status = if idle == Some(i) { "idle" } else { "online" };
+                g = g.presence(&uid(i), status);
+            }
+        }
+        g
+    };
+    let fake = FakeDiscord::start(vec![big(0..600, None, None)]);
+    let mut cfg = config(&fake);
+    cfg.member_request_timeout = Duration::from_secs(2);
+    let srv = start_bot(&fake, cfg, 1).await;
+    let start = std::time::Instant::now();
+    let (mut early, early_users) = loop {
+        let (c, data) = join_users(&srv, "big").await;
+        if data["users"].as_object().unwrap().len() == 600 {
+            break (c, data["users"].clone());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never 600 members"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Away from Discord: member 0 leaves, 1 goes idle, 2 is renamed.
+    fake.set_guild(big(1..600, Some(1), Some(2)));
+    fake.lose_member_requests(1);
+    fake.invalidate_session(false);
+    fake.until(
+        "the new session's member request",
+        Duration::from_secs(10),
+        |f| f.member_requests().len() == 2,
+    )
+    .await;
+    // Its answer was lost; the bot asks again in 2 s. Join meanwhile.
+    let (mut late, late_data) = join_users(&srv, "big").await;
+    let late_users = late_data["users"].clone();
+    assert!(
+        late_users == early_users,
+        "a join during the catch-up gets what viewers were shown ({} users, not 600)",
+        late_users.as_object().map_or(0, |u| u.len())
+    );
+    let quiet = Duration::from_secs(4);
+    let (early_scene, late_scene) = tokio::join!(
+        scene_until_quiet(&mut early, &early_users, quiet),
+        scene_until_quiet(&mut late, &late_users, quiet)
+    );
+    let mut truth = std::collections::BTreeMap::new();
+    for i in 1..600u64 {
+        let status = match i {
+            1 => "idle",
+            _ if i < 10 => "online",
+            _ => "offline",
+        };
+        let name = if i == 2 {
+            "renamed".to_string()
+        } else {
+            format!("m{i}")
+        };
+        truth.insert(uid(i), (status.to_string(), name));
+    }
+    let wrong = |scene: &std::collections::BTreeMap<String, (String, String)>| {
+        truth
+            .iter()
+            .filter(|(uid, t)| scene.get(*uid) != Some(t))
+            .count()
+            + scene.keys().filter(|uid| !truth.contains_key(*uid)).count()
+    };
+    assert_eq!(
+        wrong(&early_scene),
+        0,
+        "members wrong at the viewer joined before"
+    );
+    assert_eq!(
+        wrong(&late_scene),
+        0,
+        "members wrong at the viewer joined during"
+    );
+    assert_eq!(fake.member_requests().len(), 3, "asked again once");
+}
