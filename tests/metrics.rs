@@ -180,6 +180,63 @@ async fn a_scripted_session_is_counted_exactly() {
     assert_eq!(m.value("dback_closes_total", &[("reason", "client")]), 1.0);
 }
 
+/// The built-in bot's join list is encoded once per change and shared by
+/// every join on every worker until a member changes.
+#[tokio::test]
+async fn join_lists_are_made_once_per_change() {
+    use common::fake_discord::fixtures::{island, ALICE, G1};
+    use common::fake_discord::{presence, FakeDiscord};
+    use d_back::discord::{Discord, DiscordConfig};
+    let fake = FakeDiscord::start(vec![island()]);
+    let cfg = DiscordConfig {
+        token: Some(common::fake_discord::BOT_TOKEN.into()),
+        gateway_url: Some(fake.gateway_url()),
+        api_url: Some(fake.api_url()),
+        ..DiscordConfig::default()
+    };
+    let srv = start_with(move |b| {
+        b.config(Config {
+            max_connections_per_ip: 16,
+            ..metrics_on(None)
+        })
+        .discord(Discord::new(cfg).expect("valid config"))
+    });
+    let encoded = |m: &Samples| m.value("dback_join_lists_total", &[("kind", "encoded")]);
+    let users = |j: &serde_json::Value| j["data"]["users"].as_object().map_or(0, |u| u.len());
+    let start = std::time::Instant::now();
+    let mut viewers = Vec::new();
+    while viewers.len() < 4 {
+        let mut c = srv.client().await;
+        let j = c.join("island-life").await;
+        if users(&j) == 3 {
+            viewers.push(c);
+        }
+        assert!(start.elapsed() < common::WAIT, "the guild never came: {j}");
+    }
+    let m = Samples::parse(&get_metrics(&srv, None).await.1);
+    let first = encoded(&m);
+    assert!(first >= 1.0);
+    assert_eq!(
+        m.value("dback_join_lists_total", &[("kind", "compressed")]),
+        0.0,
+        "no viewer asked for compression"
+    );
+    // Four more joins of the unchanged guild make nothing.
+    for _ in 0..4 {
+        let mut c = srv.client().await;
+        assert_eq!(users(&c.join("island-life").await), 3);
+    }
+    let m = Samples::parse(&get_metrics(&srv, None).await.1);
+    assert_eq!(encoded(&m), first, "joins of an unchanged list share it");
+    // A drawn change: the next join makes one new list.
+    fake.dispatch("PRESENCE_UPDATE", presence(ALICE, G1, "dnd"));
+    assert_eq!(viewers[0].recv_json().await["data"]["status"], "dnd");
+    let mut c = srv.client().await;
+    assert_eq!(users(&c.join("island-life").await), 3);
+    let m = Samples::parse(&get_metrics(&srv, None).await.1);
+    assert_eq!(encoded(&m), first + 1.0);
+}
+
 /// Provider callbacks are counted by callback and outcome, with latency.
 #[tokio::test]
 async fn provider_calls_are_counted_with_latency() {

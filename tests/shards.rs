@@ -8,6 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fake_discord::*;
+use common::redis_server::Redis;
 use common::*;
 use d_back::discord::{Discord, DiscordConfig};
 use d_back::Config;
@@ -19,6 +20,13 @@ const WAIT: Duration = Duration::from_secs(15);
 /// timestamp bits: `(id >> 22) % total`), made unique by `n`.
 fn guild_on(shard: u64, total: u64, n: u64) -> String {
     (((1_000 * total + shard + n * total) << 22) | n).to_string()
+}
+
+/// A bare guild named after its id, for each id.
+fn named(ids: &[String]) -> Vec<FakeGuild> {
+    ids.iter()
+        .map(|id| FakeGuild::new(id, &format!("G{id}")))
+        .collect()
 }
 
 fn config(fake: &FakeDiscord) -> DiscordConfig {
@@ -171,12 +179,8 @@ async fn three_shards_list_every_guild_and_route_member_requests() {
 async fn sharding_required_restarts_with_more_shards() {
     // With 2 shards: two guilds on shard 0, one on shard 1.
     let ids = vec![guild_on(0, 2, 1), guild_on(0, 2, 2), guild_on(1, 2, 3)];
-    let guilds = ids
-        .iter()
-        .map(|id| FakeGuild::new(id, &format!("G{id}")))
-        .collect();
     let fake = FakeDiscord::with_rules(
-        guilds,
+        named(&ids),
         Rules {
             recommended_shards: Some(1),
             max_guilds_per_shard: 2,
@@ -291,12 +295,8 @@ async fn rate_limited_member_request_is_retried_after_retry_after() {
 #[tokio::test]
 async fn readyz_and_metrics_name_each_shard() {
     let ids = vec![guild_on(0, 2, 1), guild_on(1, 2, 2)];
-    let guilds = ids
-        .iter()
-        .map(|id| FakeGuild::new(id, &format!("G{id}")))
-        .collect();
     let fake = FakeDiscord::with_rules(
-        guilds,
+        named(&ids),
         Rules {
             recommended_shards: Some(2),
             ..Rules::default()
@@ -363,12 +363,8 @@ async fn readyz_and_metrics_name_each_shard() {
 #[tokio::test]
 async fn identifies_keep_the_pace_of_their_bucket() {
     let ids: Vec<String> = (0..3).map(|s| guild_on(s, 3, 4)).collect();
-    let guilds = ids
-        .iter()
-        .map(|id| FakeGuild::new(id, &format!("G{id}")))
-        .collect();
     let fake = FakeDiscord::with_rules(
-        guilds,
+        named(&ids),
         Rules {
             recommended_shards: Some(3),
             identify_interval: Duration::from_millis(300),
@@ -385,53 +381,6 @@ async fn identifies_keep_the_pace_of_their_bucket() {
     assert!(started.elapsed() >= Duration::from_millis(600));
     assert_eq!(fake.identifies().len(), 3);
     assert_eq!(fake.early_identifies(), 0);
-}
-
-/// A `redis-server` of one test on a free port, killed when dropped.
-struct Redis {
-    port: u16,
-    child: std::process::Child,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("/usr/bin/redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server starts (apt-get install redis-server)");
-        let r = Redis { port, child };
-        let start = Instant::now();
-        loop {
-            let client = redis::Client::open(r.url()).unwrap();
-            let ping = client
-                .get_connection_with_timeout(Duration::from_secs(1))
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-            if ping.is_ok() {
-                return r;
-            }
-            assert!(start.elapsed() < WAIT, "redis-server did not answer PING");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn cluster_config(redis: &Redis, source: d_back::config::DataSource) -> Config {

@@ -4,7 +4,7 @@
 //! (`discord_storm`, `discord_memory`) share these readings.
 
 use std::process::Child;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -86,4 +86,26 @@ pub async fn quiet(pid: u32) {
             return;
         }
     }
+}
+
+/// Waits until the bot at `addr` has read `guilds` GUILD_CREATEs and
+/// `chunks` member chunks (within 10 minutes), then until its CPU is quiet;
+/// how long the reading took.
+pub async fn read_by_bot(addr: &str, pid: u32, guilds: u64, chunks: u64) -> Duration {
+    let began = Instant::now();
+    while gateway_events(addr, "GUILD_CREATE").await.unwrap_or(0) < guilds
+        || gateway_events(addr, "GUILD_MEMBERS_CHUNK")
+            .await
+            .unwrap_or(0)
+            < chunks
+    {
+        assert!(
+            began.elapsed() < Duration::from_secs(600),
+            "the bot never read every guild and chunk"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let read = began.elapsed();
+    quiet(pid).await;
+    read
 }

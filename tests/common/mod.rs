@@ -5,6 +5,7 @@
 
 pub mod deflate;
 pub mod fake_discord;
+pub mod redis_server;
 pub mod storm;
 
 use std::net::SocketAddr;

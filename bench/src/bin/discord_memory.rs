@@ -25,10 +25,10 @@ mod fake_discord;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
-use d_back_bench::child::{free_port, gateway_events, quiet, rss_kib, Server};
+use d_back_bench::child::{free_port, read_by_bot, rss_kib, Server};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -96,27 +96,6 @@ fn guild(g: u64, members: u64, online_pct: u64) -> FakeGuild {
     fg
 }
 
-/// Waits until the bot read `guilds` GUILD_CREATEs and `chunks` member
-/// chunks, and then until its CPU is quiet; how long the reading took.
-async fn settle(addr: &str, pid: u32, guilds: u64, chunks: u64) -> Duration {
-    let began = Instant::now();
-    while gateway_events(addr, "GUILD_CREATE").await.unwrap_or(0) < guilds
-        || gateway_events(addr, "GUILD_MEMBERS_CHUNK")
-            .await
-            .unwrap_or(0)
-            < chunks
-    {
-        assert!(
-            began.elapsed() < Duration::from_secs(600),
-            "the bot never read every chunk"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let loaded = began.elapsed();
-    quiet(pid).await;
-    loaded
-}
-
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -177,7 +156,7 @@ async fn measure(server: &PathBuf, args: &Args, per_guild: u64) -> Reading {
     let server = Server(child);
     let pid = server.pid();
     let addr = format!("127.0.0.1:{port}");
-    let loaded = settle(&addr, pid, args.guilds, chunks).await;
+    let loaded = read_by_bot(&addr, pid, args.guilds, chunks).await;
     let idle_kib = rss_kib(pid);
     let mut viewers = Vec::new();
     let mut listed = 0;
@@ -186,7 +165,7 @@ async fn measure(server: &PathBuf, args: &Args, per_guild: u64) -> Reading {
         listed += users;
         viewers.push(ws);
     }
-    settle(&addr, pid, args.guilds, chunks).await;
+    read_by_bot(&addr, pid, args.guilds, chunks).await;
     let viewers_kib = rss_kib(pid);
     for mut ws in viewers {
         let _ = ws.close(None).await;

@@ -30,10 +30,11 @@
 mod fake_discord;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use d_back_bench::child::{free_port, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -67,23 +68,6 @@ enum Part {
         #[arg(long, default_value_t = 100_000)]
         members: u64,
     },
-}
-
-/// The server process, killed when the benchmark ends or panics.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn start_server(server: &PathBuf, fake: &FakeDiscord, port: u16) -> Server {

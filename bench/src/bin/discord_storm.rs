@@ -47,7 +47,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use d_back_bench::child::{free_port, gateway_events, metrics, quiet, sample, Server};
+use d_back_bench::child::{free_port, metrics, read_by_bot, sample, Server};
 use d_back_bench::driver::cpu_seconds_of as cpu_seconds;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
@@ -379,19 +379,8 @@ async fn main() {
     } else {
         0
     };
-    while gateway_events(&addr, "GUILD_MEMBERS_CHUNK")
-        .await
-        .unwrap_or(0)
-        < chunks
-    {
-        assert!(
-            ready.elapsed() < Duration::from_secs(600),
-            "the chunks were never read"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    read_by_bot(&addr, pid, 1, chunks).await;
     let loaded = ready.elapsed();
-    quiet(pid).await;
     println!(
         "discord-storm: {} ({}): {} members, {online} online, shown after {:.1} s, every member read after {:.1} s",
         args.server.display(),
@@ -411,7 +400,7 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The join lists made so far (`d_back_join_lists_total`: encoded,
+/// The join lists made so far (`dback_join_lists_total`: encoded,
 /// compressed) by the server of the socket at `url`; `None` from a server
 /// without that metric.
 async fn lists_made(url: &str) -> Option<(u64, u64)> {
