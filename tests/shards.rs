@@ -486,3 +486,63 @@ async fn two_instances_split_the_shards_and_serve_every_guild() {
         assert!(start.elapsed() < WAIT, "no presence through Redis");
     }
 }
+
+/// A protected guild on one instance's shards takes Discord logins on the
+/// other instance too: that instance does not hold the guild's members, so
+/// it asks Discord whether the user is in it (`/users/@me/guilds`).
+#[tokio::test]
+async fn a_split_bot_checks_logins_to_another_instances_guild() {
+    use d_back::config::DataSource;
+    use d_back::discord::ServerConfig;
+    let redis = Redis::start();
+    let ids: Vec<String> = (0..4).map(|s| guild_on(s, 4, 6)).collect();
+    let fake = FakeDiscord::with_rules(
+        named(&ids),
+        Rules {
+            recommended_shards: Some(4),
+            ..Rules::default()
+        },
+    );
+    let member_of_3 = "700000000000000011";
+    fake.add_token("member", valid_token(member_of_3, &[&ids[3]]));
+    fake.add_token("stranger", valid_token("700000000000000012", &[&ids[0]]));
+    let servers: Vec<ServerConfig> = ids
+        .iter()
+        .map(|id| ServerConfig {
+            protected: *id == ids[3],
+            ..ServerConfig::new(id.as_str())
+        })
+        .collect();
+    let half = |range: std::ops::Range<u32>| DiscordConfig {
+        shard_range: Some(range),
+        shard_total: Some(4),
+        servers: servers.clone(),
+        ..config(&fake)
+    };
+    let (a_cfg, b_cfg) = (half(0..2), half(2..4));
+    let (ca, cb) = (
+        cluster_config(&redis, DataSource::Local),
+        cluster_config(&redis, DataSource::Local),
+    );
+    let a = start_with(move |b| b.config(ca).discord(Discord::new(a_cfg).unwrap()));
+    let _b = start_with(move |b| b.config(cb).discord(Discord::new(b_cfg).unwrap()));
+    until_listed(&a, &ids).await;
+    let list = server_list(&a).await;
+    let short = list[ids[3].as_str()]["id"].as_str().unwrap().to_string();
+    assert_eq!(list[ids[3].as_str()]["passworded"], true, "{list}");
+    let login = |token: &str, uid: &str| {
+        json!({"type": "connect", "data": {"server": short, "discordToken": token,
+            "discordUser": {"id": uid, "username": "someone"}}})
+        .to_string()
+    };
+    let mut c = a.client().await;
+    c.send_text(&login("member", member_of_3)).await;
+    let j = c.recv_json().await;
+    assert_eq!(j["type"], "server-join", "{j}");
+    let mut c = a.client().await;
+    c.send_text(&login("stranger", "700000000000000012")).await;
+    assert_eq!(
+        c.recv_text().await,
+        error_frame(d_back::errors::AUTH_FAILED)
+    );
+}

@@ -228,11 +228,16 @@ impl Validator {
             log::info!("discord: a login token for another user was refused");
             return Answer::Verdict(false);
         }
-        let cached = self.guilds.membership(guild, &user.id);
-        match cached {
+        // A bot split over machines holds only its own shards' guilds; a
+        // guild it does not hold may be another instance's.
+        let split = self.guilds.config.shard_range.is_some();
+        match self.guilds.membership(guild, &user.id) {
             Some((true, _)) => Answer::Verdict(true),
-            Some((false, true)) | None => Answer::Verdict(false),
-            Some((false, false)) => {
+            Some((false, true)) => Answer::Verdict(false),
+            None if !split => Answer::Verdict(false),
+            // Not cached here, or the member list is still coming: Discord
+            // says whether the user is in the guild.
+            Some((false, false)) | None => {
                 match self
                     .get::<Vec<PartialGuild>>("/users/@me/guilds?limit=200", token)
                     .await
