@@ -546,3 +546,49 @@ async fn a_split_bot_checks_logins_to_another_instances_guild() {
         error_frame(d_back::errors::AUTH_FAILED)
     );
 }
+
+/// A split bot's part of the server list is leased: its key expires unless
+/// its instance keeps writing, and a part whose key is gone (a shard range
+/// given up) leaves the set of parts when it is read.
+#[tokio::test]
+async fn a_given_up_shard_range_leaves_the_server_list() {
+    use d_back::config::DataSource;
+    let redis = Redis::start();
+    // A part an earlier deployment left: named, its key long expired.
+    let _: i64 = redis.cmd(
+        redis::cmd("SADD")
+            .arg("d-back:servers:parts")
+            .arg("0..1of9"),
+    );
+    let ids = vec![guild_on(0, 1, 7)];
+    let fake = FakeDiscord::with_rules(named(&ids), Rules::default());
+    let cfg = DiscordConfig {
+        shard_range: Some(0..1),
+        shard_total: Some(1),
+        ..config(&fake)
+    };
+    let c = cluster_config(&redis, DataSource::Local);
+    let bot = start_with(move |b| b.config(c).discord(Discord::new(cfg).unwrap()));
+    until_listed(&bot, &ids).await;
+    let start = Instant::now();
+    loop {
+        let parts: Vec<String> = redis.cmd(redis::cmd("SMEMBERS").arg("d-back:servers:parts"));
+        if parts == ["0..1of1"] {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "parts: {parts:?}");
+        until_listed(&bot, &ids).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    loop {
+        let lease: i64 = redis.cmd(redis::cmd("PTTL").arg("d-back:servers:part:0..1of1"));
+        if lease > 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the live part has no lease ({lease})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

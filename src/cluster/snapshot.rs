@@ -65,7 +65,6 @@ pub(super) async fn run(cluster: Arc<Cluster>, providers: Addr<Providers>) {
             round = round.wrapping_add(1);
             let refresh = round % USERS_REFRESH == 0;
             let servers = answer_or_default("the server list", providers.send(GetServers).await);
-            cluster.register_part().await;
             let key = cluster.servers_key();
             for (key, value) in collect(&providers, &servers, &cluster.salt, key).await {
                 if written.get(&key) == Some(&value) {
@@ -78,6 +77,8 @@ pub(super) async fn run(cluster: Arc<Cluster>, providers: Addr<Providers>) {
                     written.remove(&key);
                 }
             }
+            // After the write, which clears a key's expiry.
+            cluster.register_part().await;
             for s in servers.iter() {
                 let guild = &s.snowflake;
                 let known = users_written.get(guild);

@@ -16,6 +16,7 @@
 use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -28,6 +29,9 @@ use super::{client_id_key, Cluster, SERVERS_KEY};
 
 /// The set that names every part written.
 pub(super) const PARTS_KEY: &str = "d-back:servers:parts";
+
+/// The shortest lease of a part's key (see [`Cluster::register_part`]).
+pub(super) const PART_LEASE: Duration = Duration::from_secs(30);
 
 /// The server list key of one part.
 pub(super) fn part_key(part: &str) -> String {
@@ -43,19 +47,40 @@ impl Cluster {
         }
     }
 
-    /// Names this instance's part in the set of parts (each writer round).
+    /// Names this instance's part in the set of parts and renews its
+    /// lease (each writer round). A part whose instance stopped writing
+    /// expires after [`PART_LEASE`] and readers drop it from the set, so an
+    /// old shard range does not stay listed. If the key was gone (expired
+    /// while the writer was stalled) the next round writes it again.
     pub(super) async fn register_part(&self) {
         let Some(part) = self.part.clone() else {
             return;
         };
-        self.run("register part", |mut c| async move {
-            redis::cmd("SADD")
-                .arg(PARTS_KEY)
-                .arg(part)
-                .query_async::<()>(&mut c)
-                .await
-        })
-        .await;
+        let key = part_key(&part);
+        let lease = self.part_lease();
+        let renewed = self
+            .run("register part", |mut c| async move {
+                redis::pipe()
+                    .cmd("SADD")
+                    .arg(PARTS_KEY)
+                    .arg(part)
+                    .ignore()
+                    .cmd("PEXPIRE")
+                    .arg(key)
+                    .arg(lease.as_millis() as u64)
+                    .query_async::<(bool,)>(&mut c)
+                    .await
+            })
+            .await;
+        if renewed == Some((false,)) {
+            self.rewrite
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// How long a part outlives its last renewal: several writer rounds.
+    pub(super) fn part_lease(&self) -> Duration {
+        (self.snapshot_every * 6).max(PART_LEASE)
     }
 
     /// The whole server list: `d-back:servers` and every part, merged in
@@ -83,6 +108,7 @@ impl Cluster {
         let mut has_default = false;
         for key in keys {
             let Some(text) = self.read(&key).await else {
+                self.forget_part(&key).await;
                 continue;
             };
             let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) else {
@@ -102,6 +128,30 @@ impl Cluster {
             }
         }
         Value::Object(merged)
+    }
+}
+
+impl Cluster {
+    /// A part named in the set whose key has expired: its instance stopped
+    /// writing it (a shard range given up), so it leaves the set.
+    async fn forget_part(&self, key: &str) {
+        let Some(part) = key.strip_prefix(&part_key("")) else {
+            return;
+        };
+        let (part, key) = (part.to_string(), key.to_string());
+        // Only a key that is gone, not one a failed read could not see.
+        self.run("forget part", |mut c| async move {
+            let exists: bool = redis::cmd("EXISTS").arg(&key).query_async(&mut c).await?;
+            if !exists {
+                redis::cmd("SREM")
+                    .arg(PARTS_KEY)
+                    .arg(part)
+                    .query_async::<()>(&mut c)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await;
     }
 }
 
