@@ -3,7 +3,8 @@
 //! its resident memory and when its CPU goes quiet. The Discord benches
 //! (`discord_storm`, `discord_memory`) share these readings.
 
-use std::process::Child;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,6 +27,38 @@ impl Drop for Server {
     }
 }
 
+/// The d-back `binary` as a bot against a (fake) Discord at `gateway` and
+/// `api` with `token`, listening on 127.0.0.1:`port` with `/metrics` on,
+/// plus `args`; logs at `RUST_LOG` (default warn) to this process's stderr.
+pub fn spawn_bot(
+    binary: &Path,
+    port: u16,
+    (gateway, api, token): (&str, &str, &str),
+    args: &[&str],
+) -> Server {
+    let child = Command::new(binary)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--metrics",
+        ])
+        .args(args)
+        .env("DISCORD_TOKEN", token)
+        .env("D_BACK_DISCORD_GATEWAY_URL", gateway)
+        .env("D_BACK_DISCORD_API_URL", api)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+    Server(child)
+}
+
 /// A port nothing listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -36,10 +69,15 @@ pub fn free_port() -> u16 {
 
 /// The process's VmRSS in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
+}
+
+/// A `/proc/PID/status` field in KiB (VmRSS, VmHWM).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }

@@ -6,8 +6,9 @@
 //! # Layout
 //!
 //! * `driver`: the file protocol, bot and readings every bench server shares.
-//! * `child`: a d-back binary run as a child, read from outside (`/metrics`,
-//!   gateway dispatches read, VmRSS, quiet CPU).
+//! * `child`: a d-back binary run as a bot against the fake Discord, as a
+//!   child process read from outside (`/metrics`, gateway dispatches read,
+//!   VmRSS, quiet CPU).
 //! * `loadgen`: the fan-out and handshake-storm load generator (`bin/loadgen.rs`).
 //! * `ours`: d-back as the bench servers start it (`--users`, caps lifted).
 //! * `users`: the synthetic member list every bench server answers with.

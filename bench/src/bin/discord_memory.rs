@@ -24,11 +24,10 @@
 mod fake_discord;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use clap::Parser;
-use d_back_bench::child::{free_port, read_by_bot, rss_kib, Server};
+use d_back_bench::child::{free_port, read_by_bot, rss_kib, spawn_bot};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -126,7 +125,7 @@ struct Reading {
     loaded: Duration,
 }
 
-async fn measure(server: &PathBuf, args: &Args, per_guild: u64) -> Reading {
+async fn measure(server: &std::path::Path, args: &Args, per_guild: u64) -> Reading {
     let guilds: Vec<FakeGuild> = (0..args.guilds)
         .map(|g| guild(g, per_guild, args.online_pct))
         .collect();
@@ -137,23 +136,8 @@ async fn measure(server: &PathBuf, args: &Args, per_guild: u64) -> Reading {
         .sum();
     let fake = FakeDiscord::start(guilds);
     let port = free_port();
-    let child = Command::new(server)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--metrics",
-        ])
-        .env("DISCORD_TOKEN", BOT_TOKEN)
-        .env("D_BACK_DISCORD_GATEWAY_URL", fake.gateway_url())
-        .env("D_BACK_DISCORD_API_URL", fake.api_url())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the d-back binary starts");
-    let server = Server(child);
+    let discord = (&*fake.gateway_url(), &*fake.api_url(), BOT_TOKEN);
+    let server = spawn_bot(server, port, discord, &[]);
     let pid = server.pid();
     let addr = format!("127.0.0.1:{port}");
     let loaded = read_by_bot(&addr, pid, args.guilds, chunks).await;

@@ -32,10 +32,10 @@ mod deflate;
 const WAIT: Duration = Duration::from_secs(60);
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use d_back_bench::child::{free_port, spawn_bot, status_kib, Server};
 use d_back_bench::driver::cpu_seconds_of as cpu_seconds;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -61,16 +61,6 @@ struct Args {
     deflate: bool,
 }
 
-/// A `/proc/PID/status` field in KiB (VmRSS, VmHWM).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn big_guild(members: u64) -> FakeGuild {
     let mut g = FakeGuild::new(GUILD, "Big").channel("500000000000000002", "general");
     for i in 0..members {
@@ -83,38 +73,15 @@ fn big_guild(members: u64) -> FakeGuild {
     g
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The server process, killed when the benchmark ends or panics.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start_server(args: &Args, fake: &FakeDiscord, port: u16) -> Server {
-    let child = Command::new(&args.server)
-        .args(["--port", &port.to_string(), "--no-mock-traffic"])
-        .args(["--max-connections-per-ip", &(args.viewers + 10).to_string()])
-        .env("DISCORD_TOKEN", BOT_TOKEN)
-        .env("D_BACK_DISCORD_GATEWAY_URL", fake.gateway_url())
-        .env("D_BACK_DISCORD_API_URL", fake.api_url())
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", args.server.display()));
-    Server(child)
+    let discord = (&*fake.gateway_url(), &*fake.api_url(), BOT_TOKEN);
+    let cap = (args.viewers + 10).to_string();
+    spawn_bot(
+        &args.server,
+        port,
+        discord,
+        &["--no-mock-traffic", "--max-connections-per-ip", &cap],
+    )
 }
 
 type Ws =

@@ -29,12 +29,11 @@
 #[path = "../../../tests/common/fake_discord/mod.rs"]
 mod fake_discord;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use d_back_bench::child::{free_port, Server};
+use d_back_bench::child::{free_port, spawn_bot, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -70,20 +69,9 @@ enum Part {
     },
 }
 
-fn start_server(server: &PathBuf, fake: &FakeDiscord, port: u16) -> Server {
-    let child = Command::new(server)
-        .args(["--port", &port.to_string(), "--no-mock-traffic"])
-        .env("DISCORD_TOKEN", BOT_TOKEN)
-        .env("D_BACK_DISCORD_GATEWAY_URL", fake.gateway_url())
-        .env("D_BACK_DISCORD_API_URL", fake.api_url())
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", server.display()));
-    Server(child)
+fn start_server(server: &Path, fake: &FakeDiscord, port: u16) -> Server {
+    let discord = (&*fake.gateway_url(), &*fake.api_url(), BOT_TOKEN);
+    spawn_bot(server, port, discord, &["--no-mock-traffic"])
 }
 
 type Ws =
@@ -129,7 +117,7 @@ fn guild_id(n: u64) -> String {
     ((((1u64 << 20) + n) << 22) | n).to_string()
 }
 
-async fn guilds(server: &PathBuf, n: u64, recommend: Option<u32>, identify_secs: f64) {
+async fn guilds(server: &Path, n: u64, recommend: Option<u32>, identify_secs: f64) {
     let guilds: Vec<FakeGuild> = (0..n)
         .map(|i| {
             let id = guild_id(i);
@@ -191,7 +179,7 @@ async fn guilds(server: &PathBuf, n: u64, recommend: Option<u32>, identify_secs:
     drop(server);
 }
 
-async fn chunks(server: &PathBuf, members: u64) {
+async fn chunks(server: &Path, members: u64) {
     for compress in [true, false] {
         let mut g = FakeGuild::new(&guild_id(1), "Big").channel("500000000000000002", "general");
         for i in 0..members {

@@ -41,13 +41,12 @@ const WAIT: Duration = Duration::from_secs(60);
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use d_back_bench::child::{free_port, metrics, read_by_bot, sample, Server};
+use d_back_bench::child::{free_port, metrics, read_by_bot, sample, spawn_bot, Server};
 use d_back_bench::driver::cpu_seconds_of as cpu_seconds;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
@@ -123,25 +122,9 @@ fn start_server(args: &Args, fake: &FakeDiscord, port: u16, dir: &std::path::Pat
         format!("[[discord.servers]]\nid = \"{GUILD}\"\nhide_offline = true\n"),
     )
     .expect("config written");
-    let child = Command::new(&args.server)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--metrics",
-        ])
-        .arg("--config")
-        .arg(&config)
-        .env("DISCORD_TOKEN", BOT_TOKEN)
-        .env("D_BACK_DISCORD_GATEWAY_URL", fake.gateway_url())
-        .env("D_BACK_DISCORD_API_URL", fake.api_url())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the d-back binary starts");
-    Server(child)
+    let discord = (&*fake.gateway_url(), &*fake.api_url(), BOT_TOKEN);
+    let config = config.to_string_lossy();
+    spawn_bot(&args.server, port, discord, &["--config", &config])
 }
 
 /// A viewer: its scene from its join on, and what it cost.
