@@ -1,7 +1,8 @@
 //! Bulk changes without floods: tens of thousands of presences at once (a
 //! gateway session's catch-up, a role colour touching every member) keep
 //! every viewer connected, and each converges to the truth, receiving about
-//! the bytes of a fresh join rather than being evicted for its backlog.
+//! the bytes of a fresh join rather than being evicted for its backlog, at
+//! the hub and through the built-in bot against the fake Discord.
 
 mod common;
 
@@ -150,5 +151,116 @@ async fn a_catch_up_of_every_member_converges_without_evictions() {
             );
             v.after_join = 0;
         }
+    }
+}
+
+/// Through the built-in bot: a role colour held by 20,000 members changes
+/// (one GUILD_ROLE_UPDATE), and 10 viewers of the guild each get every
+/// member's new colour, none evicted, for under twice a join's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_colour_over_every_member_through_the_bot() {
+    use common::fake_discord::{member, role, FakeDiscord, FakeGuild, BOT_TOKEN};
+    use d_back::discord::{Discord, DiscordConfig};
+    const GUILD: &str = "525252525252525252";
+    const RED: &str = "535353535353535301";
+    const N: u64 = 20_000;
+    let mut g = FakeGuild::new(GUILD, "bulk").role(RED, "Red", 0xff0000, 1);
+    for i in 0..N {
+        let uid = (600_000_000_000_000_000u64 + i).to_string();
+        g = g
+            .member(member(&uid, &format!("m{i}"), None, None, &[RED]))
+            .presence(&uid, "online");
+    }
+    let fake = FakeDiscord::start(vec![g]);
+    let cfg = DiscordConfig {
+        token: Some(BOT_TOKEN.into()),
+        gateway_url: Some(fake.gateway_url()),
+        api_url: Some(fake.api_url()),
+        ..DiscordConfig::default()
+    };
+    let config = d_back::Config {
+        client_timeout: Duration::from_secs(300),
+        ..quiet()
+    };
+    let srv = start_with(move |b| {
+        b.config(config)
+            .discord(Discord::new(cfg).expect("valid config"))
+    });
+    // Joined once the bot lists the guild and shows every member.
+    let start = std::time::Instant::now();
+    loop {
+        let url = format!("ws://{}/ws", srv.addr);
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        if next_text(&mut ws).await.contains(GUILD) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "never listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut viewers = Vec::new();
+    while viewers.len() < 10 {
+        let v = viewer(&srv).await;
+        if v.statuses.len() == N as usize {
+            viewers.push(v);
+        } else {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the guild never came whole"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    srv.until("every viewer joined", |h| h.joined_count() == 10)
+        .await;
+    fake.dispatch(
+        "GUILD_ROLE_UPDATE",
+        serde_json::json!({"guild_id": GUILD, "role": role(RED, "Red", 0x0000ff, 1)}),
+    );
+    let readers: Vec<_> = viewers
+        .into_iter()
+        .map(|mut v| {
+            tokio::spawn(async move {
+                let (colours, bytes) = v.colours(N as usize, Duration::from_secs(60)).await;
+                (colours, bytes, v)
+            })
+        })
+        .collect();
+    let mut kept = Vec::new();
+    for r in readers {
+        let (colours, bytes, v) = r.await.expect("the viewer converged");
+        assert_eq!(colours, N as usize, "every member is blue");
+        let join = v.join_bytes;
+        assert!(
+            bytes < join * 2,
+            "{bytes} bytes for the change, a join is {join}"
+        );
+        kept.push(v);
+    }
+    assert_eq!(srv.handle.joined_count(), 10, "nobody was evicted");
+}
+
+impl Viewer {
+    /// Reads presences until `n` members were told the new colour
+    /// (`#0000ff`); the count and the bytes read.
+    async fn colours(&mut self, n: usize, within: Duration) -> (usize, usize) {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut blue = std::collections::HashSet::new();
+        let mut bytes = 0;
+        while blue.len() < n {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("only {} members told", blue.len()))
+                .expect("the viewer stays connected")
+                .expect("frames are fine");
+            let Message::Text(text) = msg else {
+                continue;
+            };
+            bytes += text.len();
+            let f: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if f["type"] == "presence" && f["data"]["roleColor"] == "#0000ff" {
+                blue.insert(f["data"]["uid"].as_str().unwrap().to_string());
+            }
+        }
+        (blue.len(), bytes)
     }
 }
