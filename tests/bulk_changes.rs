@@ -159,8 +159,8 @@ async fn a_catch_up_of_every_member_converges_without_evictions() {
 /// member's new colour, none evicted, for under twice a join's bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_colour_over_every_member_through_the_bot() {
-    use common::fake_discord::{member, role, FakeDiscord, FakeGuild, BOT_TOKEN};
-    use d_back::discord::{Discord, DiscordConfig};
+    use common::fake_discord::{member, role, FakeDiscord, FakeGuild};
+    use d_back::discord::Discord;
     const GUILD: &str = "525252525252525252";
     const RED: &str = "535353535353535301";
     const N: u64 = 20_000;
@@ -172,12 +172,7 @@ async fn a_role_colour_over_every_member_through_the_bot() {
             .presence(&uid, "online");
     }
     let fake = FakeDiscord::start(vec![g]);
-    let cfg = DiscordConfig {
-        token: Some(BOT_TOKEN.into()),
-        gateway_url: Some(fake.gateway_url()),
-        api_url: Some(fake.api_url()),
-        ..DiscordConfig::default()
-    };
+    let cfg = fake.bot_config();
     let config = d_back::Config {
         client_timeout: Duration::from_secs(300),
         ..quiet()

@@ -15,14 +15,11 @@ use serde_json::{json, Value};
 
 fn config(fake: &FakeDiscord) -> DiscordConfig {
     DiscordConfig {
-        token: Some(BOT_TOKEN.into()),
-        gateway_url: Some(fake.gateway_url()),
-        api_url: Some(fake.api_url()),
         rest_timeout: Duration::from_millis(500),
         // The fake does not pace identifies unless asked; a fresh session
         // need not wait Discord's 5 s.
         identify_interval: Duration::from_millis(100),
-        ..DiscordConfig::default()
+        ..fake.bot_config()
     }
 }
 

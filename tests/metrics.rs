@@ -186,14 +186,9 @@ async fn a_scripted_session_is_counted_exactly() {
 async fn join_lists_are_made_once_per_change() {
     use common::fake_discord::fixtures::{island, ALICE, G1};
     use common::fake_discord::{presence, FakeDiscord};
-    use d_back::discord::{Discord, DiscordConfig};
+    use d_back::discord::Discord;
     let fake = FakeDiscord::start(vec![island()]);
-    let cfg = DiscordConfig {
-        token: Some(common::fake_discord::BOT_TOKEN.into()),
-        gateway_url: Some(fake.gateway_url()),
-        api_url: Some(fake.api_url()),
-        ..DiscordConfig::default()
-    };
+    let cfg = fake.bot_config();
     let srv = start_with(move |b| {
         b.config(Config {
             max_connections_per_ip: 16,
@@ -292,14 +287,9 @@ async fn scrape_until(srv: &TestServer, what: &str, cond: impl Fn(&Samples) -> b
 #[tokio::test]
 async fn discord_gateway_is_counted() {
     use common::fake_discord::{FakeDiscord, FakeGuild};
-    use d_back::discord::{Discord, DiscordConfig};
+    use d_back::discord::Discord;
     let fake = FakeDiscord::start(vec![FakeGuild::new("222222222222222201", "Island")]);
-    let cfg = DiscordConfig {
-        token: Some(common::fake_discord::BOT_TOKEN.into()),
-        gateway_url: Some(fake.gateway_url()),
-        api_url: Some(fake.api_url()),
-        ..DiscordConfig::default()
-    };
+    let cfg = fake.bot_config();
     let srv = start_with(move |b| {
         b.config(metrics_on(None))
             .discord(Discord::new(cfg).expect("valid config"))

@@ -31,13 +31,24 @@ fn named(ids: &[String]) -> Vec<FakeGuild> {
 
 fn config(fake: &FakeDiscord) -> DiscordConfig {
     DiscordConfig {
-        token: Some(BOT_TOKEN.into()),
-        gateway_url: Some(fake.gateway_url()),
-        api_url: Some(fake.api_url()),
         rest_timeout: Duration::from_millis(500),
         identify_interval: Duration::from_millis(50),
-        ..DiscordConfig::default()
+        ..fake.bot_config()
     }
+}
+
+/// Two instances of a bot split over shards 0..2 and 2..4 of 4 (`a`, `b`:
+/// their settings), joined by `redis`.
+fn split_pair(redis: &Redis, a: DiscordConfig, b: DiscordConfig) -> (TestServer, TestServer) {
+    use d_back::config::DataSource;
+    let (ca, cb) = (
+        cluster_config(redis, DataSource::Local),
+        cluster_config(redis, DataSource::Local),
+    );
+    (
+        start_with(move |s| s.config(ca).discord(Discord::new(a).unwrap())),
+        start_with(move |s| s.config(cb).discord(Discord::new(b).unwrap())),
+    )
 }
 
 fn start_bot(cfg: DiscordConfig) -> TestServer {
@@ -427,13 +438,7 @@ async fn two_instances_split_the_shards_and_serve_every_guild() {
         identify_interval: Duration::from_millis(200),
         ..config(&fake)
     };
-    let (a_cfg, b_cfg) = (half(0..2), half(2..4));
-    let (ca, cb) = (
-        cluster_config(&redis, DataSource::Local),
-        cluster_config(&redis, DataSource::Local),
-    );
-    let a = start_with(move |b| b.config(ca).discord(Discord::new(a_cfg).unwrap()));
-    let b = start_with(move |b| b.config(cb).discord(Discord::new(b_cfg).unwrap()));
+    let (a, b) = split_pair(&redis, half(0..2), half(2..4));
     let cv = cluster_config(&redis, DataSource::Redis);
     let viewer = start_with(move |b| b.config(cv));
     for srv in [&a, &b, &viewer] {
@@ -492,7 +497,6 @@ async fn two_instances_split_the_shards_and_serve_every_guild() {
 /// it asks Discord whether the user is in it (`/users/@me/guilds`).
 #[tokio::test]
 async fn a_split_bot_checks_logins_to_another_instances_guild() {
-    use d_back::config::DataSource;
     use d_back::discord::ServerConfig;
     let redis = Redis::start();
     let ids: Vec<String> = (0..4).map(|s| guild_on(s, 4, 6)).collect();
@@ -519,13 +523,7 @@ async fn a_split_bot_checks_logins_to_another_instances_guild() {
         servers: servers.clone(),
         ..config(&fake)
     };
-    let (a_cfg, b_cfg) = (half(0..2), half(2..4));
-    let (ca, cb) = (
-        cluster_config(&redis, DataSource::Local),
-        cluster_config(&redis, DataSource::Local),
-    );
-    let a = start_with(move |b| b.config(ca).discord(Discord::new(a_cfg).unwrap()));
-    let _b = start_with(move |b| b.config(cb).discord(Discord::new(b_cfg).unwrap()));
+    let (a, _b) = split_pair(&redis, half(0..2), half(2..4));
     until_listed(&a, &ids).await;
     let list = server_list(&a).await;
     let short = list[ids[3].as_str()]["id"].as_str().unwrap().to_string();

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::driver::cpu_seconds_of;
 
@@ -146,4 +148,20 @@ pub async fn read_by_bot(addr: &str, pid: u32, guilds: u64, chunks: u64) -> Dura
     let read = began.elapsed();
     quiet(pid).await;
     read
+}
+
+/// A plain viewer's socket.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text frame (pings and the like skipped); panics if the
+/// connection ends first.
+pub async fn next_text(ws: &mut Ws) -> String {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return t.to_string(),
+            Some(Ok(_)) => continue,
+            other => panic!("connection ended: {other:?}"),
+        }
+    }
 }

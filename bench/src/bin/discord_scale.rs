@@ -35,9 +35,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use d_back_bench::child::{free_port, spawn_bot, status_kib, Server};
+use d_back_bench::child::{free_port, next_text, spawn_bot, status_kib, Server, Ws};
 use d_back_bench::driver::cpu_seconds_of as cpu_seconds;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use fake_discord::{member, FakeDiscord, FakeGuild, BOT_TOKEN};
@@ -82,19 +82,6 @@ fn start_server(args: &Args, fake: &FakeDiscord, port: u16) -> Server {
         discord,
         &["--no-mock-traffic", "--max-connections-per-ip", &cap],
     )
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next_text(ws: &mut Ws) -> String {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => return t.to_string(),
-            Some(Ok(_)) => continue,
-            other => panic!("connection ended: {other:?}"),
-        }
-    }
 }
 
 /// Connects and joins the big guild; the `server-join` frame's length.

@@ -33,8 +33,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use d_back_bench::child::{free_port, spawn_bot, Server};
-use futures_util::{SinkExt, StreamExt};
+use d_back_bench::child::{free_port, next_text, spawn_bot, Server};
+use futures_util::SinkExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -72,19 +72,6 @@ enum Part {
 fn start_server(server: &Path, fake: &FakeDiscord, port: u16) -> Server {
     let discord = (&*fake.gateway_url(), &*fake.api_url(), BOT_TOKEN);
     spawn_bot(server, port, discord, &["--no-mock-traffic"])
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next_text(ws: &mut Ws) -> String {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => return t.to_string(),
-            Some(Ok(_)) => continue,
-            other => panic!("connection ended: {other:?}"),
-        }
-    }
 }
 
 /// A viewer's server list, once the server listens.

@@ -355,6 +355,17 @@ impl FakeDiscord {
         format!("http://{}", self.api)
     }
 
+    /// The built-in bot's settings for this fake: its token and URLs, the
+    /// rest as by default.
+    pub fn bot_config(&self) -> d_back::discord::DiscordConfig {
+        d_back::discord::DiscordConfig {
+            token: Some(BOT_TOKEN.into()),
+            gateway_url: Some(self.gateway_url()),
+            api_url: Some(self.api_url()),
+            ..d_back::discord::DiscordConfig::default()
+        }
+    }
+
     /// Changes the rules (for the next IDENTIFY, request or /gateway/bot).
     pub fn set_rules(&self, f: impl FnOnce(&mut Rules)) {
         f(&mut self.lock().rules);
